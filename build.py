@@ -1,0 +1,3 @@
+from nyhetsbrev.cli import cli
+
+cli()

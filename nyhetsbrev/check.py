@@ -1,0 +1,356 @@
+"""Raw documents -> checked Content, or the list of every problem found.
+
+Pure: it takes what `load` read and returns values. Each rule of DESIGN.md's front-matter
+tables gives one `path:line: message`, in Swedish, saying what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .config import parse_config
+from .errors import ERROR, WARNING, Problem, did_you_mean, known
+from .load import Document, RawIssue, Tree
+from .markup import Place, render_markdown, resolve_url
+from .models import Campaign, Content, Issue, Item, Markup, Site
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+ITEM_KEYS = {"title", "date", "id", "campaign", "summary", "delmal", "malgrupp", "type", "start",
+             "end", "location", "registration", "image", "image_alt", "link"}
+ISSUE_KEYS = {"date", "title", "preheader", "status", "order"}
+CAMPAIGN_KEYS = {"name", "color", "url", "contact", "logo", "logo_alt"}
+STATUSES = ("draft", "ready", "sent")
+TYPES = ("news", "event")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
+COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+          "september", "oktober", "november", "december")
+
+
+def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
+    """Return the checked content (None if any error) and every problem, errors and warnings."""
+    problems = list(tree.problems)
+    site, config_problems = parse_config(tree.config, tree.root)
+    problems += config_problems
+    if site is None:
+        return None, sorted(problems)
+    campaigns = {}
+    for doc in tree.campaigns:
+        campaign = _campaign(doc, tree, site, problems)
+        if campaign:
+            campaigns[campaign.slug] = campaign
+    slugs = {doc.path.rsplit("/", 1)[-1][:-3] for doc in tree.campaigns}
+    issues = [
+        issue for raw in tree.issues if (issue := _issue(raw, site, slugs, problems)) is not None
+    ]
+    _unique_ids(issues, problems)
+    _unique_issue_ids(tree.issues, problems)
+    failed = any(p.severity == ERROR for p in problems)
+    if failed:
+        return None, sorted(problems)
+    issues.sort(key=lambda i: (i.date, i.id))
+    return Content(site, campaigns, tuple(issues)), sorted(problems)
+
+
+class _Fields:
+    """Typed reads of one document's front matter, recording a problem per bad value."""
+
+    def __init__(self, doc: Document, problems: list[Problem]):
+        self.doc = doc
+        self.problems = problems
+
+    def fail(self, key: str, message: str, index: int | None = None, **kw: Any) -> None:
+        self.problems.append(Problem(self.doc.path, self.doc.line(key, index), message, **kw))
+
+    def has(self, key: str) -> bool:
+        return key in self.doc.meta and self.doc.meta[key] not in ("", None)
+
+    def text(self, key: str, required: bool = False, hint: str = "") -> str:
+        value = self.doc.meta.get(key)
+        if value in (None, ""):
+            if required:
+                self.fail(key, f"{key} saknas{hint}")
+            return ""
+        if not isinstance(value, str):
+            self.fail(key, f"{key} ska vara en text, inte en lista eller tabell")
+            return ""
+        return value.strip()
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value = self.doc.meta.get(key)
+        if value in (None, ""):
+            return ()
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            self.fail(key, f"{key} ska vara en text eller en lista med texter")
+            return ()
+        return tuple(v.strip() for v in values if v.strip())
+
+    def date(self, key: str, required: bool = False) -> dt.date | None:
+        value = self.text(key, required, hint=", skriv datumet som ÅÅÅÅ-MM-DD")
+        if not value:
+            return None
+        try:
+            if not DATE.match(value):
+                raise ValueError
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.fail(key, f'{key} "{value}" är inget giltigt datum: skriv ÅÅÅÅ-MM-DD, '
+                      "t.ex. 2022-03-15")
+            return None
+
+    def datetime(self, key: str) -> dt.datetime | None:
+        value = self.text(key)
+        if not value:
+            return None
+        try:
+            if not DATETIME.match(value):
+                raise ValueError
+            return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
+        except ValueError:
+            self.fail(key, f'{key} "{value}" är ingen giltig tidpunkt: skriv ÅÅÅÅ-MM-DDTTT:MM, '
+                      "t.ex. 2022-04-21T09:00 (svensk tid)")
+            return None
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key) or default
+        if value not in choices:
+            self.fail(key, f'{key} "{value}" är inte ett av {known(choices)}'
+                      f"{did_you_mean(value, choices)}")
+            return default
+        return value
+
+    def unknown(self, keys: set[str]) -> None:
+        for key in self.doc.meta:
+            if key not in keys:
+                self.fail(key, f'okänt fält "{key}"{did_you_mean(key, keys)}; det används inte',
+                          severity=WARNING, rule="unknown-key")
+
+
+def _place(doc: Document, site: Site, folder_url: str, target: str, raw_files: dict[str, int],
+           source_folder) -> Place:
+    return Place(doc.path, doc.body_line, folder_url, target, source_folder, raw_files,
+                 site.base_url)
+
+
+def _markdown(doc: Document, place: Place, problems: list[Problem]) -> Markup:
+    markup, found = render_markdown(doc.body, place)
+    problems += found
+    return markup
+
+
+def _url(fields: _Fields, key: str, place: Place) -> tuple[str, Any]:
+    value = fields.text(key)
+    if not value:
+        return "", None
+    absolute, asset, found = resolve_url(value, _Place_for_key(place, fields.doc.line(key)))
+    fields.problems.extend(found)
+    if absolute is None and not found:
+        fields.fail(key, f'{key} "{value}" är ingen tillåten adress: använd https://…')
+    return absolute or "", asset
+
+
+def _Place_for_key(place: Place, line: int) -> Place:  # noqa: N802 - reads as a constructor
+    return Place(place.path, line, place.folder_url, place.target_folder, place.source_folder,
+                 place.files, place.base_url)
+
+
+def contrast(color: str, against: str = "#ffffff") -> float:
+    """Return the WCAG 2 contrast ratio between two hex colours."""
+
+    def luminance(hex_color: str) -> float:
+        h = hex_color.lstrip("#")
+        if len(h) == 3:
+            h = "".join(c * 2 for c in h)
+        channels = [int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(color), luminance(against)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) -> Campaign | None:
+    before = len(problems)
+    f = _Fields(doc, problems)
+    slug = doc.path.rsplit("/", 1)[-1][:-3]
+    place = _place(doc, site, f"{site.base_url}/campaigns", "campaigns", tree.campaign_files,
+                   tree.root / "campaigns")
+    name = f.text("name", required=True)
+    color = f.text("color") or "#1d4f91"
+    if not COLOR.match(color):
+        f.fail("color", f'color "{color}" ska vara en hexfärg som #8a1538')
+    elif (ratio := contrast(color)) < 4.5:
+        f.fail("color", f"color {color} har kontrast {ratio:.2f}:1 mot vitt; text och knappar "
+               "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans")
+    url, _ = _url(f, "url", place)
+    logo, logo_asset = _url(f, "logo", place)
+    logo_alt = f.text("logo_alt")
+    if logo and "logo_alt" not in doc.meta:
+        f.fail("logo", "logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: \"\")")
+    f.unknown(CAMPAIGN_KEYS)
+    body = _markdown(doc, place, problems)
+    if _failed(problems, before):
+        return None
+    return Campaign(slug, doc.path, name, color.lower(), url, f.text("contact"),
+                    logo_asset or logo or None, logo_alt, body)
+
+
+def _failed(problems: list[Problem], before: int) -> bool:
+    return any(p.severity == ERROR for p in problems[before:])
+
+
+def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Problem]) -> Issue | None:
+    before = len(problems)
+    folder_rel = f"newsletters/{raw.year}/{raw.id}"
+    if not re.match(r"^\d{4}$", raw.year):
+        problems.append(Problem(folder_rel, 1, f'mappen "{raw.year}" ska vara ett årtal (ÅÅÅÅ)'))
+        return None
+    if not re.match(r"^[a-z0-9][a-z0-9-]*$", raw.id):
+        problems.append(Problem(folder_rel, 1, f'numrets mapp "{raw.id}" får bara innehålla '
+                                "a–z, 0–9 och bindestreck, t.ex. 2022-03"))
+        return None
+    if raw.doc is None:
+        if not any(p.path == f"{folder_rel}/issue.md" for p in problems):
+            problems.append(Problem(f"{folder_rel}/issue.md", 1,
+                                    "issue.md saknas: skapa den med "
+                                    f"`nyhetsbrev new issue {raw.id}`"))
+        return None
+    doc = raw.doc
+    f = _Fields(doc, problems)
+    folder_url = f"{site.base_url}/{raw.year}/{raw.id}"
+    target = f"{raw.year}/{raw.id}"
+
+    def place(d: Document) -> Place:
+        return _place(d, site, folder_url, target, raw.files, raw.folder)
+
+    date = f.date("date", required=True)
+    if date and str(date.year) != raw.year:
+        f.fail("date", f"datumet {date} ligger inte i året {raw.year} som mappen anger")
+    status = f.choice("status", STATUSES, "draft")
+    items = [
+        item for d in raw.items if (item := _item(d, raw, site, campaigns, place(d), problems))
+    ]
+    ordered = _order(f, items, raw)
+    intro = _markdown(doc, place(doc), problems)
+    f.unknown(ISSUE_KEYS)
+    if _failed(problems, before) or date is None:
+        return None
+    title = f.text("title") or f"Nyhetsbrev {MONTHS[date.month - 1]} {date.year}"
+    preheader = f.text("preheader") or default_preheader(ordered, intro)
+    return Issue(raw.id, int(raw.year), doc.path, date, title, preheader, status, intro,
+                 tuple(ordered), dict(doc.lines))
+
+
+def default_preheader(items: list[Item], intro: Markup) -> str:
+    """Return a 40-130 character preheader from the item titles (or the intro)."""
+    text = " · ".join(i.title for i in items) or intro.first_paragraph
+    if len(text) < 40 and intro.first_paragraph and text != intro.first_paragraph:
+        text = f"{text} – {intro.first_paragraph}"
+    if len(text) > 130:
+        text = text[:129].rsplit(" ", 1)[0].rstrip(" ·–,") + "…"
+    return text
+
+
+def _order(f: _Fields, items: list[Item], raw: RawIssue) -> list[Item]:
+    by_slug = {i.slug: i for i in items}
+    all_slugs = {d.path.rsplit("/", 1)[-1][:-3] for d in raw.items}
+    wanted = f.texts("order")
+    chosen: list[Item] = []
+    for index, slug in enumerate(wanted):
+        if slug not in all_slugs:
+            f.fail("order", f'order nämner "{slug}" men det finns ingen {slug}.md i numret'
+                   f"{did_you_mean(slug, all_slugs)}", index)
+        elif slug in (c.slug for c in chosen):
+            f.fail("order", f'"{slug}" står två gånger i order', index)
+        elif slug in by_slug:
+            chosen.append(by_slug[slug])
+    rest = sorted((i for i in items if i not in chosen), key=lambda i: (i.date, i.slug))
+    return chosen + rest
+
+
+def _item(doc: Document, raw: RawIssue, site: Site, campaigns: set[str], place: Place,
+          problems: list[Problem]) -> Item | None:
+    before = len(problems)
+    f = _Fields(doc, problems)
+    slug = doc.path.rsplit("/", 1)[-1][:-3]
+    title = f.text("title", required=True)
+    date = f.date("date", required=True)
+    item_campaigns = f.texts("campaign")
+    for index, name in enumerate(item_campaigns):
+        if name not in campaigns:
+            f.fail("campaign", f'okänd kampanj "{name}"{did_you_mean(name, campaigns)}; '
+                   f"kända kampanjer: {known(campaigns)}", index if len(item_campaigns) > 1 else None)
+    delmal = _delmal(f)
+    kind = f.choice("type", TYPES, "news")
+    start, end = f.datetime("start"), f.datetime("end")
+    if kind == "event" and start is None and not f.has("start"):
+        f.fail("type", "ett evenemang (type: event) behöver start, t.ex. start: 2022-04-21T09:00")
+    if start and end and end <= start:
+        f.fail("end", f"end ({end:%Y-%m-%d %H:%M}) ska vara efter start ({start:%Y-%m-%d %H:%M})")
+    if kind == "news" and (f.has("start") or f.has("registration")):
+        f.fail("type", "start/registration anges bara för evenemang: lägg till type: event",
+               severity=WARNING, rule="event-fields")
+    image, image_asset = _url(f, "image", place)
+    if f.has("image") and "image_alt" not in doc.meta:
+        f.fail("image", "image_alt saknas: beskriv bilden i text för den som inte ser den "
+               '(skriv image_alt: "" om bilden bara är dekoration)')
+    registration, _ = _url(f, "registration", place)
+    link, _ = _url(f, "link", place)
+    f.unknown(ITEM_KEYS)
+    body = _markdown(doc, place, problems)
+    if _failed(problems, before) or date is None:
+        return None
+    return Item(
+        slug=slug, path=doc.path, issue_id=raw.id, year=int(raw.year), title=title, date=date,
+        id=f.text("id") or f"{raw.year}/{raw.id}/{slug}", campaigns=item_campaigns,
+        summary=f.text("summary") or body.first_paragraph, delmal=delmal,
+        malgrupp=f.texts("malgrupp"), type=kind, start=start, end=end,
+        location=f.text("location"), registration=registration, image=image,
+        image_asset=image_asset, image_alt=f.text("image_alt"), link=link, body=body,
+        lines=dict(doc.lines),
+    )
+
+
+def _delmal(f: _Fields) -> tuple[int, ...]:
+    values = f.doc.meta.get("delmal")
+    if values in (None, ""):
+        return ()
+    values = [values] if isinstance(values, str) else values
+    if not isinstance(values, list):
+        f.fail("delmal", "delmal ska vara en lista med heltal 1–5, t.ex. [1, 5]")
+        return ()
+    goals = []
+    for index, value in enumerate(values):
+        if not (isinstance(value, str) and value.strip().isdigit() and 1 <= int(value) <= 5):
+            f.fail("delmal", f'delmål "{value}" finns inte: delmålen är heltalen 1–5', index)
+        else:
+            goals.append(int(value))
+    return tuple(sorted(set(goals)))
+
+
+def _unique_ids(issues: list[Issue], problems: list[Problem]) -> None:
+    seen: dict[str, Item] = {}
+    for item in sorted((i for issue in issues for i in issue.items), key=lambda i: i.path):
+        if item.id in seen:
+            first = seen[item.id]
+            problems.append(Problem(item.path, item.lines.get("id", 1),
+                                    f'id "{item.id}" används redan i {first.path}:'
+                                    f'{first.lines.get("id", 1)}: varje text behöver ett eget id'))
+        else:
+            seen[item.id] = item
+
+
+def _unique_issue_ids(raws: tuple[RawIssue, ...], problems: list[Problem]) -> None:
+    seen: dict[str, RawIssue] = {}
+    for raw in raws:
+        if raw.id in seen:
+            problems.append(Problem(f"newsletters/{raw.year}/{raw.id}/issue.md", 1,
+                                    f'numret "{raw.id}" finns redan i newsletters/'
+                                    f"{seen[raw.id].year}/: ge det ett annat namn"))
+        seen.setdefault(raw.id, raw)
+

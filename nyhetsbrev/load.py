@@ -1,0 +1,187 @@
+"""Files -> raw documents: front matter with line numbers, Markdown bodies, asset listings.
+
+Only this module reads the content tree. It decodes UTF-8 (a BOM is accepted), turns CRLF
+into LF and parses YAML with every scalar kept as text, so that `no` stays "no" and dates
+are checked by `check`, which gets the line of every key and list element.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+CONFIG = "newsletter.toml"
+YEAR = re.compile(r"^\d{4}$")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One Markdown file: its front matter as text values, with lines, and its body."""
+
+    path: str  # relative to the root, POSIX
+    meta: dict[str, Any]
+    lines: dict[str, int]  # "key" and "key.N" (list element N) -> line in the file
+    body: str
+    body_line: int  # line of the body's first line in the file
+
+    def line(self, key: str, index: int | None = None) -> int:
+        """Return the line of a key (or of one of its list elements), else of the front matter."""
+        if index is not None and f"{key}.{index}" in self.lines:
+            return self.lines[f"{key}.{index}"]
+        return self.lines.get(key, 1)
+
+
+@dataclass(frozen=True)
+class RawIssue:
+    id: str
+    year: str
+    folder: Path
+    doc: Document | None  # None when issue.md is missing or unreadable
+    items: tuple[Document, ...]
+    files: dict[str, int]  # other files in the folder (relative POSIX name -> size)
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path
+    config: str | None  # the text of newsletter.toml, None if missing
+    campaigns: tuple[Document, ...]
+    campaign_files: dict[str, int]
+    issues: tuple[RawIssue, ...]
+    templates: Path | None
+    problems: tuple[Problem, ...] = field(default=())
+
+
+def load(root: Path) -> Tree:
+    """Read the whole content tree under root; unreadable files become problems."""
+    root = root.resolve()
+    problems: list[Problem] = []
+    config = _read_text(root, root / CONFIG, problems) if (root / CONFIG).is_file() else None
+    campaign_dir = root / "campaigns"
+    campaigns = tuple(
+        doc
+        for path in sorted(campaign_dir.glob("*.md"))
+        if (doc := read_document(root, path, problems)) is not None
+    )
+    issues = tuple(
+        _read_issue(root, folder, problems)
+        for year in sorted((root / "newsletters").glob("*"))
+        if year.is_dir() and not year.name.startswith(".")
+        for folder in sorted(year.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".")
+    )
+    templates = root / "templates"
+    return Tree(
+        root=root,
+        config=config,
+        campaigns=campaigns,
+        campaign_files=_files(campaign_dir),
+        issues=issues,
+        templates=templates if templates.is_dir() else None,
+        problems=tuple(problems),
+    )
+
+
+def _read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
+    issue_md = folder / "issue.md"
+    doc = read_document(root, issue_md, problems) if issue_md.is_file() else None
+    items = tuple(
+        item
+        for path in sorted(folder.glob("*.md"))
+        if path.name != "issue.md" and (item := read_document(root, path, problems)) is not None
+    )
+    return RawIssue(folder.name, folder.parent.name, folder, doc, items, _files(folder))
+
+
+def _files(folder: Path) -> dict[str, int]:
+    """Return the non-Markdown files under folder with their sizes."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): p.stat().st_size
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix != ".md" and not p.name.startswith(".")
+    }
+
+
+def relative(root: Path, path: Path) -> str:
+    """Return path relative to root, POSIX style, for messages."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                relative(root, path),
+                line,
+                f"filen är inte UTF-8 (byte 0x{raw[e.start]:02x}); spara den som UTF-8",
+            )
+        )
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_document(root: Path, path: Path, problems: list[Problem]) -> Document | None:
+    """Read one Markdown file with front matter, or record why it cannot be read."""
+    text = _read_text(root, path, problems)
+    if text is None:
+        return None
+    return parse_document(relative(root, path), text, problems)
+
+
+def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | None:
+    """Split front matter from body and parse it, keeping the line of every key."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        problems.append(
+            Problem(rel, 1, "front matter saknas: filen ska börja med en rad med bara '---'")
+        )
+        return None
+    try:
+        close = next(i for i, line in enumerate(lines[1:], 1) if line.strip() in ("---", "..."))
+    except StopIteration:
+        problems.append(
+            Problem(rel, 1, "front matter avslutas aldrig: lägg till en rad med bara '---'")
+        )
+        return None
+    source = "\n".join(lines[1:close])
+    try:
+        node = yaml.compose(source, Loader=yaml.BaseLoader)
+        meta = yaml.load(source, Loader=yaml.BaseLoader) if node is not None else {}
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = (mark.line + 2) if mark else 1
+        problems.append(Problem(rel, line, f"ogiltig YAML: {e.problem or e.context}"))
+        return None
+    except yaml.YAMLError as e:
+        problems.append(Problem(rel, 1, f"ogiltig YAML: {e}"))
+        return None
+    if node is not None and not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(rel, 2, "front matter ska vara nycklar med värden (key: value)"))
+        return None
+    key_lines: dict[str, int] = {}
+    for key_node, value_node in node.value if node is not None else ():
+        key = str(key_node.value)
+        if key in key_lines:
+            problems.append(
+                Problem(rel, key_node.start_mark.line + 2, f'nyckeln "{key}" finns redan på rad {key_lines[key]}')
+            )
+        key_lines[key] = key_node.start_mark.line + 2
+        if isinstance(value_node, yaml.SequenceNode):
+            for i, element in enumerate(value_node.value):
+                key_lines[f"{key}.{i}"] = element.start_mark.line + 2
+    return Document(rel, meta or {}, key_lines, "\n".join(lines[close + 1 :]), close + 2)

@@ -1,0 +1,320 @@
+"""Markdown -> sanitized HTML with absolute URLs, plain text, and the local files it uses.
+
+Raw HTML in Markdown is allowed but cleaned by nh3 to a small allow-list: no script, no
+event handlers, no `javascript:` or `file:` URLs, in every output. Relative links and
+images resolve against the Markdown file's folder; the files they name are returned as
+assets so the writer can copy them next to the issue.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import textwrap
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from .errors import WARNING, Problem
+from .models import Asset, Markup
+
+TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "em", "h2", "h3", "h4", "hr", "i", "img",
+    "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th",
+    "thead", "tr", "ul",
+}
+ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width"},
+              "th": {"scope"}, "td": {"colspan", "rowspan"}, "abbr": {"title"}}
+SCHEMES = {"https", "http", "mailto", "tel"}
+UNSAFE = re.compile(r"<\s*(script|iframe|object|embed|form|style)\b|\son\w+\s*=|javascript:|"
+                    r"vbscript:|data:text/html", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a Markdown text lives: for messages, and to resolve its relative links."""
+
+    path: str  # the Markdown file, relative to the root
+    first_line: int  # line of the text's first line in that file
+    folder_url: str  # absolute public URL of the output folder of its files, no trailing /
+    target_folder: str  # that folder relative to the output root ("" for the root)
+    source_folder: Path  # the folder on disk
+    files: dict[str, int]  # files in source_folder: relative name -> size
+    base_url: str
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.validateLink = lambda url: True  # nh3 decides which schemes survive
+    return md
+
+
+@dataclass
+class _Resolver:
+    place: Place
+    text: str
+    problems: list[Problem] = field(default_factory=list)
+    assets: dict[str, Asset] = field(default_factory=dict)
+
+    def line_of(self, needle: str) -> int:
+        """Return the file line of the first body line that contains needle."""
+        for number, line in enumerate(self.text.split("\n")):
+            if needle in line:
+                return self.place.first_line + number
+        return self.place.first_line
+
+    def __call__(self, element: str, attribute: str, value: str) -> str | None:
+        if attribute not in ("href", "src"):
+            return value
+        return self.resolve(value)
+
+    def resolve(self, url: str) -> str | None:
+        """Return the absolute URL for url, copying local files; None drops the attribute."""
+        url = url.strip()
+        parts = urlsplit(url)
+        if parts.scheme:
+            return url if parts.scheme.lower() in SCHEMES else None
+        if url.startswith("//"):
+            return "https:" + url
+        if url.startswith("/"):
+            return self.place.base_url + url
+        if url.startswith("#"):
+            return f"{self.place.folder_url}/{url}"
+        return self.local(url, parts.path, url[len(parts.path):])
+
+    def local(self, url: str, path: str, rest: str) -> str | None:
+        name = posixpath.normpath(path)
+        if name.startswith("../") or name == "..":
+            self.problems.append(Problem(self.place.path, self.line_of(url),
+                                 f'"{url}" pekar utanför mappen: lägg filen bredvid texten'))
+            return None
+        if name not in self.place.files:
+            self.problems.append(Problem(
+                self.place.path, self.line_of(url),
+                f'filen "{url}" finns inte i {posixpath.dirname(self.place.path) or "."}/',
+                rule="missing-file"))
+            return None
+        target = posixpath.join(self.place.target_folder, name)
+        self.assets[name] = Asset(self.place.source_folder / name, target,
+                                  f"{self.place.folder_url}/{name}", self.place.files[name])
+        return f"{self.place.folder_url}/{name}{rest}"
+
+
+def resolve_url(url: str, place: Place) -> tuple[str | None, Asset | None, list[Problem]]:
+    """Resolve one front-matter URL or path the way Markdown links are resolved."""
+    resolver = _Resolver(place, url)
+    absolute = resolver.resolve(url)
+    asset = next(iter(resolver.assets.values()), None)
+    return absolute, asset, resolver.problems
+
+
+def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
+    """Return the Markdown text as sanitized HTML and plain text, and its problems."""
+    md = _parser()
+    tokens = md.parse(text)
+    resolver = _Resolver(place, text)
+    for token in tokens:
+        if token.type in ("html_block", "html_inline") or (
+            token.children and any(c.type == "html_inline" for c in token.children)
+        ):
+            _warn_unsafe(token, place, resolver.problems)
+    for token in _walk(tokens):
+        if token.type in ("link_open", "image"):
+            attr = "href" if token.type == "link_open" else "src"
+            url = str(token.attrGet(attr) or "")
+            if not _safe_scheme(url):
+                resolver.problems.append(Problem(
+                    place.path, place.first_line + (_line(token) or 0),
+                    f'osäker länk "{url[:40]}" togs bort', severity=WARNING, rule="unsafe-html"))
+    html = md.renderer.render(tokens, md.options, {})
+    clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=SCHEMES,
+                      attribute_filter=resolver, link_rel=None, strip_comments=True)
+    plain = to_text(tokens, resolver)
+    first = next((b for b in plain.split("\n\n") if b and not b.startswith(("- ", "> "))), "")
+    markup = Markup(clean.strip(), plain, _unlink(first), tuple(resolver.assets.values()))
+    return markup, list(dict.fromkeys(resolver.problems))
+
+
+def _safe_scheme(url: str) -> bool:
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return not scheme or scheme in SCHEMES
+
+
+def _line(token: Token) -> int | None:
+    return token.map[0] if token.map else None
+
+
+def _walk(tokens: list[Token]):
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from _walk(token.children)
+
+
+def _warn_unsafe(token: Token, place: Place, problems: list[Problem]) -> None:
+    sources = [token.content] + [c.content for c in token.children or () if c.type == "html_inline"]
+    for source in sources:
+        match = UNSAFE.search(source)
+        if match:
+            problems.append(Problem(
+                place.path, place.first_line + (_line(token) or 0),
+                f'osäker HTML "{match.group(0).strip()}" togs bort', severity=WARNING,
+                rule="unsafe-html"))
+            return
+
+
+def _unlink(text: str) -> str:
+    """Drop the '(URL)' parts that to_text adds after link texts."""
+    return re.sub(r" \(https?://[^)\s]+\)", "", text)
+
+
+def to_text(tokens: list[Token], resolver: _Resolver) -> str:
+    """Return Markdown tokens as plain text: blocks separated by blank lines, links as URLs."""
+    blocks: list[str] = []
+    prefixes: list[str] = []
+    numbers: list[int | None] = []
+    for token in tokens:
+        if token.type == "bullet_list_open":
+            numbers.append(None)
+        elif token.type == "ordered_list_open":
+            numbers.append(int(token.attrGet("start") or 1))
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            numbers.pop()
+        elif token.type == "blockquote_open":
+            prefixes.append("> ")
+        elif token.type == "blockquote_close":
+            prefixes.pop()
+        elif token.type == "list_item_open":
+            if numbers[-1] is None:
+                marker = "- "
+            else:
+                marker = f"{numbers[-1]}. "
+                numbers[-1] += 1
+            prefixes.append(marker)
+        elif token.type == "list_item_close":
+            prefixes.pop()
+        elif token.type == "inline":
+            text = _inline_text(token.children or [], resolver)
+            blocks.append("".join(prefixes) + text)
+            prefixes = [p if p.startswith(">") else "  " for p in prefixes]
+        elif token.type in ("code_block", "fence"):
+            blocks.append(token.content.rstrip("\n"))
+        elif token.type == "html_block":
+            stripped = nh3.clean(token.content, tags=set()).strip()
+            if stripped:
+                blocks.append(stripped)
+        elif token.type == "hr":
+            blocks.append("----")
+    return _join(blocks)
+
+
+def _join(blocks: list[str]) -> str:
+    """Join blocks with blank lines, but keep the items of one list together."""
+    out: list[str] = []
+    previous_is_item = False
+    for block in blocks:
+        is_item = bool(re.match(r"(> )*(\s*- |\s*\d+\. |  )", block))
+        if out and not (is_item and previous_is_item):
+            out.append("")
+        out.append(block)
+        previous_is_item = is_item
+    return "\n".join(out)
+
+
+def _inline_text(children: list[Token], resolver: _Resolver) -> str:
+    parts: list[str] = []
+    hrefs: list[tuple[str | None, int]] = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "softbreak":
+            parts.append(" ")
+        elif child.type == "hardbreak":
+            parts.append("\n")
+        elif child.type == "link_open":
+            href = str(child.attrGet("href") or "")
+            hrefs.append((resolver.resolve(href) if _safe_scheme(href) else None, len(parts)))
+        elif child.type == "link_close" and hrefs:
+            url, start = hrefs.pop()
+            label = "".join(parts[start:])
+            if url and url != label and not url.startswith("mailto:"):
+                parts.append(f" ({url})")
+        elif child.type == "image":
+            parts.append(child.content and f"[Bild: {child.content}]")
+        elif child.type == "html_inline":
+            continue
+    return "".join(parts).strip()
+
+
+def image_width(path: Path) -> int | None:
+    """Return the pixel width of a PNG, GIF or JPEG file from its header, or None."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n"):
+                return int.from_bytes(head[16:20], "big")
+            if head[:6] in (b"GIF87a", b"GIF89a"):
+                return int.from_bytes(head[6:8], "little")
+            if head.startswith(b"\xff\xd8"):
+                return _jpeg_width(f)
+    except OSError:
+        return None
+    return None
+
+
+def _jpeg_width(f) -> int | None:
+    f.seek(2)
+    while marker := f.read(2):
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        length = int.from_bytes(f.read(2), "big")
+        if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+            segment = f.read(5)
+            return int.from_bytes(segment[3:5], "big")
+        f.seek(length - 2, 1)
+    return None
+
+
+IMG = re.compile(r"<img\b([^>]*)>")
+
+
+def sized_images(html: str, assets: tuple[Asset, ...], max_width: int) -> str:
+    """Return html whose <img> tags all carry an integer width (at most max_width).
+
+    Email clients (Outlook above all) need the width attribute; the style keeps a wide
+    image inside a phone's screen.
+    """
+    widths = {a.url: w for a in assets if (w := image_width(a.source))}
+
+    def fix(match: re.Match[str]) -> str:
+        attrs = match.group(1)
+        if re.search(r"\swidth=", attrs):
+            return match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', attrs)
+        width = min(widths.get(src.group(1) if src else "", max_width), max_width)
+        style = "max-width:100%;height:auto;"
+        return f'<img{attrs} width="{width}" style="{style}">'
+
+    return IMG.sub(fix, html)
+
+
+def wrap(text: str, width: int = 78) -> str:
+    """Wrap plain text to width, keeping list markers as hanging indents and URLs whole."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            out.append("")
+            continue
+        match = re.match(r"((?:> )*(?:\s*(?:- |\d+\. ))?)(.*)", line)
+        lead, body = match.group(1), match.group(2)
+        indent = re.sub(r"[^>\s]", " ", lead)
+        out.extend(textwrap.wrap(body, width=width, initial_indent=lead, subsequent_indent=indent,
+                                 break_long_words=False, break_on_hyphens=False) or [lead])
+    return "\n".join(out)

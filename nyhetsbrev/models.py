@@ -1,0 +1,146 @@
+"""The content as frozen values: site settings, campaigns, items and issues."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class Site:
+    """newsletter.toml, checked."""
+
+    root: Path
+    title: str
+    organisation: str
+    base_url: str  # absolute, no trailing slash
+    language: str
+    sender_name: str
+    sender_address: str
+    reply_to: str
+    postal: str
+    reason: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    footer_lines: tuple[str, ...]
+    feed_items: int = 20
+    smtp: Smtp = field(default_factory=Smtp)
+    ledger: Path | None = None
+    suppression: Path | None = None
+
+    @property
+    def host(self) -> str:
+        """Return the host name of base_url (used in Message-ID and List-Id)."""
+        return self.base_url.split("://", 1)[1].split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A local file that an item or campaign refers to, copied into the output."""
+
+    source: Path  # absolute path on disk
+    target: str  # path in the output, relative to the output root (POSIX)
+    url: str  # absolute public URL
+    size: int
+
+
+@dataclass(frozen=True)
+class Markup:
+    """Markdown rendered for each output."""
+
+    html: str  # sanitized, absolute URLs
+    text: str  # plain text, unwrapped paragraphs separated by blank lines
+    first_paragraph: str  # plain text
+    assets: tuple[Asset, ...] = ()
+
+
+@dataclass(frozen=True)
+class Campaign:
+    slug: str
+    path: str  # relative to the root
+    name: str
+    color: str
+    url: str
+    contact: str
+    logo: Asset | str | None
+    logo_alt: str
+    body: Markup
+
+
+@dataclass(frozen=True)
+class Item:
+    slug: str
+    path: str  # relative to the root
+    issue_id: str
+    year: int
+    title: str
+    date: dt.date
+    id: str
+    campaigns: tuple[str, ...]
+    summary: str
+    delmal: tuple[int, ...]
+    malgrupp: tuple[str, ...]
+    type: str  # "news" or "event"
+    start: dt.datetime | None  # aware, Europe/Stockholm
+    end: dt.datetime | None
+    location: str
+    registration: str
+    image: str  # absolute URL or ""
+    image_asset: Asset | None
+    image_alt: str
+    link: str
+    body: Markup
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_event(self) -> bool:
+        return self.type == "event"
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: str
+    year: int
+    path: str  # of issue.md, relative to the root
+    date: dt.date
+    title: str
+    preheader: str
+    status: str
+    intro: Markup
+    items: tuple[Item, ...]
+    lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def folder(self) -> str:
+        """Return the issue's output folder relative to the output root."""
+        return f"{self.year}/{self.id}"
+
+    @property
+    def news(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if not i.is_event)
+
+    @property
+    def events(self) -> tuple[Item, ...]:
+        return tuple(sorted((i for i in self.items if i.is_event), key=lambda i: i.start))
+
+
+@dataclass(frozen=True)
+class Content:
+    """Everything a build needs, checked and ordered."""
+
+    site: Site
+    campaigns: dict[str, Campaign]
+    issues: tuple[Issue, ...]  # by date, oldest first
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(item for issue in self.issues for item in issue.items)

@@ -1,0 +1,45 @@
+"""Shared fixtures: content trees copied to a temporary folder, and a CLI runner."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nyhetsbrev.cli import cli
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures"
+EXPECTED = HERE / "expected"
+REPO = HERE.parent
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Return a fresh copy of the basic fixture content tree."""
+    target = tmp_path / "innehall"
+    shutil.copytree(FIXTURES / "basic", target)
+    return target
+
+
+@pytest.fixture
+def run():
+    """Return a function that runs the CLI and returns click's Result."""
+    runner = CliRunner()
+
+    def invoke(*args: str | Path):
+        return runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def built_basic(tmp_path_factory) -> Path:
+    """Build the basic fixture once per session and return the output folder."""
+    out = tmp_path_factory.mktemp("basic") / "public"
+    result = CliRunner().invoke(cli, ["build", "--root", str(FIXTURES / "basic"), "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
