@@ -125,13 +125,15 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
             token.children and any(c.type == "html_inline" for c in token.children)
         ):
             _warn_unsafe(token, place, resolver.problems)
-    for token in _walk(tokens):
-        if token.type in ("link_open", "image"):
+    for block in tokens:
+        for token in block.children or ():
+            if token.type not in ("link_open", "image"):
+                continue
             attr = "href" if token.type == "link_open" else "src"
             url = str(token.attrGet(attr) or "")
             if not _safe_scheme(url):
                 resolver.problems.append(Problem(
-                    place.path, place.first_line + (_line(token) or 0),
+                    place.path, place.first_line + (_line(block) or 0),
                     f'osäker länk "{url[:40]}" togs bort', severity=WARNING, rule="unsafe-html"))
     html = md.renderer.render(tokens, md.options, {})
     clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=SCHEMES,
@@ -149,13 +151,6 @@ def _safe_scheme(url: str) -> bool:
 
 def _line(token: Token) -> int | None:
     return token.map[0] if token.map else None
-
-
-def _walk(tokens: list[Token]):
-    for token in tokens:
-        yield token
-        if token.children:
-            yield from _walk(token.children)
 
 
 def _warn_unsafe(token: Token, place: Place, problems: list[Problem]) -> None:

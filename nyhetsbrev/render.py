@@ -23,12 +23,15 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from .markup import sized_images, wrap
-from .models import Content, Issue, Item, Markup, Site
+from .models import Campaign, Content, Issue, Item, Markup, Site
+from .timing import Timings, timed
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ACCENT = "#1d4f91"
 SEND_HOUR = 8  # Date: header of a built message, local time on the issue's date
 DOCTYPE = "<!DOCTYPE html>"
+INDENT = re.compile(r"\n[ \t]+<")
+GAPS = re.compile(r">[ \t]{2,}<")
 EMAIL_CONTENT_WIDTH = 552  # 600 px less 24 px padding on each side
 
 
@@ -136,23 +139,35 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
 def render_mjml(env: jinja2.Environment, content: Content, issue: Issue,
                 unsubscribe_url: str | None = None) -> str:
     """Return the issue's email as MJML."""
-    return env.get_template("email/issue.mjml").render(_context(content, issue, unsubscribe_url))
+    mjml = env.get_template("email/issue.mjml").render(_context(content, issue, unsubscribe_url))
+    # The templates' indentation would otherwise travel in every message.
+    return GAPS.sub("> <", INDENT.sub("\n<", mjml))
 
 
-def compile_mjml(mjml: str) -> str:
-    """Return MJML compiled to HTML by MRML, with its CSS inlined and the doctype kept."""
+def compile_mjml(mjml: str, css: str, timings: Timings | None = None) -> str:
+    """Return MJML compiled to HTML by MRML, with css inlined and the doctype kept."""
     from mjml import mjml2html
 
-    return inline_css(mjml2html(mjml, disable_comments=True))
+    with timed(timings, "mjml"):
+        # fonts={}: MRML would otherwise link Google Fonts for a font name it knows (privacy).
+        html = mjml2html(mjml, disable_comments=True, fonts={})
+    with timed(timings, "inlining"):
+        return inline_css(html, css)
 
 
-def inline_css(html: str) -> str:
-    """Return html with its <style> rules inlined by premailer (media queries stay)."""
+def inline_css(html: str, css: str) -> str:
+    """Return html with css inlined by premailer.
+
+    MRML's own <style> blocks (resets, media queries, Outlook fixes) stay as they are:
+    inlining them would repeat the same declarations on every table cell.
+    """
     from premailer import Premailer
 
     body = re.sub(r"^<!doctype html>", "", html, flags=re.IGNORECASE)
+    body = body.replace("<style", '<style data-premailer="ignore"')
     inlined = Premailer(
         body,
+        css_text=css,
         disable_validation=True,
         keep_style_tags=False,
         remove_classes=False,
@@ -165,6 +180,12 @@ def inline_css(html: str) -> str:
     ).transform(pretty_print=False)
     inlined = re.sub(r"^<!doctype[^>]*>\s*", "", inlined, flags=re.IGNORECASE)
     return f"{DOCTYPE}\n{inlined.strip()}\n"
+
+
+def email_css(env: jinja2.Environment) -> str:
+    """Return the CSS that is inlined into the email (a content tree may override it)."""
+    source, _, _ = env.loader.get_source(env, "email/inline.css")
+    return source
 
 
 def render_text(env: jinja2.Environment, content: Content, issue: Issue,
@@ -218,14 +239,34 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
     )
 
 
+def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaign) -> str:
+    """Return a campaign's page: its standing text, its items newest first, its feeds."""
+    site = content.site
+    items = sorted((i for i in content.items if campaign.slug in i.campaigns),
+                   key=lambda i: (i.date, i.year, i.issue_id, i.slug), reverse=True)
+    logo = campaign.logo if isinstance(campaign.logo, str) or campaign.logo is None \
+        else campaign.logo.url
+    return env.get_template("web/campaign.html").render(
+        site=site, content=content, campaign=campaign, items=items, logo=logo,
+        issue_titles={(i.year, i.id): i.title for i in content.issues}, depth="../../",
+        feed_base=f"{site.base_url}/campaigns/{campaign.slug}/", accent=ACCENT,
+    )
+
+
 def render_issue(env: jinja2.Environment, content: Content, issue: Issue,
-                 unsubscribe_url: str | None = None) -> RenderedIssue:
-    """Return every output of one issue."""
-    mjml = render_mjml(env, content, issue, unsubscribe_url)
-    html = compile_mjml(mjml)
-    text = render_text(env, content, issue, unsubscribe_url)
-    eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
-    return RenderedIssue(issue, mjml, html, text, eml, render_web(env, content, issue))
+                 unsubscribe_url: str | None = None, timings: Timings | None = None
+                 ) -> RenderedIssue:
+    """Return every output of one issue (timings, if given, gets the time per stage)."""
+    with timed(timings, "mjml"):
+        mjml = render_mjml(env, content, issue, unsubscribe_url)
+    html = compile_mjml(mjml, email_css(env), timings)
+    with timed(timings, "text"):
+        text = render_text(env, content, issue, unsubscribe_url)
+    with timed(timings, "message"):
+        eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
+    with timed(timings, "web"):
+        web = render_web(env, content, issue)
+    return RenderedIssue(issue, mjml, html, text, eml, web)
 
 
 @lru_cache(maxsize=1)

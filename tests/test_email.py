@@ -1,0 +1,190 @@
+"""The EMAIL.md rows that a parser can check, on the built fixture and a 12-item issue."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import lxml.html
+import pytest
+
+from .conftest import FIXTURES
+
+ISSUES = ["2021/2021-11", "2022/2022-03", "2022/2022-10"]
+BASE = "https://nyhetsbrev.example.se"
+
+
+def html_of(out: Path, issue: str):
+    return lxml.html.fromstring((out / issue / "email.html").read_bytes())
+
+
+def message_of(out: Path, issue: str) -> email.message.EmailMessage:
+    return email.message_from_bytes((out / issue / "email.eml").read_bytes(),
+                                    policy=email.policy.default)
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_language_doctype_and_colour_scheme(built_basic, issue):
+    raw = (built_basic / issue / "email.html").read_text()
+    assert raw.startswith("<!DOCTYPE html>\n")
+    root = html_of(built_basic, issue)
+    assert root.get("lang") == "sv" and root.get("dir") == "ltr"
+    assert root.xpath('//meta[@name="color-scheme"]/@content') == ["light dark"]
+    assert root.xpath('//meta[@name="supported-color-schemes"]/@content') == ["light dark"]
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_outlook_conditional_comments_survive_inlining(built_basic, issue):
+    raw = (built_basic / issue / "email.html").read_text()
+    assert raw.count("<!--[if") == raw.count("<![endif]-->") > 0
+    assert 'xmlns:o="urn:schemas-microsoft-com:office:office"' in raw
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_images_have_alt_and_integer_width(built_basic, issue):
+    images = html_of(built_basic, issue).xpath("//img")
+    for img in images:
+        assert img.get("alt") is not None, lxml.html.tostring(img)
+        assert re.fullmatch(r"\d+", img.get("width") or ""), lxml.html.tostring(img)
+        assert int(img.get("width")) <= 600
+    if issue == "2022/2022-03":
+        assert {img.get("alt") for img in images} == {"Omslaget till handlingsplanen", "Affisch"}
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_layout_tables_are_presentation(built_basic, issue):
+    tables = html_of(built_basic, issue).xpath("//table")
+    assert tables and all(t.get("role") == "presentation" for t in tables)
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_one_h1_and_no_skipped_heading_levels(built_basic, issue):
+    levels = [int(h.tag[1]) for h in html_of(built_basic, issue).iter("h1", "h2", "h3", "h4")]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_every_url_is_absolute_https_and_nothing_tracks(built_basic, issue):
+    root = html_of(built_basic, issue)
+    allowed = {"nyhetsbrev.example.se", "www.example.se", "valjattsluta.se"}
+    urls = root.xpath("//@href | //@src | //@background")
+    assert urls
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme == "mailto":
+            continue
+        assert parts.scheme == "https", url
+        assert parts.hostname in allowed, url
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_nothing_interactive(built_basic, issue):
+    root = html_of(built_basic, issue)
+    for tag in ("script", "form", "input", "iframe", "object", "embed", "video", "button"):
+        assert not root.xpath(f"//{tag}"), tag
+    assert not [a for el in root.iter() if isinstance(el.tag, str)
+                for a in el.attrib if a.lower().startswith("on")]
+    raw = (built_basic / issue / "email.html").read_text()
+    assert not re.search(r"[\x80-\x9f]", raw)
+    styles = sum(len(s.text_content()) for s in root.xpath("//style"))
+    assert styles <= 16 * 1024
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_preheader_is_hidden_and_40_to_130_characters(built_basic, issue):
+    root = html_of(built_basic, issue)
+    first = root.xpath("//body/div")[0]
+    assert "display:none" in first.get("style").replace(" ", "")
+    text = first.text_content().strip()
+    assert 40 <= len(text) <= 130, text
+    assert text != message_of(built_basic, issue)["Subject"]
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_visible_unsubscribe_and_web_version_links(built_basic, issue):
+    root = html_of(built_basic, issue)
+    links = {a.text_content().strip(): a.get("href") for a in root.xpath("//a")}
+    assert links["Avsluta prenumeration"] == f"{BASE}/avsluta"
+    assert links["Visa i webbläsare"] == f"{BASE}/{issue}/"
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_message_headers(built_basic, issue):
+    raw = (built_basic / issue / "email.eml").read_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
+    head.decode("ascii")  # RFC 2047: no raw åäö in headers
+    msg = message_of(built_basic, issue)
+    assert msg["From"].addresses[0].addr_spec == "nyhetsbrev@example.se"
+    assert msg["From"].addresses[0].display_name == "Länsstyrelsen i Testlän"
+    assert msg["MIME-Version"] == "1.0"
+    assert msg["Message-ID"] == f"<{issue.replace('/', '.')}@nyhetsbrev.example.se>"
+    assert msg["List-Id"] == "Testbrevet <nyhetsbrev.nyhetsbrev.example.se>"
+    # Folded after the colon by the generator; unfolding leaves leading white space.
+    assert msg["List-Unsubscribe"].strip() == f"<{BASE}/avsluta>, <mailto:avsluta@example.se>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email.utils.parsedate_to_datetime(msg["Date"]).hour == 8
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in msg.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+
+
+def test_subject_with_swedish_letters_is_encoded(built_basic):
+    raw = (built_basic / "2021/2021-11/email.eml").read_bytes()
+    assert b"Subject: Nyhetsbrev november 2021" in raw
+    msg = message_of(built_basic, "2021/2021-11")
+    assert msg["From"].addresses[0].display_name == "Länsstyrelsen i Testlän"
+    assert b"=?utf-8?q?L=C3=A4nsstyrelsen_i_Testl=C3=A4n?=" in raw
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_text_part_has_titles_urls_and_unsubscribe(built_basic, issue):
+    msg = message_of(built_basic, issue)
+    text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == (built_basic / issue / "email.txt").read_text()
+    html = msg.get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert html == (built_basic / issue / "email.html").read_text()
+    assert f"{BASE}/avsluta" in text and f"{BASE}/{issue}/" in text
+    for line in text.splitlines():
+        assert len(line) <= 78 or re.fullmatch(r"https://\S+", line), line
+    titles = [h.text_content() for h in html_of(built_basic, issue).xpath("//h2[@id]|//h3[@id]")]
+    assert titles
+    for title in titles:
+        assert title.upper() in text
+    for a in html_of(built_basic, issue).xpath("//a[starts-with(@href, 'https://')]"):
+        href = a.get("href")
+        if "#" not in href:
+            assert href in text, href
+
+
+def test_text_part_reads_well(built_basic):
+    text = (built_basic / "2022/2022-10/email.txt").read_text()
+    assert "KALENDARIUM" in text
+    assert "När: torsdag 3 november 2022 kl. 13.00–16.00" in text
+    assert "Anmäl dig:\nhttps://www.example.se/anmalan/konferens" in text
+    assert "Kampanj: Välj att sluta, Svartsjuka är inte romantiskt" in text
+
+
+def test_twelve_item_issue_stays_under_60_kb(run, tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "basic", tree)
+    folder = tree / "newsletters/2022/2022-10"
+    words = ("Länsstyrelsen samordnar arbetet mot mäns våld mot kvinnor i länet och stödjer "
+             "kommuner, regionen och ideella organisationer med utbildning och nätverk. ") * 5
+    for n in range(10):
+        (folder / f"nyhet-{n:02}.md").write_text(
+            f"---\ntitle: Nyhet nummer {n} om arbetet i länet\ndate: 2022-10-0{n % 9 + 1}\n"
+            f"campaign: {'svartsjuka' if n % 2 else 'valj-att-sluta'}\ndelmal: [1]\n"
+            f"link: https://www.example.se/nyhet/{n}\n---\n{words}\n", "utf-8")
+    out = tmp_path / "public"
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+    msg = message_of(out, "2022/2022-10")
+    text = msg.get_body(("plain",)).get_content()
+    assert text.count("Läs mer:") == 10  # the ten new items; the campaign item has no link
+    size = len((out / "2022/2022-10/email.eml").read_bytes())
+    assert size <= 60 * 1024, size
+    assert len(msg.as_bytes()) <= 104_448
