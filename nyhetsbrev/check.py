@@ -186,7 +186,7 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
         f.fail("color", f'color "{color}" ska vara en hexfärg som #8a1538')
     elif (ratio := contrast(color)) < 4.5:
         f.fail("color", f"color {color} har kontrast {ratio:.2f}:1 mot vitt; text och knappar "
-               "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans")
+               "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans", rule="contrast")
     url, _ = _url(f, "url", place)
     logo, logo_asset = _url(f, "logo", place)
     logo_alt = f.text("logo_alt")
@@ -258,7 +258,7 @@ def default_preheader(items: list[Item], intro: Markup) -> str:
 
 def _order(f: _Fields, items: list[Item], raw: RawIssue) -> list[Item]:
     by_slug = {i.slug: i for i in items}
-    all_slugs = {d.path.rsplit("/", 1)[-1][:-3] for d in raw.items}
+    all_slugs = raw.slugs
     wanted = f.texts("order")
     chosen: list[Item] = []
     for index, slug in enumerate(wanted):
@@ -326,7 +326,8 @@ def _delmal(f: _Fields) -> tuple[int, ...]:
         return ()
     goals = []
     for index, value in enumerate(values):
-        if not (isinstance(value, str) and value.strip().isdigit() and 1 <= int(value) <= 5):
+        # isdecimal, not isdigit: "¹" is a digit that int() refuses.
+        if not (isinstance(value, str) and value.strip().isdecimal() and 1 <= int(value) <= 5):
             f.fail("delmal", f'delmål "{value}" finns inte: delmålen är heltalen 1–5', index)
         else:
             goals.append(int(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +56,39 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
 
 
 @cli.command()
+@click.argument("year", type=int)
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "csv"]), default="md",
+              show_default=True, help="html: a page with charts; md: for pasting; csv: per item.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@ROOT
+def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
+    """Report what the year's issues communicated: per campaign, delmål and målgrupp.
+
+    Counts come from the content; messages delivered per issue come from the send ledger
+    when it exists. The CSV is UTF-8 with a byte order mark and semicolons, for Excel.
+
+    \b
+    Example:
+        python build.py report 2022 --format html --out rapport-2022.html
+    """
+    from .pipeline import load_content
+    from .publish import write_file
+    from .report import build_report, read_delivered, render
+
+    checked = load_content(root)
+    _warn(checked.warnings)
+    content = checked.content
+    data = render(build_report(content, year, read_delivered(content.site.ledger)), fmt)
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_file(out, data)
+        click.echo(f"Rapporten för {year} finns i {out}")
+
+
+@cli.command()
 @ROOT
 @STRICT
 def check(root: Path, strict: bool) -> None:
@@ -64,11 +98,278 @@ def check(root: Path, strict: bool) -> None:
     Example:
         python build.py check --strict
     """
-    from .pipeline import load_content, render_all, summary
+    from .pipeline import linted, load_content, render_all, summary
 
-    checked = load_content(root, strict)
-    render_all(checked.content)
+    checked = load_content(root)  # linted() applies --strict to every warning at once
+    checked = linted(checked, render_all(checked.content), strict)
     _warn(checked.warnings)
     n = summary(checked.content)
     click.echo(f"Inga fel: {n['issues']} nummer, {n['items']} texter"
                + (f", {len(checked.warnings)} varningar" if checked.warnings else ""))
+
+
+@cli.command()
+@click.argument("issue_id", metavar="ISSUE-ID")
+@ROOT
+@click.option("--to", "to", multiple=True, metavar="ADDR",
+              help='Test send ("[TEST] " in the subject) to this address; repeat for more.')
+@click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE.csv", help="Send to every address in this CSV (email, optional name).")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; connect to nothing.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
+              help="At most N messages per minute.")
+@click.option("--status", is_flag=True, help="Print the ledger's counts for the issue.")
+@click.option("--retry-wait", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              metavar="SECONDS",
+              help="Wait before retrying a 4xx reply or a dropped connection (doubles).")
+def send(issue_id: str, root: Path, to: tuple[str, ...], list_file: Path | None, dry_run: bool,
+         rate: float | None, status: bool, retry_wait: float) -> None:
+    """Send an issue over SMTP: a test to --to, or to a --list with a ledger that never sends twice.
+
+    The message is rendered from the content at send time by the same code as build. Only
+    an issue with status ready goes to a list. Run the same command again to resume: those
+    already sent are skipped. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret from
+    NYHETSBREV_UNSUBSCRIBE_SECRET.
+
+    \b
+    Example:
+        python build.py send 2022-10 --to mig@example.se
+        python build.py send 2022-10 --list mottagare.csv --dry-run
+        python build.py send 2022-10 --list mottagare.csv --rate 120
+        python build.py send 2022-10 --status
+    """
+    from . import send as delivery
+
+    if status:
+        site = delivery.load_site(root)
+        with delivery.ledger_errors(site):
+            for line in delivery.status_lines(site, issue_id):
+                click.echo(line)
+        return
+    if bool(to) == bool(list_file):
+        raise click.UsageError("ange antingen --to ADRESS (testbrev) eller --list FIL.csv")
+    from .pipeline import load_content
+
+    checked = load_content(root)
+    issue = delivery.find_issue(checked.content, issue_id)
+    _warn(p for p in checked.warnings if delivery.concerns(p, issue))
+    policy = delivery.Policy(wait=retry_wait, rate=rate)
+    with delivery.ledger_errors(checked.content.site):
+        if to:
+            _send_test(delivery, checked.content, issue, to, dry_run, policy)
+        else:
+            assert list_file is not None
+            _send_list(delivery, checked.content, issue, list_file, dry_run, policy)
+
+
+def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
+    from .errors import NyhetsbrevError
+    from .ledger import Ledger
+    from .recipients import normalize
+
+    addresses, suppressed = [], delivery.suppressed(content.site)
+    for raw in to:
+        address, reason = normalize(raw)
+        if reason:
+            raise NyhetsbrevError(f"--to {raw}: {reason}")
+        if address in suppressed:
+            click.echo(f"varning: {address} står i avregistreringslistan och får inget", err=True)
+        else:
+            addresses.append(address)
+    secret = delivery.unsubscribe_secret()
+    if not secret:
+        click.echo(f"varning: {delivery.SECRET_ENV} är inte satt; testbrevet får den allmänna "
+                   "avregistreringslänken i stället för en personlig", err=True)
+    template = delivery.prepare(content, issue)
+    smtp = content.site.smtp
+    if dry_run:
+        click.echo(f'Provkörning, inget skickas: testbrev "[TEST] {issue.title}" till '
+                   f"{', '.join(addresses) or 'ingen'} via {smtp.host}:{smtp.port}")
+        return
+    conn = delivery.Connection(smtp, delivery.password_from(smtp), policy)
+    with Ledger(delivery.ledger_path(content.site)) as book:
+        try:
+            outcomes = delivery.send_test(template, addresses, conn, secret, book)
+        finally:
+            conn.close()
+    for o in outcomes:
+        click.echo(f"Testbrev till {o.address}: {'skickat' if o.state == 'sent' else 'nekat'} "
+                   f"({o.reply})", err=o.state != "sent")
+    if any(o.state != "sent" for o in outcomes):
+        raise NyhetsbrevError("testbrevet kom inte fram till alla; se serverns svar ovan")
+
+
+def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy) -> None:
+    import sys
+
+    from . import ledger
+    from .errors import NyhetsbrevError
+
+    site = content.site
+    delivery.require_ready(issue)
+    secret = delivery.unsubscribe_secret()
+    missing = (f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver en "
+               "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan "
+               "använder")
+    shown = list_file.as_posix()
+    path = delivery.ledger_path(site)
+    template = delivery.prepare(content, issue)
+    if dry_run:
+        plan = delivery.plan_list(content, issue, list_file, shown)
+        _warn(plan.problems)
+        if not secret:
+            click.echo(f"varning: {missing}", err=True)
+        example = delivery.personal(template, "exempel@example.se", "", site.unsubscribe_url
+                                    + "?token=" + "0" * 64 + "&email=exempel%40example.se", "<x@x>")
+        size = len(delivery.wire(example))
+        for line in delivery.plan_lines(plan, shown, site, policy.rate, size):
+            click.echo(line)
+        return
+    if not secret:
+        raise NyhetsbrevError(missing)
+    with ledger.locked(path) as free:
+        if not free:
+            raise delivery.DeliveryError(f"ett annat utskick använder {path} just nu; vänta "
+                                         "tills det är klart")
+        plan = delivery.plan_list(content, issue, list_file, shown)
+        _warn(plan.problems)
+        for row in plan.in_flight:
+            click.echo(f"varning: {row.address} kan redan ha fått brevet (förra körningen "
+                       "avbröts medan det skickades); det skickas igen", err=True)
+        started = time.perf_counter()
+        conn = delivery.Connection(site.smtp, delivery.password_from(site.smtp), policy)
+        with ledger.Ledger(path) as book, click.progressbar(
+                length=len(plan.to_send), label="Skickar", file=sys.stderr,
+                show_pos=True) as bar:
+            try:
+                outcomes = delivery.send_list(template, plan, conn, secret, book,
+                                              progress=lambda o: bar.update(1))
+            finally:
+                conn.close()
+    failed = [o for o in outcomes if o.state != "sent"]
+    for o in failed:
+        click.echo(f"{o.address}: {o.reply}", err=True)
+    click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
+    if failed:
+        raise NyhetsbrevError(f"{len(failed)} mottagare fick inte numret; se ovan och `send "
+                              f"{issue.id} --status`. Kör samma kommando igen för att försöka "
+                              "på nytt; de som fått numret hoppas över")
+
+
+@cli.group()
+def new() -> None:
+    """Scaffold a new issue, item or campaign file with commented front matter.
+
+    \b
+    Example:
+        python build.py new issue 2023-03
+    """
+
+
+@new.command("issue")
+@click.argument("month", metavar="YYYY-MM")
+@ROOT
+def new_issue(month: str, root: Path) -> None:
+    """Write newsletters/YYYY/YYYY-MM/issue.md for a planned issue and print its path.
+
+    \b
+    Example:
+        python build.py new issue 2023-03
+    """
+    from .scaffold import new_issue as scaffold
+    from .scaffold import parse_month
+
+    try:
+        parse_month(month)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="YYYY-MM") from None
+    click.echo(scaffold(root, month))
+
+
+@new.command("item")
+@click.argument("issue_id", metavar="ISSUE-ID")
+@click.argument("title")
+@click.option("--campaign", metavar="SLUG", help="Tag the item with this campaign.")
+@click.option("--event", is_flag=True, help="Write an event (type, start, end, location).")
+@ROOT
+def new_item(issue_id: str, title: str, campaign: str | None, event: bool, root: Path) -> None:
+    """Write an item with a fresh UUID into an issue's folder and print its path.
+
+    The file name is made from the title (å, ä, ö become a, a, o).
+
+    \b
+    Example:
+        python build.py new item 2022-03 "Webbinarium om våld i nära relationer" --event
+    """
+    from .scaffold import new_item as scaffold
+
+    click.echo(scaffold(root, issue_id, title, campaign, event))
+
+
+@new.command("campaign")
+@click.argument("slug")
+@ROOT
+def new_campaign(slug: str, root: Path) -> None:
+    """Write campaigns/SLUG.md with a name, an accessible colour and a standing text.
+
+    \b
+    Example:
+        python build.py new campaign kop-av-sex
+    """
+    from .scaffold import new_campaign as scaffold
+
+    try:
+        click.echo(scaffold(root, slug))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="SLUG") from None
+
+
+@cli.command()
+@click.argument("year", type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv"]), default="table",
+              show_default=True, help="A terminal table, Markdown, or CSV (issues only).")
+@click.option("--gap", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Report a campaign absent from more than this many issues in a row.")
+@ROOT
+def plan(year: int, fmt: str, gap: int, root: Path) -> None:
+    """Show the year's issues: dates, status, items, campaigns and delmål, and the gaps.
+
+    Warns when the year has fewer than 6 or more than 12 issues (the action plan's promise).
+    With --format csv the gaps and warnings go to standard error.
+
+    \b
+    Example:
+        python build.py plan 2022 --format md
+    """
+    from .pipeline import load_content
+    from .plan import plan as make
+    from .plan import render
+
+    result = make(load_content(root).content, year, gap)
+    click.echo(render(result, fmt), nl=False)
+    if fmt == "csv":
+        for line in result.gaps:
+            click.echo(line, err=True)
+    if result.warning:
+        click.echo(f"varning: {result.warning}", err=True)
+
+
+@cli.command()
+@ROOT
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; the default is reachable from this computer only.")
+def serve(root: Path, port: int, host: str) -> None:
+    """Preview every issue in the browser, reloading as files change.
+
+    Each issue shows the email at phone (375 px) and desktop (600 px) width, the plain
+    text and the check findings. Stop with Ctrl+C.
+
+    \b
+    Example:
+        python build.py serve --port 8000
+    """
+    from .serve import serve as run
+
+    run(root, host, port, click.echo)

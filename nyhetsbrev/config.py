@@ -14,13 +14,14 @@ from .models import Site, Smtp
 
 KNOWN: dict[str, set[str]] = {
     "": {"title", "organisation", "base_url", "language", "sender", "unsubscribe", "footer",
-         "feeds", "smtp", "sending"},
+         "feeds", "smtp", "sending", "check"},
     "sender": {"name", "address", "reply_to", "postal", "reason"},
     "unsubscribe": {"url", "mailto"},
     "footer": {"lines"},
     "feeds": {"items"},
     "smtp": {"host", "port", "security", "user"},
     "sending": {"ledger", "suppression"},
+    "check": {"max_words"},
 }
 SECURITY = ("starttls", "tls", "none")
 
@@ -62,6 +63,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         ),
         ledger=root / (reader.text("sending", "ledger") or ".nyhetsbrev/sends.sqlite"),
         suppression=(root / s) if (s := reader.text("sending", "suppression")) else None,
+        max_words=reader.integer("check", "max_words", 250, minimum=1),
     )
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)

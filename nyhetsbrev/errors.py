@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import click
 
+# What str.splitlines() splits on, and other control characters, shown as \n, \x85 ...
+LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 ERROR = "error"
 WARNING = "warning"
 
@@ -25,7 +28,9 @@ class Problem:
     def __str__(self) -> str:
         prefix = "varning: " if self.severity == WARNING else ""
         rule = f" [{self.rule}]" if self.rule else ""
-        return f"{self.path}:{self.line}: {prefix}{self.message}{rule}"
+        # One problem, one line: a value quoted in the message may hold a line break.
+        message = LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], self.message)
+        return f"{self.path}:{self.line}: {prefix}{message}{rule}"
 
 
 class NyhetsbrevError(click.ClickException):

@@ -18,6 +18,8 @@ from .errors import Problem
 
 CONFIG = "newsletter.toml"
 YEAR = re.compile(r"^\d{4}$")
+# Control characters (all but tab and newline) break MRML, XML feeds and mail clients.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,15 @@ def read_document(root: Path, path: Path, problems: list[Problem]) -> Document |
     text = _read_text(root, path, problems)
     if text is None:
         return None
-    return parse_document(relative(root, path), text, problems)
+    rel = relative(root, path)
+    found = [
+        Problem(rel, number, f"tecknet U+{ord(m.group()):04X} i kolumn {m.start() + 1} är ett "
+                "osynligt styrtecken som e-postprogram och flöden inte tål: ta bort det")
+        for number, line in enumerate(text.split("\n"), 1)
+        if (m := CONTROL.search(line))
+    ]
+    problems += found
+    return None if found else parse_document(rel, text, problems)
 
 
 def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
@@ -209,4 +219,32 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         if isinstance(value_node, yaml.SequenceNode):
             for i, element in enumerate(value_node.value):
                 key_lines[f"{key}.{i}"] = element.start_mark.line + 2
+    escaped = [
+        Problem(rel, key_lines.get(key, 2), f'fältet "{CONTROL.sub("", key)}" innehåller tecknet '
+                f"U+{ord(char):04X}, ett osynligt styrtecken (skrivet som \\-kod inom "
+                "citattecken): ta bort det")
+        for key, value in (meta or {}).items()
+        if (char := _control_character([key, value]))
+    ]
+    problems += escaped
+    if escaped:
+        return None
     return Document(rel, meta or {}, key_lines, "\n".join(lines[close + 1 :]), close + 2)
+
+
+def _control_character(value: Any) -> str | None:
+    """Return the first control character in the text of value (lists and maps searched)."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, str):
+            if match := CONTROL.search(current):
+                return match.group()
+        elif id(current) not in seen:  # aliases can make a list contain itself
+            seen.add(id(current))
+            if isinstance(current, dict):
+                stack += [*current.keys(), *current.values()]
+            elif isinstance(current, list):
+                stack += current
+    return None

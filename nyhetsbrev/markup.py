@@ -35,6 +35,9 @@ UNSAFE = re.compile(r"<\s*(script|iframe|object|embed|form|style)\b|\son\w+\s*=|
                     r"vbscript:|data:text/html", re.IGNORECASE)
 
 
+HIDDEN_OPEN = re.compile(r"<\s*(script|style)\b[^>]*>", re.IGNORECASE)  # "<script/>" opens, too
+
+
 @dataclass(frozen=True)
 class Place:
     """Where a Markdown text lives: for messages, and to resolve its relative links."""
@@ -226,8 +229,17 @@ def _join(blocks: list[str]) -> str:
 def _inline_text(children: list[Token], resolver: _Resolver) -> str:
     parts: list[str] = []
     hrefs: list[tuple[str | None, int]] = []
+    hidden = ""  # inside an inline <script> or <style>, whose content nh3 drops from the HTML
     for child in children:
-        if child.type in ("text", "code_inline"):
+        if child.type == "html_inline":
+            opening = HIDDEN_OPEN.match(child.content)
+            if opening and not hidden:
+                hidden = opening.group(1).lower()
+            elif hidden and re.match(rf"</\s*{hidden}\s*>", child.content, re.IGNORECASE):
+                hidden = ""
+        elif hidden:
+            continue
+        elif child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type == "softbreak":
             parts.append(" ")
@@ -243,8 +255,6 @@ def _inline_text(children: list[Token], resolver: _Resolver) -> str:
                 parts.append(f" ({url})")
         elif child.type == "image":
             parts.append(child.content and f"[Bild: {child.content}]")
-        elif child.type == "html_inline":
-            continue
     return "".join(parts).strip()
 
 

@@ -36,6 +36,7 @@ class Site:
     smtp: Smtp = field(default_factory=Smtp)
     ledger: Path | None = None
     suppression: Path | None = None
+    max_words: int = 250  # [check] max_words: longer items get a warning
 
     @property
     def host(self) -> str:

@@ -3,38 +3,68 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .calendar import calendar_files
 from .check import check
 from .errors import ERROR, WARNING, ContentError, Problem
-from .load import load
+from .feeds import feed_files
+from .lint import documents, lint
+from .load import Document, load
 from .models import Content
+from .parallel import render_parallel, workers_for
 from .publish import Output, publish
-from .render import RenderedIssue, environment, render_archive, render_issue, stylesheet
+from .render import (
+    RenderedIssue,
+    environment,
+    render_archive,
+    render_campaign,
+    render_issue,
+    stylesheet,
+)
+from .timing import Timings, timed
 
 
 @dataclass(frozen=True)
 class Checked:
     content: Content
     warnings: list[Problem]
+    documents: Mapping[str, Document] = field(default_factory=dict)  # for lint's lines
 
 
-def load_content(root: Path, strict: bool = False) -> Checked:
+def load_content(root: Path, strict: bool = False, timings: Timings | None = None) -> Checked:
     """Read and check the content tree; raise ContentError listing every problem."""
-    content, problems = check(load(root))
+    with timed(timings, "load"):
+        tree = load(root)
+    with timed(timings, "check"):
+        content, problems = check(tree)
     errors = [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]
     if errors or content is None:
         raise ContentError(errors if strict else [p for p in problems if p.severity == ERROR]
                            or problems)
-    return Checked(content, [p for p in problems if p.severity == WARNING])
+    return Checked(content, [p for p in problems if p.severity == WARNING], documents(tree))
 
 
-def render_all(content: Content) -> list[RenderedIssue]:
-    """Render every issue of the content."""
+def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False) -> Checked:
+    """Add the lint findings; raise ContentError on a lint error (or any warning if strict)."""
+    found = lint(checked.content, rendered, checked.documents)
+    warnings = sorted(checked.warnings + [p for p in found if p.severity == WARNING])
+    errors = [p for p in found if p.severity == ERROR] + (warnings if strict else [])
+    if errors:
+        raise ContentError(errors)
+    return Checked(checked.content, warnings, checked.documents)
+
+
+def render_all(content: Content, timings: Timings | None = None, workers: int | None = None
+               ) -> list[RenderedIssue]:
+    """Render every issue, in order: on several cores when there are many (workers=1: here)."""
     env = environment(_templates(content))
-    return [render_issue(env, content, issue) for issue in content.issues]
+    count = workers_for(len(content.issues)) if workers is None else workers
+    if count > 1:
+        return render_parallel(env, content, count, timings)
+    return [render_issue(env, content, issue, timings=timings) for issue in content.issues]
 
 
 def _templates(content: Content) -> Path | None:
@@ -42,8 +72,8 @@ def _templates(content: Content) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def outputs(content: Content, rendered: list[RenderedIssue], emit_mjml: bool = False
-            ) -> Iterator[Output]:
+def outputs(content: Content, rendered: list[RenderedIssue], emit_mjml: bool = False,
+            timings: Timings | None = None) -> Iterator[Output]:
     """Yield every output file as (relative path, bytes or source file)."""
     env = environment(_templates(content))
     yield "index.html", render_archive(env, content).encode()
@@ -56,6 +86,11 @@ def outputs(content: Content, rendered: list[RenderedIssue], emit_mjml: bool = F
         yield f"{folder}/email.eml", r.eml
         if emit_mjml:
             yield f"{folder}/email.mjml", r.mjml.encode()
+    for slug, campaign in sorted(content.campaigns.items()):
+        yield f"campaigns/{slug}/index.html", render_campaign(env, content, campaign).encode()
+    with timed(timings, "feeds"):
+        feeds = [*feed_files(content), *calendar_files(content)]
+    yield from feeds
     yield from _assets(content)
 
 
@@ -71,13 +106,17 @@ def _assets(content: Content) -> Iterator[Output]:
             yield asset.target, asset.source
 
 
-def build(root: Path, out: Path, strict: bool = False, emit_mjml: bool = False
-          ) -> tuple[Checked, int]:
+def build(root: Path, out: Path, strict: bool = False, emit_mjml: bool = False,
+          timings: Timings | None = None) -> tuple[Checked, int]:
     """Check, render and publish; return the checked content and the number of files."""
-    checked = load_content(root, strict)
-    rendered = render_all(checked.content)
-    files = list(outputs(checked.content, rendered, emit_mjml))
-    return checked, publish(out, files)
+    checked = load_content(root, False, timings)  # linted() applies --strict to all
+    with timed(timings, "render"):
+        rendered = render_all(checked.content, timings)
+    checked = linted(checked, rendered, strict)
+    files = list(outputs(checked.content, rendered, emit_mjml, timings))
+    with timed(timings, "writing"):
+        count = publish(out, files)
+    return checked, count
 
 
 def summary(content: Content) -> dict[str, int]:

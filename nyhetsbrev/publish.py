@@ -6,6 +6,7 @@ change keep their old modification time, so web servers' conditional GETs keep w
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ def publish(out: Path, files: Iterable[Output]) -> int:
         remove_leftovers(out)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-ny-", dir=out.parent))
     except OSError as e:
-        raise PublishError(f"{out}: kan inte skriva utdata: {e.strerror or e}") from e
+        raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
     try:
         count = _write_all(staging, files)
         _keep_unchanged_mtimes(out, staging)
@@ -37,8 +38,8 @@ def publish(out: Path, files: Iterable[Output]) -> int:
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         raise PublishError(
-            f"{out}: bygget avbröts, den tidigare utdatan är orörd: {e.strerror or e}"
-            f"{' (' + e.filename + ')' if getattr(e, 'filename', None) else ''}"
+            f"{out}: bygget avbröts, den tidigare utdatan är orörd: {reason(e)}"
+            f"{' (' + str(e.filename) + ')' if getattr(e, 'filename', None) else ''}"
         ) from e
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -46,14 +47,32 @@ def publish(out: Path, files: Iterable[Output]) -> int:
     return count
 
 
+REASONS = {
+    errno.ENOSPC: "disken är full: frigör utrymme och bygg igen",
+    errno.EDQUOT: "diskkvoten är slut: frigör utrymme och bygg igen",
+    errno.EROFS: "filsystemet är skrivskyddat: välj en annan mapp med --out",
+    errno.EACCES: "behörighet saknas att skriva här: välj en annan mapp med --out",
+    errno.EPERM: "åtgärden är inte tillåten här (skrivskyddad mapp?): välj en annan mapp med --out",
+    errno.ENOTDIR: "en del av sökvägen är en fil, inte en mapp",
+}
+
+
+def reason(error: OSError) -> str:
+    """Return what went wrong, in Swedish, for the errors a disk gives most often."""
+    return REASONS.get(error.errno or 0, error.strerror or str(error))
+
+
 def _write_all(staging: Path, files: Iterable[Output]) -> int:
     written: set[str] = set()
+    folders: set[Path] = set()
     for rel, data in files:
         if rel in written:
             raise PublishError(f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)")
         written.add(rel)
         target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in folders:  # one mkdir per folder, not per file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
         if isinstance(data, Path):
             shutil.copyfile(data, target)
         else:
@@ -117,3 +136,21 @@ def remove_leftovers(out: Path) -> None:
     """Remove staging folders that a killed build left beside out."""
     for path in out.parent.glob(f".{out.name}-ny-*"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def write_file(target: Path, data: bytes) -> None:
+    """Write one file whole or not at all: a temporary file beside it, then a rename."""
+    target = target.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}-ny-", dir=target.parent)
+    except OSError as e:
+        raise PublishError(f"{target}: kan inte skriva filen: {e.strerror or e}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except OSError as e:
+        Path(temp).unlink(missing_ok=True)
+        raise PublishError(f"{target}: kan inte skriva filen: {e.strerror or e}") from e

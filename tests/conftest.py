@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, settings
 
 from nyhetsbrev.cli import cli
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
+
+# Hypothesis profiles: "ci" (default) is derandomized with a bounded example count, so the
+# property tests are repeatable and fast; `make fuzz` selects "fuzz" for a long random run.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=100, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "fuzz", max_examples=3000, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 EXPECTED = HERE / "expected"
 REPO = HERE.parent
 

@@ -1,0 +1,93 @@
+"""Event items -> iCalendar (RFC 5545): events.ics with every event, and one .ics per event.
+
+Pure: values in, (path, bytes) out. Times are Europe/Stockholm with its VTIMEZONE, UIDs come
+from the item's `id` and DTSTAMP from its `date`, so a rebuild gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from .feeds import clean, permalink, published
+from .models import Content, Item, Site
+
+if TYPE_CHECKING:
+    from icalendar import Event
+
+Output = tuple[str, bytes]
+
+
+def calendar_files(content: Content) -> list[Output]:
+    """Return events.ics with every event item, and <year>/<issue-id>/<slug>.ics per event."""
+    site = content.site
+    events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
+    files = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
+    for item in events:
+        files.append((event_path(item), calendar(site, [item], item.title)))
+    return files
+
+
+def event_path(item: Item) -> str:
+    """Return the output path of an event's own calendar file (render.ics_url's target)."""
+    return f"{item.year}/{item.issue_id}/{item.slug}.ics"
+
+
+def uid(site: Site, item: Item) -> str:
+    """Return the event's UID: its `id` (a UUID as is, RFC 7986), else `id@host`."""
+    try:
+        return str(uuid.UUID(item.id))
+    except ValueError:
+        return f"{quote(item.id, safe='/:!$&()*+,;=-._~')}@{site.host}"
+
+
+def calendar(site: Site, events: Iterable[Item], name: str) -> bytes:
+    """Return a VCALENDAR with the given events and the VTIMEZONE they need."""
+    from icalendar import Calendar
+
+    cal = Calendar()
+    cal.add("prodid", f"-//{clean(site.organisation)}//Nyhetsbrev//SV")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", clean(name))
+    cal.add("x-wr-timezone", "Europe/Stockholm")
+    years = []
+    for item in events:
+        cal.add_component(event(site, item))
+        years += [item.start.year, (item.end or item.start).year]
+    if years:
+        # Only the years the events need: the default span (1970-2038) is 70 years of rules.
+        cal.add_missing_timezones(dt.date(min(years), 1, 1), dt.date(max(years) + 1, 1, 1))
+    return cal.to_ical()
+
+
+def event(site: Site, item: Item) -> Event:
+    """Return one VEVENT: times in Europe/Stockholm, UID from `id`, DTSTAMP from `date`."""
+    from icalendar import Event
+
+    assert item.start is not None
+    ev = Event()
+    ev.add("uid", uid(site, item))
+    ev.add("dtstamp", published(item).astimezone(dt.UTC))
+    ev.add("dtstart", item.start)
+    if item.end:
+        ev.add("dtend", item.end)
+    ev.add("summary", clean(item.title))
+    ev.add("description", clean(description(site, item)))
+    if item.location:
+        ev.add("location", clean(item.location))
+    ev.add("url", permalink(site, item))
+    return ev
+
+
+def description(site: Site, item: Item) -> str:
+    """Return an event's plain-text description: its text, then where to sign up and read."""
+    parts = [item.body.text or item.summary]
+    if item.registration:
+        parts.append(f"Anmälan: {item.registration}")
+    parts.append(f"Läs mer: {permalink(site, item)}")
+    return "\n\n".join(parts)

@@ -1,0 +1,194 @@
+"""The send ledger: one SQLite row per (issue, recipient), so a list send never sends twice.
+
+A row is `pending` until the server has accepted the message, then `sent`, committed at once
+(WAL, synchronous=FULL: a commit survives a crash of the process and of the machine). A
+`5xx` reply or exhausted `4xx` retries make it `failed`; a new run retries pending and failed
+rows and never touches sent ones. `attempts` is raised and committed just before a message
+goes out, so after a crash the one row that was in flight is known (see `in_flight`).
+Test sends are recorded in a table of their own and never count as list sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    issue      TEXT NOT NULL,
+    address    TEXT NOT NULL,               -- lower-cased, ASCII (punycode) domain
+    state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    reply      TEXT NOT NULL DEFAULT '',    -- the server's last reply, e.g. '250 2.0.0 Ok'
+    message_id TEXT NOT NULL DEFAULT '',
+    attempts   INTEGER NOT NULL DEFAULT 0,  -- messages handed to the server, counted before
+    updated    TEXT NOT NULL,               -- UTC, ISO 8601
+    PRIMARY KEY (issue, address)
+);
+CREATE TABLE IF NOT EXISTS test_sends (
+    issue   TEXT NOT NULL,
+    address TEXT NOT NULL,
+    reply   TEXT NOT NULL,
+    time    TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    issue: str
+    address: str
+    state: str
+    reply: str
+    message_id: str
+    attempts: int
+    updated: str
+
+
+def now() -> str:
+    """Return the current UTC time as ISO 8601 (seconds)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+class Ledger:
+    """An open ledger file; every change is committed before the method returns."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, issue: str, addresses: Iterable[str]) -> int:
+        """Record addresses as pending unless they already have a row; return how many were new."""
+        stamp = now()
+        with self._transaction():
+            before = self._count(issue)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO sends (issue, address, updated) VALUES (?, ?, ?)",
+                [(issue, a, stamp) for a in addresses])
+            return self._count(issue) - before
+
+    def begin(self, issue: str, address: str, message_id: str) -> None:
+        """Record that the message is about to be handed to the server."""
+        self.db.execute(
+            "UPDATE sends SET state = 'pending', reply = '', attempts = attempts + 1, "
+            "message_id = ?, updated = ? "
+            "WHERE issue = ? AND address = ? AND state != 'sent'",
+            (message_id, now(), issue, address))
+
+    def finish(self, issue: str, address: str, state: str, reply: str) -> None:
+        """Record the outcome of a send (never downgrades a sent row)."""
+        self.db.execute(
+            "UPDATE sends SET state = ?, reply = ?, updated = ? "
+            "WHERE issue = ? AND address = ? AND state != 'sent'",
+            (state, reply, now(), issue, address))
+
+    def record_test(self, issue: str, address: str, reply: str) -> None:
+        self.db.execute("INSERT INTO test_sends VALUES (?, ?, ?, ?)",
+                        (issue, address, reply, now()))
+
+    def rows(self, issue: str) -> dict[str, Row]:
+        """Return the issue's rows by address."""
+        cursor = self.db.execute(
+            "SELECT issue, address, state, reply, message_id, attempts, updated FROM sends "
+            "WHERE issue = ? ORDER BY address", (issue,))
+        return {r[1]: Row(*r) for r in cursor}
+
+    def counts(self, issue: str) -> dict[str, int]:
+        """Return the number of rows per state (every state present, zero when none)."""
+        counts = dict.fromkeys((SENT, FAILED, PENDING), 0)
+        for state, n in self.db.execute(
+                "SELECT state, COUNT(*) FROM sends WHERE issue = ? GROUP BY state", (issue,)):
+            counts[state] = n
+        return counts
+
+    def tests(self, issue: str) -> list[tuple[str, str, str]]:
+        """Return the issue's test sends as (address, reply, time), oldest first."""
+        return list(self.db.execute(
+            "SELECT address, reply, time FROM test_sends WHERE issue = ? ORDER BY rowid",
+            (issue,)))
+
+    def issues(self) -> list[str]:
+        """Return every issue id with a list send or a test send."""
+        return [r[0] for r in self.db.execute(
+            "SELECT issue FROM sends UNION SELECT issue FROM test_sends ORDER BY issue")]
+
+    def _count(self, issue: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()[0]
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+
+def in_flight(rows: Iterable[Row]) -> list[Row]:
+    """Return rows that were handed to the server but have no recorded outcome.
+
+    attempts is raised before a message goes out and the outcome is written after the reply,
+    so a row with attempts > 0 that is still pending with no reply was interrupted in between:
+    the server may have accepted that message.
+    """
+    return [r for r in rows if r.state == PENDING and r.attempts > 0 and not r.reply]
+
+
+def delivered(path: Path) -> dict[str, int]:
+    """Return, per issue id, how many recipients the server accepted (0 issues if no ledger)."""
+    if not path.is_file():
+        return {}
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return dict(db.execute(
+            "SELECT issue, COUNT(*) FROM sends WHERE state = 'sent' GROUP BY issue ORDER BY issue"))
+    except sqlite3.OperationalError:  # a file that is not (yet) a ledger
+        return {}
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock beside the ledger for one run; yield False if another run holds it.
+
+    The operating system drops the lock when the process dies, so a killed run never blocks
+    the resume. Where fcntl does not exist (Windows) the lock is skipped.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield True
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

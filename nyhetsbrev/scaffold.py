@@ -1,0 +1,208 @@
+"""New content files with valid, commented front matter: an issue, an item, a campaign.
+
+The comments are in Swedish because a coordinator reads and edits these files. A file that
+exists is never overwritten: the file is opened with mode "x", so even a race cannot clobber
+one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+import uuid
+from pathlib import Path
+
+import yaml
+from slugify import slugify
+
+from .errors import NyhetsbrevError, known
+from .load import relative
+
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
+          "september", "oktober", "november", "december")
+PLANNED_DAY = 15  # a new issue is planned for the middle of its month
+DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
+
+
+def suggestions(word: str, choices: list[str] | set[str]) -> str:
+    """Return ' (menade du "a" eller "b"?)' with up to three close choices, or ''."""
+    close = difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (menade du " + " eller ".join(f'"{c}"' for c in close) + "?)"
+
+
+def quoted(text: str) -> str:
+    """Return text as a double-quoted YAML scalar (JSON strings are valid YAML)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def issue_folders(root: Path) -> dict[str, Path]:
+    """Return every issue folder under newsletters/ by issue id."""
+    return {
+        folder.name: folder
+        for year in sorted((root / "newsletters").glob("*"))
+        if year.is_dir() and not year.name.startswith(".")
+        for folder in sorted(year.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".")
+    }
+
+
+def campaign_slugs(root: Path) -> set[str]:
+    """Return the slugs of the campaigns under campaigns/."""
+    return {p.stem for p in (root / "campaigns").glob("*.md")}
+
+
+def parse_month(value: str) -> tuple[int, int]:
+    """Return (year, month) from 'YYYY-MM', or raise ValueError with a Swedish reason."""
+    match = MONTH.match(value)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f'"{value}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03')
+    return int(match.group(1)), int(match.group(2))
+
+
+def _write(root: Path, path: Path, text: str) -> Path:
+    """Create path with text; refuse if it exists. Return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    except FileExistsError:
+        raise NyhetsbrevError(
+            f"{relative(root.resolve(), path)}:1: filen finns redan och skrivs inte över; "
+            "redigera den eller välj ett annat namn") from None
+    return path
+
+
+def new_issue(root: Path, month: str) -> Path:
+    """Write newsletters/YYYY/YYYY-MM/issue.md for a planned issue; return its path."""
+    year, number = parse_month(month)
+    date = dt.date(year, number, PLANNED_DAY)
+    title = f"Nyhetsbrev {MONTHS[number - 1]} {year}"
+    text = f"""---
+# Planerat utskicksdatum, ÅÅÅÅ-MM-DD.
+date: {date.isoformat()}
+# Numrets rubrik, också ämnesraden i mejlet.
+title: {quoted(title)}
+# Texten som syns efter ämnesraden i inkorgen: 40–130 tecken, inte samma som rubriken.
+# Utan preheader byggs den av texternas rubriker.
+# preheader: "Kort om vad numret innehåller, t.ex. utbildningar och kampanjer i våren."
+# draft (utkast), ready (klart att skicka) eller sent (skickat).
+status: draft
+# Texternas ordning (filnamn utan .md); utan order sorteras de efter datum.
+# order: [forsta-texten, andra-texten]
+---
+Skriv numrets inledning här: en eller två meningar om vad som är nytt sedan förra numret.
+"""
+    return _write(root, root / "newsletters" / str(year) / month / "issue.md", text)
+
+
+def _issue_date(folder: Path) -> dt.date | None:
+    """Return the planned date in the folder's issue.md, if it can be read."""
+    try:
+        head = (folder / "issue.md").read_text("utf-8").split("\n---", 1)[0]
+        meta = yaml.load(head.removeprefix("---\n"), Loader=yaml.BaseLoader) or {}
+        return dt.date.fromisoformat(meta["date"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+
+
+def new_item(root: Path, issue_id: str, title: str, campaign: str | None = None,
+             event: bool = False) -> Path:
+    """Write an item with a fresh UUID into the issue's folder; return its path."""
+    folders = issue_folders(root)
+    if issue_id not in folders:
+        raise NyhetsbrevError(
+            f'okänt nummer "{issue_id}"{suggestions(issue_id, set(folders))}; '
+            f"befintliga nummer: {known(folders)}. Skapa ett nytt med "
+            f"`nyhetsbrev new issue ÅÅÅÅ-MM`")
+    campaigns = campaign_slugs(root)
+    if campaign is not None and campaign not in campaigns:
+        raise NyhetsbrevError(
+            f'okänd kampanj "{campaign}"{suggestions(campaign, campaigns)}; '
+            f"kända kampanjer: {known(campaigns)}")
+    title = title.strip()
+    slug = slugify(title, max_length=60, word_boundary=True)
+    if not slug:
+        raise NyhetsbrevError("rubriken behöver minst en bokstav eller siffra")
+    if slug == "issue":
+        slug = "issue-text"  # issue.md is the issue itself
+    folder = folders[issue_id]
+    date = _issue_date(folder) or dt.date(int(folder.parent.name), 1, 1)
+    text = _item_text(title, date, campaign, event)
+    return _write(root, folder / f"{slug}.md", text)
+
+
+def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> str:
+    lines = [
+        "---",
+        f"title: {quoted(title)}",
+        "# Publiceringsdatum, ÅÅÅÅ-MM-DD (flödets datum). Ska ligga i numrets år.",
+        f"date: {date.isoformat()}",
+        "# Stabil identitet för flödena: ändra den aldrig.",
+        f"id: {uuid.uuid4()}",
+    ]
+    if campaign:
+        lines += ["# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
+                  f"campaign: {campaign}"]
+    else:
+        lines += ["# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
+                  "# campaign: svartsjuka"]
+    lines += [
+        "# En eller två meningar; utan summary används första stycket.",
+        '# summary: ""',
+        "# Delmål i den regionala strategin, heltal 1–5.",
+        "# delmal: [1, 5]",
+        "# Målgrupper, fri text.",
+        "# malgrupp: [Socialtjänst, Hälso- och sjukvård]",
+    ]
+    if event:
+        lines += [
+            "type: event",
+            "# Start och slut, svensk tid: ÅÅÅÅ-MM-DDTTT:MM.",
+            f"start: {date.isoformat()}T09:00",
+            f"end: {date.isoformat()}T12:00",
+            'location: "Plats eller Digitalt via Teams"',
+            "# Adress till anmälan (https://…).",
+            "# registration: https://www.example.se/anmalan",
+        ]
+    lines += [
+        "# Bild i mappen (eller https://…) och en beskrivning för den som inte ser den.",
+        "# image: bild.png",
+        '# image_alt: "Vad bilden visar"',
+        '# Adress för knappen "Läs mer".',
+        "# link: https://www.example.se/",
+        "---",
+        "Skriv texten här i Markdown. Berätta kort vad som händer, för vem och vad läsaren "
+        "kan göra.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def new_campaign(root: Path, slug: str) -> Path:
+    """Write campaigns/SLUG.md with a name, an accessible colour and a standing text."""
+    if not SLUG.match(slug):
+        raise ValueError(f'"{slug}" får bara innehålla a–z, 0–9 och bindestreck, '
+                         f't.ex. "{slugify(slug) or "min-kampanj"}"')
+    name = slug.replace("-", " ").capitalize()
+    text = f"""---
+# Kampanjens namn, visas på märket vid varje text.
+name: {quoted(name)}
+# Kampanjens färg (hex). Vit text på färgen måste nå kontrast 4.5:1 (WCAG AA).
+color: "{DEFAULT_COLOR}"
+# Kampanjens webbplats (https://…).
+# url: https://www.example.se/kampanj
+# Kontakt, t.ex. en stödlinje: "Välj att sluta 020-555 666".
+# contact: ""
+# Logotyp i campaigns/ (eller https://…) och en beskrivning av den.
+# logo: logotyp.png
+# logo_alt: ""
+---
+Skriv kampanjens stående text här. Den visas en gång per nummer, efter kampanjens texter.
+"""
+    return _write(root, root / "campaigns" / f"{slug}.md", text)

@@ -1,0 +1,289 @@
+"""Property-based tests: whatever a coordinator writes, the build either succeeds with safe
+output or fails with `path:line: message` lines, exit 1 and no traceback.
+
+The "ci" hypothesis profile (tests/conftest.py) runs a fixed, bounded set of examples;
+`make fuzz` (HYPOTHESIS_PROFILE=fuzz) runs many more with a random seed.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import lxml.etree
+import lxml.html
+from click.testing import CliRunner
+from hypothesis import event, example, given
+from hypothesis import strategies as st
+
+from nyhetsbrev.cli import cli
+
+from .conftest import FIXTURES
+
+# Temporary trees live in memory when /dev/shm exists: hundreds of small builds otherwise
+# spend most of their time creating files on a shared disk.
+SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
+PROBLEM_LINE = re.compile(r"^[^\s:][^:]*:\d+: \S.*$")
+# How a link's URL is written in the text version ("label (URL)") and in a calendar file.
+TEXT_LINK = re.compile(r"(\(|<|^URL[^:\n]*:)(javascript|vbscript|data):",
+                       re.IGNORECASE | re.MULTILINE)
+INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+
+# --- front matter -------------------------------------------------------------------------
+
+YAML_ODDITIES = [
+    "no", "yes", "on", "off", "~", "null", "true", "2022-13-01", "2022-02-30", "2022-3-5",
+    "12:30", "1e3", "0x1F", "0o17", ".inf", "-.nan", "[]", "{}", "''", '""', "-", "|", ">",
+    "[1, [2, [3, [4]]]]", "{a: {b: {c: d}}}", "[a, {b: c}]", "!!binary aGVq", "!!str 1",
+    "!!python/object:os.system x", "&a x", "*nope", "'", '"', "[", "{", "a: b", "? x",
+    "%YAML 1.2", "@x", "`x`", "#", "- a", "2022-04-21T25:00", "2022-04-21 09:00",
+    "https://", "javascript:alert(1)", "/", "../../../etc/passwd", "bild.png", "0",
+]
+# Any character except surrogates (which cannot be written as UTF-8 files) and the colon:
+# prose then never spells a "javascript:" URL, so one in the output came from a link.
+ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=":"),
+                   max_size=60)
+LONG_TEXT = st.builds(lambda s, n: (s[:8] or "å") * n, ANY_TEXT, st.integers(100, 2_500))
+SCALAR = st.one_of(
+    st.sampled_from(YAML_ODDITIES),
+    ANY_TEXT.map(json.dumps),  # a double-quoted YAML string: every character, escaped
+    LONG_TEXT.map(json.dumps),
+    st.integers(-(10**30), 10**30).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.from_regex(r"\A[a-zA-Z0-9 åäöÅÄÖ:/._#-]{0,40}\Z"),
+)
+YAML_VALUE = st.recursive(
+    SCALAR,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]"),
+        st.lists(inner, min_size=1, max_size=3).map(
+            lambda xs: "".join(f"\n  - {x}" for x in xs)),
+        st.dictionaries(st.sampled_from(["a", "b", "title", "no"]), inner, max_size=3).map(
+            lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"),
+    ),
+    max_leaves=8,
+)
+ITEM_FIELDS = ["title", "date", "id", "campaign", "summary", "delmal", "malgrupp", "type",
+               "start", "end", "location", "registration", "image", "image_alt", "link",
+               "okänt", "Title", "date "]
+VALID_ITEM = {
+    "title": '"Rubrik"', "date": "2022-03-10", "id": "prop-1", "campaign": "svartsjuka",
+    "delmal": "[1, 5]", "malgrupp": "[Unga]",
+}
+
+
+@st.composite
+def front_matter(draw) -> str:
+    """Return item front matter: a valid one with a few fields replaced by odd values."""
+    fields = dict(VALID_ITEM)
+    for key in draw(st.lists(st.sampled_from(ITEM_FIELDS), max_size=3, unique=True)):
+        fields[key] = draw(YAML_VALUE)
+    for key in draw(st.lists(st.sampled_from(sorted(fields)), max_size=2, unique=True)):
+        del fields[key]
+    lines = [f"{k}: {v}" for k, v in fields.items()]
+    if draw(st.booleans()):  # an anchor and an alias to it
+        lines += ["malgrupp: &grupp [Unga, Chefer]", "summary: *grupp"]
+    return "\n".join(draw(st.permutations(lines)))
+
+
+# --- Markdown bodies ----------------------------------------------------------------------
+
+DANGEROUS = [
+    "<script>alert(1)</script>", "<SCRIPT SRC=https://evil.example/x.js></SCRIPT>",
+    "<scr<script>ipt>alert(1)</script>", "<img src=x onerror=alert(1)>",
+    '<img src="bild.png" onload="alert(1)" alt="x">', '<a href="javascript:alert(1)">a</a>',
+    '<a href=" JaVaScRiPt:alert(1)">b</a>', '<a href="jav&#x09;ascript:alert(1)">c</a>',
+    '<a href="&#106;avascript:alert(1)">d</a>', '<a href="java\nscript:alert(1)">e</a>',
+    "<svg onload=alert(1)>", '<iframe src="javascript:alert(1)"></iframe>',
+    '<p style="background:url(javascript:alert(1))" onclick="x()">p</p>',
+    '<form action="javascript:alert(1)"><input onfocus=alert(1) autofocus></form>',
+    '<math><mi xlink:href="javascript:alert(1)">m</mi></math>', "<!-- <script>x</script> -->",
+    "<style>*{background:url(javascript:alert(1))}</style>", "<object data=javascript:x>",
+    '<a href="vbscript:msgbox(1)">v</a>', '<a href="data:text/html,<script>x</script>">d</a>',
+    "<details open ontoggle=alert(1)>", '<body onload="alert(1)">', "<base href=javascript:/>",
+    '<a href="https://ok.example/" onmouseover="alert(1)">ok</a>', "<ScRiPt >x</ScRiPt >",
+    '<img src="javascript:alert(1)" alt="">', "<a href='javascript&colon;alert(1)'>c</a>",
+]
+MARKDOWN_ATTACKS = [
+    "[x](javascript:alert(1))", "[x](JAVASCRIPT:alert(1))", "[x](<javascript:alert(1)>)",
+    "![x](javascript:alert(1))", "<javascript:alert(1)>", "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x](java&#115;cript:alert(1))", "[x](&#x6A;avascript:alert(1))", "[x]( javascript:x )",
+    "[x](vbscript:x)", "[x](data:text/html;base64,PHNjcmlwdD4=)", "[x](file:///etc/passwd)",
+    "[x](//evil.example/x)", "[x](../../utanfor.png)", "[x](finns-inte.pdf)", "[x](#ankare)",
+    "[x](/sida)", "[x](mailto:a@example.se)", "[x](tel:+4620505050)", "![bild](bild.png)",
+]
+ENTITIES = ["&amp;", "&lt;script&gt;", "&#0;", "&#x110000;", "&nbsp;", "&bogus;", "&#128512;",
+            "&#x0A;", "&quot;onload=&quot;"]
+WORDS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r:"),
+                max_size=40)
+
+
+def nested(depth: int, marker: str) -> str:
+    return "\n".join(("  " * i if marker == "- " else "") + (marker * (i + 1 if marker == "> "
+                     else 1)) + f"nivå {i}" for i in range(depth))
+
+
+BLOCK = st.one_of(
+    WORDS,
+    st.sampled_from(DANGEROUS),
+    st.sampled_from(MARKDOWN_ATTACKS),
+    st.sampled_from(ENTITIES),
+    st.builds(nested, st.integers(1, 120), st.sampled_from(["- ", "> ", "1. "])),
+    st.builds(lambda n: "*" * n + "text" + "*" * n, st.integers(1, 60)),
+    st.builds(lambda n: "[" * n + "x" + "](https://e.se)" * n, st.integers(1, 60)),
+    st.just("```\n<script>alert(1)</script>\n```"),
+    st.just("| a | b |\n|---|---|\n| <script>x</script> | [y](javascript:z) |"),
+    LONG_TEXT,
+)
+BODY = st.lists(st.tuples(BLOCK, st.sampled_from(["\n\n", " ", "\n"])), max_size=8).map(
+    lambda parts: "".join(block + sep for block, sep in parts))
+
+
+# --- the tree and the build ---------------------------------------------------------------
+
+
+def write_tree(root: Path, item_meta: str, item_body: str, intro: str = "") -> None:
+    """Copy the basic fixture's settings and campaigns, with one issue holding one item."""
+    root.mkdir()
+    shutil.copy(FIXTURES / "basic" / "newsletter.toml", root)
+    shutil.copytree(FIXTURES / "basic" / "campaigns", root / "campaigns")
+    folder = root / "newsletters" / "2022" / "2022-03"
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURES / "basic" / "newsletters" / "2022" / "2022-03" / "plan.png",
+                folder / "bild.png")
+    (folder / "issue.md").write_text(f"---\ndate: 2022-03-15\n---\n{intro}\n", "utf-8")
+    (folder / "nyhet.md").write_text(f"---\n{item_meta}\n---\n{item_body}\n", "utf-8")
+
+
+def build(item_meta: str, item_body: str, intro: str = "") -> None:
+    """Build one generated tree and assert every property of the result."""
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        root, out = Path(tmp) / "innehall", Path(tmp) / "public"
+        write_tree(root, item_meta, item_body, intro)
+        result = CliRunner().invoke(cli, ["build", "--root", str(root), "--out", str(out)],
+                                    catch_exceptions=True)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            f"traceback: {result.exception!r}\n{result.stderr}")
+        assert result.exit_code in (0, 1), result.output
+        event(f"exit {result.exit_code}")  # --hypothesis-show-statistics shows the balance
+        bad = [line for line in result.stderr.splitlines() if not PROBLEM_LINE.match(line)]
+        assert bad == [], f"stderr lines that are not path:line: message: {bad}"
+        if result.exit_code == 1:
+            assert result.stderr.strip(), "exit 1 without saying why"
+            assert not out.exists(), "a failed build wrote output"
+        else:
+            check_outputs(out)
+
+
+def check_outputs(out: Path) -> None:
+    """Assert that no output holds a script, an event handler or a javascript: URL."""
+    files = [p for p in sorted(out.rglob("*")) if p.is_file()]
+    assert files, "a successful build wrote nothing"
+    for path in files:
+        if path.suffix == ".html":
+            assert_safe_html(path.read_bytes(), path)
+        elif path.suffix == ".xml":
+            check_feed(path)
+        elif path.suffix == ".json":
+            for entry in json.loads(path.read_bytes())["items"]:
+                assert_safe_html(entry.get("content_html") or "<p></p>", path)
+        elif path.suffix == ".eml":
+            check_message(path)
+        elif path.suffix == ".txt":
+            html = (path.parent / "email.html").read_text("utf-8")
+            assert_no_attack_text(path.read_text("utf-8"), path, html)
+        elif path.suffix == ".ics":
+            assert_no_attack_text(path.read_text("utf-8").replace("\r\n ", ""), path, "")
+
+
+def assert_safe_html(source: bytes | str, where: Path) -> None:
+    """Assert, by parsing, that the HTML has no script, on* attribute or script URL."""
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")
+    if not source.strip():
+        return
+    document = lxml.html.document_fromstring(source)
+    for element in document.iter():
+        if not isinstance(element.tag, str):
+            continue  # comments and processing instructions
+        assert element.tag.lower() != "script", f"{where}: <script> element"
+        for name, value in element.attrib.items():
+            assert not name.lower().startswith("on"), f"{where}: {name}= on <{element.tag}>"
+            flat = INVISIBLE.sub("", value).lower()
+            assert "javascript:" not in flat and "vbscript:" not in flat, (
+                f"{where}: {name}={value!r} on <{element.tag}>")
+    assert "<script" not in source.lower(), f"{where}: the text <script outside the parse"
+
+
+def check_feed(path: Path) -> None:
+    """Assert that the feed is well-formed XML and the HTML it carries is safe.
+
+    HTML travels in RSS content:encoded and in Atom elements of type "html". RSS
+    <description> holds the plain-text summary (FEEDS.md), so it is not parsed as HTML.
+    """
+    tree = lxml.etree.fromstring(path.read_bytes())  # raises on anything not well-formed
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or not element.text:
+            continue
+        if element.tag.endswith("}encoded") or element.get("type") == "html":
+            assert_safe_html(element.text, path)
+    assert "<script" not in path.read_text("utf-8").lower()
+
+
+def check_message(path: Path) -> None:
+    """Assert that the .eml parses without defects, and both parts are safe."""
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative", path
+    parts = list(message.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"], path
+    assert not message.defects and not any(p.defects for p in parts), path
+    assert_no_attack_text(parts[0].get_content(), path, parts[1].get_content())
+    assert_safe_html(parts[1].get_content(), path)
+
+
+def assert_no_attack_text(text: str, where: Path, html: str) -> None:
+    """Assert that the text version writes no script URL as a link: "label (URL)".
+
+    Prose and code blocks may show "(javascript:…" as literal text: then the HTML version
+    shows it as text too (its hrefs are checked apart), so the text may hold no more such
+    strings than the HTML's visible text.
+    """
+    found = TEXT_LINK.findall(INVISIBLE.sub("", text))
+    visible = lxml.html.document_fromstring(html).text_content() if html.strip() else ""
+    shown = TEXT_LINK.findall(INVISIBLE.sub("", visible))
+    assert len(found) <= len(shown), f"{where}: script URLs written as links: {found}"
+
+
+# --- the properties -------------------------------------------------------------------------
+
+
+@given(front_matter())
+@example("title: no\ndate: 2022-13-01")
+@example("title: ~\ndate: ~")
+@example('title: "\\0\\x07\\x1b\\u2028"\ndate: 2022-03-10')
+@example("title: &a [x]\ndate: *a")
+@example("title: [1, [2, [3]]]\ndate: {a: b}\ndelmal: yes")
+@example(f"title: {'å' * 100_000}\ndate: 2022-03-10")
+@example("title: x\ndate: 2022-03-10\nimage: bild.png")
+def test_any_front_matter_builds_or_reports_lines(meta):
+    build(meta, "Lite text.")
+
+
+@given(BODY)
+@example("<script>alert(1)</script>")
+@example("[x](javascript:alert(1)) <a href=\"javascript:alert(1)\" onclick=\"x\">y</a>")
+@example("> " * 200 + "djupt")
+@example("<javascript:alert(1)>")
+@example("[x](&#x6A;avascript:alert(1))")
+def test_any_body_gives_safe_output(body):
+    build("\n".join(f"{k}: {v}" for k, v in VALID_ITEM.items()), body)
+
+
+@given(front_matter(), BODY, BODY)
+def test_any_item_and_intro_together(meta, body, intro):
+    build(meta, body, intro)

@@ -1,0 +1,740 @@
+"""Delivery against a real SMTP server (aiosmtpd on 127.0.0.1) running in the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import email
+import email.policy
+import hashlib
+import hmac
+import logging
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from nyhetsbrev import ledger
+from nyhetsbrev.send import PLACEHOLDER, Pace
+
+from .conftest import REPO
+
+SECRET = "test-hemlighet-1234"
+PASSWORD = "Lösen-som-aldrig-syns-9731"
+ISSUE = "2022-10"
+
+
+class Recorder:
+    """An aiosmtpd handler that keeps every accepted message and misbehaves on request."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []  # (recipient, raw message)
+        self.reject: dict[str, str] = {}  # recipient -> permanent reply at RCPT
+        self.transient: dict[str, int] = {}  # recipient -> how many 451 replies first
+        self.drop_every: int | None = None  # close the connection after this many messages
+        self.refuse = False  # close every new connection at EHLO
+        self.delay = 0.0  # seconds between receiving a message and replying 250
+        self.connections = 0
+        self._since_connect = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        if self.refuse:
+            server.transport.close()
+        session.host_name = hostname
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.drop_every and getattr(session, "count", 0) >= self.drop_every:
+            server.transport.close()  # a real drop: no reply at all
+            return "421 4.3.0 going away"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return self.reject[address]
+        if self.transient.get(address, 0) > 0:
+            self.transient[address] -= 1
+            return "451 4.7.1 Försök igen senare"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        for rcpt in envelope.rcpt_tos:
+            self.messages.append((rcpt, envelope.content))
+        session.count = getattr(session, "count", 0) + 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+    def by_recipient(self) -> collections.Counter[str]:
+        return collections.Counter(r for r, _ in self.messages)
+
+    def parsed(self) -> list[tuple[str, email.message.EmailMessage]]:
+        return [(r, email.message_from_bytes(raw, policy=email.policy.default))
+                for r, raw in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, auth: bool = False):
+        self.handler = Recorder()
+        self.logins: list[tuple[bytes, bytes]] = []
+        self.password = PASSWORD
+        options = {}
+        if auth:
+            options = {"auth_require_tls": False, "authenticator": self._authenticate}
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     **options)
+        self.controller.start()
+
+    def _authenticate(self, server, session, envelope, mechanism, data):
+        self.logins.append((data.login, data.password))
+        return AuthResult(success=data.password == self.password.encode(), handled=False)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def site(tree: Path, server: Server, monkeypatch) -> Path:
+    """Return the fixture tree pointed at the test server, with the unsubscribe secret set."""
+    point(tree, server.port)
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
+    return tree
+
+
+def point(tree: Path, port: int, user: str = "") -> None:
+    toml = tree / "newsletter.toml"
+    text = toml.read_text("utf-8").replace("port = 2525", f"port = {port}")
+    toml.write_text(text.replace('user = ""', f'user = "{user}"'), "utf-8")
+
+
+def recipients(tree: Path, n: int, extra: str = "") -> Path:
+    path = tree / "lista.csv"
+    rows = "".join(f"mottagare{i:02d}@kommun{i % 3}.example.se,Mottagare {i}\n" for i in range(n))
+    path.write_text("email,name\n" + rows + extra, "utf-8")
+    return path
+
+
+def send_list(run, tree: Path, csv: Path, *more: str):
+    return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *more)
+
+
+def expected_token(address: str) -> str:
+    return hmac.new(SECRET.encode(), address.lower().encode(), hashlib.sha256).hexdigest()
+
+
+def raw_unsubscribe(raw: bytes) -> str:
+    """Return the https URL of List-Unsubscribe as it stands in the sent bytes (no RFC 2047)."""
+    found = re.findall(rb"^List-Unsubscribe: <(https://[^>\s]+)>, <mailto:avsluta@example\.se>\r$",
+                       raw, flags=re.MULTILINE)
+    assert len(found) == 1, raw.split(b"\r\n\r\n")[0]
+    return found[0].decode()
+
+
+def parts(msg) -> tuple[str, str]:
+    plain = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    return plain, html
+
+
+def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
+    db = sqlite3.connect(tree / ".nyhetsbrev" / "sends.sqlite")
+    try:
+        return {a: (s, r) for a, s, r in db.execute(
+            "SELECT address, state, reply FROM sends WHERE issue = ?", (ISSUE,))}
+    finally:
+        db.close()
+
+
+# --- test sends ---------------------------------------------------------------------------
+
+
+def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, run):
+    result = run("send", ISSUE, "--root", site, "--to", "Samordnare@Example.se",
+                 "--to", "kollega@example.se")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Testbrev till samordnare@example.se: skickat (250 2.0.0 Ok: queued as Q1)\n"
+        "Testbrev till kollega@example.se: skickat (250 2.0.0 Ok: queued as Q2)\n")
+    got = server.handler.parsed()
+    assert [r for r, _ in got] == ["samordnare@example.se", "kollega@example.se"]
+    recipient, msg = got[0]
+    assert msg["Subject"] == "[TEST] Nyhetsbrev oktober 2022"
+    assert msg["To"] == "samordnare@example.se"
+    assert msg["From"] == "Länsstyrelsen i Testlän <nyhetsbrev@example.se>"
+    assert msg["Reply-To"] == "svar@example.se"
+    assert msg["List-Id"] == "Testbrevet <nyhetsbrev.nyhetsbrev.example.se>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Date"] and msg["MIME-Version"] == "1.0"
+    assert msg["Message-ID"].startswith("<2022.2022-10.test.")
+    assert got[1][1]["Message-ID"] != msg["Message-ID"]  # repeated tests are not deduplicated
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    plain, html = parts(msg)
+    url = (f"https://nyhetsbrev.example.se/avsluta?token={expected_token(recipient)}"
+           "&email=samordnare%40example.se")
+    assert raw_unsubscribe(server.handler.messages[0][1]) == url
+    assert url in plain and url.replace("&", "&amp;") in html
+    assert "Välj att sluta" in plain and "Välj att sluta" in html
+    assert PLACEHOLDER not in msg.as_string()
+
+
+def test_test_send_is_not_a_list_send(site, server, run):
+    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    status = run("send", ISSUE, "--root", site, "--status")
+    lines = status.stdout.splitlines()
+    assert lines[0] == ("2022-10: 0 skickade, 0 misslyckade, 0 väntar "
+                        "(0 mottagare i .nyhetsbrev/sends.sqlite)")
+    assert lines[1].startswith("testbrev: 1, senast till mig@example.se 20")
+    assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {}
+
+
+def test_a_draft_can_be_test_sent(site, server, run):
+    issue = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
+    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    assert len(server.handler.messages) == 1
+
+
+def test_test_send_without_secret_uses_the_general_link(site, server, run, monkeypatch):
+    monkeypatch.delenv("NYHETSBREV_UNSUBSCRIBE_SECRET")
+    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "varning: NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt; testbrevet får den allmänna "
+        "avregistreringslänken i stället för en personlig\n")
+    raw = server.handler.messages[0][1]
+    assert raw_unsubscribe(raw) == "https://nyhetsbrev.example.se/avsluta"
+
+
+def test_test_send_dry_run_connects_to_nothing(site, server, run):
+    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se", "--dry-run")
+    assert result.exit_code == 0
+    assert result.stdout == ('Provkörning, inget skickas: testbrev "[TEST] Nyhetsbrev oktober '
+                             f'2022" till mig@example.se via 127.0.0.1:{server.port}\n')
+    assert server.handler.connections == 0
+
+
+def test_test_send_to_an_invalid_address_is_refused(site, server, run):
+    result = run("send", ISSUE, "--root", site, "--to", "mig@example")
+    assert result.exit_code == 1
+    assert result.stderr == ('--to mig@example: "mig@example" är ingen giltig e-postadress: '
+                             "domänen saknar punkt (t.ex. .se)\n")
+    assert server.handler.messages == []
+
+
+def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
+    result = run("send", ISSUE, "--root", site, "--to", "AVREGISTRERAD@example.se")
+    assert result.exit_code == 0
+    assert result.stderr == ("varning: avregistrerad@example.se står i avregistreringslistan "
+                             "och får inget\n")
+    assert server.handler.messages == []
+
+
+# --- list sends ---------------------------------------------------------------------------
+
+
+def test_list_send_delivers_50_distinct_messages_with_personal_links(site, server, run):
+    csv = recipients(site, 50)
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "Klart: 2022-10 till " + csv.as_posix() + ": 50 skickade nu, 0 hade redan fått numret, "
+        "0 misslyckades, 0 avregistrerade, 0 rader hoppades över (")
+    got = server.handler.parsed()
+    assert len(got) == 50
+    assert sorted(server.handler.by_recipient()) == sorted(
+        f"mottagare{i:02d}@kommun{i % 3}.example.se" for i in range(50))
+    assert len({m["Message-ID"] for _, m in got}) == 50
+    for (recipient, msg), (_, raw) in zip(got, server.handler.messages, strict=True):
+        assert msg["Subject"] == "Nyhetsbrev oktober 2022"
+        assert msg["To"].addresses[0].addr_spec == recipient
+        assert msg["To"].addresses[0].display_name.startswith("Mottagare ")
+        url = raw_unsubscribe(raw)
+        query = parse_qs(urlsplit(url).query)
+        assert url.startswith("https://nyhetsbrev.example.se/avsluta?token=")
+        assert query["email"] == [recipient]
+        assert hmac.compare_digest(query["token"][0], expected_token(recipient))
+        plain, html = parts(msg)
+        assert url in plain and url.replace("&", "&amp;") in html
+        assert PLACEHOLDER not in plain + html
+    assert sorted(ledger_rows(site).values()) == sorted(
+        ("sent", f"250 2.0.0 Ok: queued as Q{i}") for i in range(1, 51))
+    assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
+
+
+def test_second_run_sends_nothing_again(site, server, run):
+    csv = recipients(site, 5)
+    assert send_list(run, site, csv).exit_code == 0
+    again = send_list(run, site, csv)
+    assert again.exit_code == 0
+    assert "0 skickade nu, 5 hade redan fått numret" in again.stdout
+    assert len(server.handler.messages) == 5
+
+
+def test_one_connection_is_reused_and_reopened_when_dropped(site, server, run):
+    server.handler.drop_every = 20
+    csv = recipients(site, 50)
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output
+    assert set(server.handler.by_recipient().values()) == {1}
+    assert len(server.handler.messages) == 50
+    assert server.handler.connections == 3  # 20 + 20 + 10
+
+
+def test_server_gone_after_20_then_second_run_gives_everyone_exactly_one(site, server, run):
+    handler = server.handler
+    handler.drop_every, handler.refuse = 20, False
+    csv = recipients(site, 50)
+
+    original = handler.handle_MAIL
+
+    async def drop_then_refuse(srv, session, envelope, address, options):
+        if len(handler.messages) >= 20:
+            handler.refuse = True
+        return await original(srv, session, envelope, address, options)
+
+    handler.handle_MAIL = drop_then_refuse
+    first = send_list(run, site, csv)
+    assert first.exit_code == 1
+    assert first.stderr.endswith(
+        f"127.0.0.1:{server.port}: kunde inte ansluta till SMTP-servern (Connection unexpectedly "
+        "closed). Kör samma kommando igen när servern svarar; redan skickade mottagare hoppas "
+        "över\n")
+    assert len(handler.messages) == 20
+    states = collections.Counter(s for s, _ in ledger_rows(site).values())
+    assert states == {"sent": 20, "pending": 30}
+
+    handler.refuse, handler.drop_every = False, None
+    handler.handle_MAIL = original
+    second = send_list(run, site, csv)
+    assert second.exit_code == 0, second.output
+    assert "30 skickade nu, 20 hade redan fått numret" in second.stdout
+    counts = handler.by_recipient()
+    assert len(counts) == 50 and set(counts.values()) == {1}
+
+
+def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
+    csv = recipients(site, 10)
+    server.handler.reject["mottagare03@kommun0.example.se"] = "550 5.1.1 Mailbox unavailable"
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
+        "1 mottagare fick inte numret; se ovan och `send 2022-10 --status`. Kör samma kommando "
+        "igen för att försöka på nytt; de som fått numret hoppas över\n")
+    assert len(server.handler.messages) == 9
+    rows = ledger_rows(site)
+    assert rows["mottagare03@kommun0.example.se"] == ("failed", "550 5.1.1 Mailbox unavailable")
+    assert sum(s == "sent" for s, _ in rows.values()) == 9
+    status = run("send", ISSUE, "--root", site, "--status")
+    assert status.stdout == (
+        "2022-10: 9 skickade, 1 misslyckad, 0 väntar (10 mottagare i .nyhetsbrev/sends.sqlite)\n"
+        "misslyckade:\n"
+        "  mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n")
+
+
+def test_451_is_retried(site, server, run):
+    csv = recipients(site, 3)
+    server.handler.transient["mottagare01@kommun1.example.se"] = 2
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output
+    assert server.handler.transient["mottagare01@kommun1.example.se"] == 0
+    assert set(server.handler.by_recipient().values()) == {1}
+    assert len(server.handler.messages) == 3
+
+
+def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server, run):
+    csv = recipients(site, 2)
+    server.handler.transient["mottagare00@kommun0.example.se"] = 4  # one try + 3 retries
+    first = send_list(run, site, csv)
+    assert first.exit_code == 1
+    assert ledger_rows(site)["mottagare00@kommun0.example.se"] == (
+        "failed", "451 4.7.1 Försök igen senare")
+    second = send_list(run, site, csv)
+    assert second.exit_code == 0
+    assert set(server.handler.by_recipient().values()) == {1}
+
+
+def test_suppressed_and_invalid_addresses_get_nothing(site, server, run):
+    csv = recipients(site, 3, extra="Avregistrerad@Example.se,Borta\nkalle@,Kalle\n"
+                                     "MOTTAGARE00@kommun0.example.se,Dubblett\n,\n"
+                                     "a b@example.se,\n")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output
+    shown = csv.as_posix()
+    assert result.stderr.splitlines()[:3] == [
+        f'{shown}:6: "kalle@" är ingen giltig e-postadress: det saknas något efter @; '
+        "raden hoppas över",
+        f'{shown}:7: "mottagare00@kommun0.example.se" finns redan på rad 2; raden hoppas över',
+        f'{shown}:9: "a b@example.se" är ingen giltig e-postadress: mellanslag i adressen; '
+        "raden hoppas över",
+    ]
+    assert sorted(server.handler.by_recipient()) == [
+        "mottagare00@kommun0.example.se", "mottagare01@kommun1.example.se",
+        "mottagare02@kommun2.example.se"]
+    assert "3 skickade nu, 0 hade redan fått numret, 0 misslyckades, 1 avregistrerad, " \
+           "3 rader hoppades över" in result.stdout
+    assert "avregistrerad@example.se" not in ledger_rows(site)
+
+
+def test_semicolon_csv_from_a_spreadsheet_with_bom(site, server, run):
+    csv = site / "excel.csv"
+    csv.write_bytes("\ufeffE-post;Email;Name\nx;Asa.Oberg@Malmö.Example.se;Åsa Öberg\n"
+                    .encode())
+    assert send_list(run, site, csv).exit_code == 0
+    (recipient, msg), = server.handler.parsed()
+    assert recipient == "asa.oberg@xn--malm-8qa.example.se"  # the domain in punycode
+    assert msg["To"].addresses[0].display_name == "Åsa Öberg"
+
+
+def test_a_draft_issue_is_refused_for_a_list_send(site, server, run):
+    issue = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
+    result = send_list(run, site, recipients(site, 3))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        'newsletters/2022/2022-10/issue.md:3: numret har status "draft"; bara ett nummer med '
+        'status "ready" får skickas till en lista. Skicka ett testbrev med --to och sätt '
+        "status: ready när numret är klart\n")
+    assert server.handler.messages == []
+    assert not (site / ".nyhetsbrev" / "sends.sqlite").exists()
+
+
+def test_a_sent_issue_is_refused_with_the_way_to_resume(site, server, run):
+    result = run("send", "2022-03", "--root", site, "--list", recipients(site, 1))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        'newsletters/2022/2022-03/issue.md:5: numret har status "sent"; bara ett nummer med '
+        'status "ready" får skickas till en lista. För att fortsätta ett avbrutet utskick: '
+        "sätt tillbaka status: ready; de som fått numret hoppas över\n")
+    assert server.handler.messages == []
+
+
+def test_dry_run_connects_to_nothing_and_writes_nothing(site, server, run):
+    csv = recipients(site, 4, extra="avregistrerad@example.se,\nfel,\n")
+    result = send_list(run, site, csv, "--dry-run", "--rate", "2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:5] == [
+        f'Provkörning, inget skickas: "Nyhetsbrev oktober 2022" (2022-10) till {csv.as_posix()}',
+        "  5 giltiga adresser, 1 rad hoppas över",
+        "  1 avregistrerad får inget",
+        "  0 har redan fått numret enligt .nyhetsbrev/sends.sqlite",
+        f"  4 skulle skickas nu via 127.0.0.1:{server.port} (none), 2 per minut: cirka 2 min",
+    ]
+    assert lines[5].startswith("  från Länsstyrelsen i Testlän <nyhetsbrev@example.se>, ")
+    assert lines[5].endswith(" kB per brev")
+    assert server.handler.connections == 0 and server.handler.messages == []
+    assert not (site / ".nyhetsbrev").exists()
+
+
+def test_dry_run_after_a_partial_send_counts_the_sent(site, server, run):
+    csv = recipients(site, 3)
+    server.handler.reject["mottagare02@kommun2.example.se"] = "550 nej"
+    send_list(run, site, csv)
+    result = send_list(run, site, csv, "--dry-run")
+    assert "  2 har redan fått numret enligt .nyhetsbrev/sends.sqlite" in result.stdout
+    assert f"  1 skulle skickas nu via 127.0.0.1:{server.port} (none)" in result.stdout
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auth_server():
+    s = Server(auth=True)
+    yield s
+    s.stop()
+
+
+def secret_forms(password: str) -> list[str]:
+    """Return the password as written and as it travels in AUTH PLAIN and AUTH LOGIN."""
+    plain = f"\0utskick\0{password}".encode()
+    return [password, base64.b64encode(plain).decode(),
+            base64.b64encode(password.encode()).decode()]
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "ascii-only-Secret-4711"])
+def test_password_never_appears_in_output_or_logs(tree, auth_server, run, monkeypatch, caplog,
+                                                  password):
+    auth_server.password = password
+    caplog.set_level(logging.DEBUG)
+    point(tree, auth_server.port, user="utskick")
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password)
+    results = [
+        run("send", ISSUE, "--root", tree, "--to", "mig@example.se"),
+        send_list(run, tree, recipients(tree, 3)),
+        send_list(run, tree, recipients(tree, 3), "--dry-run"),
+        run("send", ISSUE, "--root", tree, "--status"),
+    ]
+    assert [r.exit_code for r in results] == [0, 0, 0, 0]
+    assert auth_server.logins and auth_server.logins[0] == (b"utskick", password.encode())
+    monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password + "-fel")
+    refused = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f'127.0.0.1:{auth_server.port}: inloggningen som "utskick" nekades (535 5.7.8 '
+        "Authentication credentials invalid); kontrollera [smtp] user och "
+        "NYHETSBREV_SMTP_PASSWORD\n")
+    assert "ansluter till" in caplog.text  # the log was captured, and holds no secret
+    written = b"".join(p.read_bytes() for p in (tree / ".nyhetsbrev").iterdir() if p.is_file())
+    for form in secret_forms(password):
+        for r in [*results, refused]:
+            assert form not in r.output
+        assert form not in caplog.text
+        assert form.encode() not in written
+        assert form.encode() not in b"".join(raw for _, raw in auth_server.handler.messages)
+
+
+def test_user_without_password_is_refused(tree, auth_server, run, monkeypatch):
+    point(tree, auth_server.port, user="utskick")
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
+    result = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    assert result.exit_code == 1
+    assert result.stderr == ('[smtp] user är "utskick" men miljövariabeln '
+                             "NYHETSBREV_SMTP_PASSWORD är inte satt; sätt den i skalet "
+                             "(aldrig i newsletter.toml)\n")
+    assert auth_server.logins == []
+
+
+def test_list_send_without_secret_is_refused(site, server, run, monkeypatch):
+    monkeypatch.delenv("NYHETSBREV_UNSUBSCRIBE_SECRET")
+    result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt: varje mottagare behöver en "
+        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan använder\n")
+    assert server.handler.messages == []
+
+
+# --- a crash mid-list ---------------------------------------------------------------------
+
+
+def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site, server, run):
+    """SIGKILL while the server holds message 10 before its reply, then resume.
+
+    SMTP has no exactly-once: once the client has sent DATA's final ".", the server may have
+    accepted the message, and a process killed before it commits that reply to the ledger
+    cannot know. The resumed run sends that one message again (with the same Message-ID, so
+    many clients show it once); every other recipient was either committed as sent (skipped)
+    or never handed over (sent once now).
+    """
+    csv = recipients(site, 50)
+    handler = server.handler
+    handler.delay = 0.3
+    env = dict(os.environ, NYHETSBREV_UNSUBSCRIBE_SECRET=SECRET, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root", str(site),
+         "--list", str(csv), "--retry-wait", "0.01"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(handler.messages) < 10 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(handler.messages) >= 10, "the sender never got going"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    handler.delay = 0.0
+    killed_at = len(handler.messages)
+    assert killed_at < 50
+
+    resumed = send_list(run, site, csv)
+    assert resumed.exit_code == 0, resumed.output
+    counts = handler.by_recipient()
+    assert len(counts) == 50
+    twice = [r for r, n in counts.items() if n > 1]
+    assert max(counts.values()) <= 2 and len(twice) <= 1
+    for address in twice:
+        ids = {m["Message-ID"] for r, m in handler.parsed() if r == address}
+        assert len(ids) == 1  # the retry reuses the Message-ID
+        assert (f"varning: {address} kan redan ha fått brevet (förra körningen avbröts medan "
+                "det skickades); det skickas igen") in resumed.stderr
+    assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
+
+
+# --- errors a coordinator can make ---------------------------------------------------------
+
+
+def test_to_and_list_together_is_a_usage_error(site, run):
+    result = run("send", ISSUE, "--root", site, "--to", "a@example.se", "--list", "x.csv")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Error: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n")
+
+
+def test_neither_to_nor_list_is_a_usage_error(site, run):
+    result = run("send", ISSUE, "--root", site)
+    assert result.exit_code == 2
+    assert "ange antingen --to ADRESS (testbrev) eller --list FIL.csv" in result.stderr
+
+
+def test_unknown_issue(site, run):
+    result = run("send", "2022-11", "--root", site, "--to", "a@example.se")
+    assert result.exit_code == 1
+    assert result.stderr == ('numret "2022-11" finns inte under newsletters/ '
+                             '(menade du "2022-10"?)\n')
+
+
+def test_missing_list_file(site, server, run):
+    result = run("send", ISSUE, "--root", site, "--list", site / "saknas.csv")
+    assert result.exit_code == 1
+    assert result.stderr == f"{(site / 'saknas.csv').as_posix()}:1: filen finns inte\n"
+
+
+def test_list_without_email_column(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text("e-mail,namn\na@example.se,A\n", "utf-8")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1
+    assert result.stderr == (f'{csv.as_posix()}:1: kolumnen "email" saknas (hittade "e-mail", '
+                             '"namn") (menade du "email"?); första raden ska vara rubriker, '
+                             't.ex. "email,name"\n')
+    assert server.handler.messages == []
+
+
+def test_list_that_is_not_utf8(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_bytes("email,name\nasa@example.se,Åsa\n".encode("cp1252"))
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1
+    assert result.stderr == (f'{csv.as_posix()}:2: filen är inte UTF-8; spara den som '
+                             '"CSV UTF-8 (kommaavgränsad)"\n')
+
+
+def test_missing_suppression_file_stops_the_send(site, server, run):
+    (site / "suppression.csv").unlink()
+    result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    assert result.stderr == "suppression.csv:1: filen finns inte\n"
+    assert server.handler.messages == []
+
+
+def test_no_server_listening(site, run):
+    port = free_port()
+    toml = site / "newsletter.toml"
+    text = toml.read_text("utf-8")
+    toml.write_text(text.replace(text.split("port = ")[1].split("\n")[0], str(port)), "utf-8")
+    result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1] + "\n"
+    assert last.startswith(f"127.0.0.1:{port}: kunde inte ansluta till SMTP-servern (")
+    assert last.endswith("Kör samma kommando igen när servern svarar; redan skickade "
+                                  "mottagare hoppas över\n")
+    assert collections.Counter(s for s, _ in ledger_rows(site).values()) == {"pending": 2}
+
+
+def test_ledger_inside_public_is_refused(site, server, run):
+    toml = site / "newsletter.toml"
+    toml.write_text(toml.read_text("utf-8").replace(
+        "[sending]\n", '[sending]\nledger = "public/sends.sqlite"\n'), "utf-8")
+    result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    assert result.stderr == ('newsletter.toml:1: [sending] ledger "public/sends.sqlite" ligger '
+                             "i public/, som ersätts vid varje build; välj en fil utanför, "
+                             't.ex. ".nyhetsbrev/sends.sqlite"\n')
+
+
+def test_a_second_run_at_the_same_time_is_refused(site, server, run):
+    path = site / ".nyhetsbrev" / "sends.sqlite"
+    with ledger.locked(path) as free:
+        assert free
+        result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    assert result.stderr == (f"ett annat utskick använder {path} just nu; vänta tills det är "
+                             "klart\n")
+    assert server.handler.messages == []
+
+
+def test_a_ledger_that_is_not_a_database(site, server, run):
+    path = site / ".nyhetsbrev" / "sends.sqlite"
+    path.parent.mkdir()
+    path.write_bytes(b"inte en databas" * 100)
+    result = send_list(run, site, recipients(site, 2))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        ".nyhetsbrev/sends.sqlite: liggaren kan inte läsas eller skrivas (file is not a "
+        "database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
+        "sist kan då få brevet två gånger\n")
+    assert server.handler.messages == []
+    assert run("send", ISSUE, "--root", site, "--status").stderr == result.stderr
+
+
+def test_status_without_ledger(site, run):
+    result = run("send", ISSUE, "--root", site, "--status")
+    assert result.exit_code == 0
+    assert result.stdout == ("2022-10: inga utskick ännu (liggaren .nyhetsbrev/sends.sqlite "
+                             "finns inte)\n")
+
+
+def test_status_of_an_issue_never_sent_names_the_close_one(site, server, run):
+    send_list(run, site, recipients(site, 1))
+    result = run("send", "2022-1O", "--root", site, "--status")
+    assert result.stdout == ('2022-1O: inga utskick i .nyhetsbrev/sends.sqlite '
+                             '(menade du "2022-10"?)\n')
+
+
+# --- parts --------------------------------------------------------------------------------
+
+
+def test_pace_keeps_to_the_rate():
+    pace = Pace(rate=600)  # one message every 0.1 s
+    started = time.monotonic()
+    for _ in range(3):
+        pace.wait()
+    assert time.monotonic() - started >= 0.2
+
+
+def test_delivered_counts_per_issue(tmp_path):
+    path = tmp_path / "sends.sqlite"
+    assert ledger.delivered(path) == {}
+    with ledger.Ledger(path) as book:
+        book.add("2022-03", ["a@x.se", "b@x.se", "c@x.se"])
+        book.add("2022-10", ["a@x.se"])
+        for address in ("a@x.se", "b@x.se"):
+            book.finish("2022-03", address, ledger.SENT, "250 ok")
+        book.finish("2022-03", "c@x.se", ledger.FAILED, "550 nej")
+        book.finish("2022-10", "a@x.se", ledger.SENT, "250 ok")
+        book.finish("2022-10", "a@x.se", ledger.FAILED, "550 sent stays sent")
+    assert ledger.delivered(path) == {"2022-03": 2, "2022-10": 1}
+
+
+def test_ledger_is_in_wal_mode(tmp_path):
+    path = tmp_path / "sends.sqlite"
+    ledger.Ledger(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()

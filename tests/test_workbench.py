@@ -1,0 +1,289 @@
+"""The coordinator's commands: new issue/item/campaign, plan, and serve's start and refusals."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Path:
+    """Return a content tree with settings and campaigns but no issues."""
+    root = tmp_path / "tomt"
+    root.mkdir()
+    shutil.copy(FIXTURES / "basic" / "newsletter.toml", root)
+    shutil.copytree(FIXTURES / "basic" / "campaigns", root / "campaigns")
+    return root
+
+
+def front_matter(path: Path) -> dict:
+    return yaml.safe_load(path.read_text("utf-8").split("---\n")[1])
+
+
+# -- new ---------------------------------------------------------------------------------
+
+
+def test_new_issue_item_and_campaign_write_files_that_pass_strict_check(run, bare):
+    issue = run("new", "issue", "2023-03", "--root", bare)
+    assert issue.exit_code == 0, issue.output
+    assert issue.output == f"{bare / 'newsletters/2023/2023-03/issue.md'}\n"
+    item = run("new", "item", "2023-03", "Välj att sluta – öppet hus på Ängen i Åseda",
+               "--campaign", "valj-att-sluta", "--root", bare)
+    assert item.exit_code == 0, item.output
+    path = bare / "newsletters/2023/2023-03/valj-att-sluta-oppet-hus-pa-angen-i-aseda.md"
+    assert item.output == f"{path}\n"
+    meta = front_matter(path)
+    assert meta["title"] == "Välj att sluta – öppet hus på Ängen i Åseda"
+    assert uuid.UUID(meta["id"]).version == 4
+    assert meta["campaign"] == "valj-att-sluta"
+    assert str(meta["date"]) == "2023-03-15"
+    event = run("new", "item", "2023-03", "Webbinarium: våld i nära relationer", "--event",
+                "--root", bare)
+    assert event.exit_code == 0, event.output
+    meta = front_matter(bare / "newsletters/2023/2023-03/webbinarium-vald-i-nara-relationer.md")
+    assert meta["type"] == "event" and str(meta["start"]).startswith("2023-03-15")
+    campaign = run("new", "campaign", "kop-av-sex", "--root", bare)
+    assert campaign.exit_code == 0, campaign.output
+    assert front_matter(bare / "campaigns/kop-av-sex.md")["color"] == "#1d4f91"
+    checked = run("check", "--strict", "--root", bare)
+    assert checked.exit_code == 0, checked.output
+    assert checked.output == "Inga fel: 1 nummer, 2 texter\n"
+    built = run("build", "--strict", "--root", bare, "--out", bare / "ut")
+    assert built.exit_code == 0, built.output
+
+
+def test_front_matter_is_commented_in_swedish(run, bare):
+    run("new", "issue", "2023-04", "--root", bare)
+    text = (bare / "newsletters/2023/2023-04/issue.md").read_text("utf-8")
+    assert "# Texten som syns efter ämnesraden i inkorgen: 40–130 tecken" in text
+    run("new", "item", "2023-04", "Nyhet", "--root", bare)
+    text = (bare / "newsletters/2023/2023-04/nyhet.md").read_text("utf-8")
+    assert "# Stabil identitet för flödena: ändra den aldrig." in text
+    assert "# campaign: svartsjuka" in text
+
+
+def test_two_items_get_different_ids(run, bare):
+    run("new", "issue", "2023-05", "--root", bare)
+    run("new", "item", "2023-05", "Första", "--root", bare)
+    run("new", "item", "2023-05", "Andra", "--root", bare)
+    folder = bare / "newsletters/2023/2023-05"
+    assert front_matter(folder / "forsta.md")["id"] != front_matter(folder / "andra.md")["id"]
+
+
+def test_new_issue_refuses_to_overwrite(run, tree):
+    path = tree / "newsletters/2022/2022-03/issue.md"
+    before = path.read_bytes()
+    result = run("new", "issue", "2022-03", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == ("newsletters/2022/2022-03/issue.md:1: filen finns redan och skrivs "
+                             "inte över; redigera den eller välj ett annat namn\n")
+    assert path.read_bytes() == before
+
+
+def test_new_item_refuses_to_overwrite(run, tree):
+    path = tree / "newsletters/2022/2022-03/svartsjuka.md"
+    before = path.read_bytes()
+    result = run("new", "item", "2022-03", "Svartsjuka", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == ("newsletters/2022/2022-03/svartsjuka.md:1: filen finns redan och "
+                             "skrivs inte över; redigera den eller välj ett annat namn\n")
+    assert path.read_bytes() == before
+
+
+def test_new_campaign_refuses_to_overwrite(run, tree):
+    result = run("new", "campaign", "svartsjuka", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == ("campaigns/svartsjuka.md:1: filen finns redan och skrivs inte över; "
+                             "redigera den eller välj ett annat namn\n")
+
+
+def test_new_item_refuses_an_unknown_issue_with_suggestions(run, tree):
+    result = run("new", "item", "2022-3", "Rubrik", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == (
+        'okänt nummer "2022-3" (menade du "2022-03" eller "2022-10" eller "2021-11"?); '
+        'befintliga nummer: "2021-11", "2022-03", "2022-10". Skapa ett nytt med '
+        "`nyhetsbrev new issue ÅÅÅÅ-MM`\n")
+    assert sorted(p.name for p in (tree / "newsletters/2022").iterdir()) == ["2022-03", "2022-10"]
+
+
+def test_new_item_refuses_an_unknown_campaign_with_suggestions(run, tree):
+    result = run("new", "item", "2022-03", "Rubrik", "--campaign", "valj-att-slut",
+                 "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == ('okänd kampanj "valj-att-slut" (menade du "valj-att-sluta"?); '
+                             'kända kampanjer: "svartsjuka", "valj-att-sluta"\n')
+    assert not (tree / "newsletters/2022/2022-03/rubrik.md").exists()
+
+
+def test_new_item_refuses_a_title_without_letters(run, tree):
+    result = run("new", "item", "2022-03", "!!!", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == "rubriken behöver minst en bokstav eller siffra\n"
+
+
+def test_new_item_named_issue_does_not_replace_the_issue(run, tree):
+    result = run("new", "item", "2022-03", "Issue", "--root", tree)
+    assert result.exit_code == 0
+    assert result.output.endswith("newsletters/2022/2022-03/issue-text.md\n")
+
+
+@pytest.mark.parametrize("month", ["2023-13", "2023-3", "mars", "2023-00"])
+def test_new_issue_refuses_a_bad_month_as_a_usage_error(run, tree, month):
+    result = run("new", "issue", month, "--root", tree)
+    assert result.exit_code == 2
+    assert (f'Invalid value for YYYY-MM: "{month}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03'
+            in result.output)
+
+
+def test_new_campaign_refuses_a_bad_slug_and_suggests_one(run, tree):
+    result = run("new", "campaign", "Köp av sex", "--root", tree)
+    assert result.exit_code == 2
+    assert ('Invalid value for SLUG: "Köp av sex" får bara innehålla a–z, 0–9 och bindestreck, '
+            't.ex. "kop-av-sex"') in result.output
+    assert not (tree / "campaigns/kop-av-sex.md").exists()
+
+
+# -- plan --------------------------------------------------------------------------------
+
+
+def test_plan_table_shows_the_year_and_its_gaps(run, tree):
+    result = run("plan", "2022", "--root", tree)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "Nummer   Datum       Status   Texter  Kampanjer                   Delmål\n"
+        "-------  ----------  -------  ------  --------------------------  -------\n"
+        "2022-03  2022-03-15  skickat       3  svartsjuka                  1, 3, 5\n"
+        "2022-10  2022-10-20  klart         2  svartsjuka, valj-att-sluta  1, 3\n"
+        "\n"
+        "Månader utan nummer: januari, februari, april, maj, juni, juli, augusti, september, "
+        "november, december\n"
+        "Delmål som inget nummer tar upp: 2, 4\n")
+    assert result.stderr == ("varning: 2022 har 2 nummer; handlingsplanen lovar 6–12 om året: "
+                             "planera minst 4 till med `nyhetsbrev new issue 2022-MM`\n")
+
+
+def test_plan_markdown_reports_campaigns_absent_longer_than_gap(run, tree):
+    result = run("plan", "2022", "--format", "md", "--gap", "0", "--root", tree)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "# Plan för 2022\n\n"
+        "| Nummer | Datum | Status | Texter | Kampanjer | Delmål |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        "| 2022-03 | 2022-03-15 | skickat | 3 | svartsjuka | 1, 3, 5 |\n"
+        "| 2022-10 | 2022-10-20 | klart | 2 | svartsjuka, valj-att-sluta | 1, 3 |\n"
+        "\n## Luckor\n\n"
+        "- Månader utan nummer: januari, februari, april, maj, juni, juli, augusti, september, "
+        "november, december\n"
+        '- Kampanjen "Välj att sluta" saknas i 1 nummer i följd (2022-03)\n'
+        "- Delmål som inget nummer tar upp: 2, 4\n")
+    assert "Välj att sluta" not in run("plan", "2022", "--format", "md", "--root", tree).stdout
+
+
+def test_plan_csv_is_the_table_only_and_parses(run, tree):
+    import csv
+
+    result = run("plan", "2022", "--format", "csv", "--root", tree)
+    assert result.exit_code == 0
+    rows = list(csv.reader(result.stdout.splitlines()))
+    assert rows == [["Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål"],
+                    ["2022-03", "2022-03-15", "skickat", "3", "svartsjuka", "1, 3, 5"],
+                    ["2022-10", "2022-10-20", "klart", "2", "svartsjuka, valj-att-sluta", "1, 3"]]
+    assert result.stderr.splitlines()[0].startswith("Månader utan nummer: januari")
+    assert result.stderr.splitlines()[-1].startswith("varning: 2022 har 2 nummer")
+
+
+def test_plan_warns_about_more_than_twelve_issues(run, bare):
+    for month in range(1, 13):
+        assert run("new", "issue", f"2024-{month:02d}", "--root", bare).exit_code == 0
+    folder = bare / "newsletters/2024/2024-12b"
+    folder.mkdir()
+    (folder / "issue.md").write_text("---\ndate: 2024-12-28\n---\nMellandagarna.\n", "utf-8")
+    result = run("plan", "2024", "--root", bare)
+    assert result.exit_code == 0
+    assert result.stderr == ("varning: 2024 har 13 nummer; handlingsplanen lovar 6–12 om året: "
+                             "slå ihop eller flytta 1\n")
+    assert "Månader utan nummer" not in result.stdout
+    assert result.stdout.count(" utkast ") == 13
+
+
+def test_plan_of_an_empty_year(run, tree):
+    result = run("plan", "2030", "--root", tree)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Inga nummer för 2030.\n")
+    assert "planera minst 6 till" in result.stderr
+
+
+def test_plan_refuses_a_year_that_is_not_a_number(run, tree):
+    result = run("plan", "tjugotjugotvå", "--root", tree)
+    assert result.exit_code == 2
+    assert "'tjugotjugotvå' is not a valid integer" in result.output
+
+
+def test_plan_reports_content_errors_like_check(run, tree):
+    (tree / "newsletters/2022/2022-03/issue.md").write_text("---\nstatus: klar\n---\n", "utf-8")
+    result = run("plan", "2022", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == (
+        "newsletters/2022/2022-03/issue.md:1: date saknas, skriv datumet som ÅÅÅÅ-MM-DD\n"
+        'newsletters/2022/2022-03/issue.md:2: status "klar" är inte ett av "draft", "ready", '
+        '"sent"\n')
+
+
+# -- serve -------------------------------------------------------------------------------
+
+
+def test_serve_refuses_a_folder_without_newsletter_toml(run, tmp_path):
+    result = run("serve", "--root", tmp_path, "--port", "0")
+    assert result.exit_code == 1
+    assert result.output == (f"newsletter.toml saknas i {tmp_path.resolve()}: ange innehållets "
+                             "mapp med --root\n")
+
+
+def test_serve_refuses_a_port_in_use(run, tree):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--root", tree, "--port", port)
+    assert result.exit_code == 1
+    assert result.output == (f"kan inte lyssna på 127.0.0.1:{port} (Address already in use): "
+                             "välj en annan port med --port\n")
+
+
+def test_serve_prints_its_address_serves_the_index_and_stops_on_ctrl_c(tree):
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from nyhetsbrev.cli import cli; cli()", "serve", "--root",
+         str(tree), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.fullmatch(r"Förhandsvisning på (http://127\.0\.0\.1:\d+/) "
+                             r"\(avsluta med Ctrl\+C\)\n", line)
+        assert match, line
+        with urllib.request.urlopen(match.group(1)) as response:
+            page = response.read().decode()
+        assert '<html lang="sv"' in page and "Nyhetsbrev mars 2022" in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert out == "Förhandsvisningen avslutas.\n"
+
+
+def test_every_new_command_is_in_the_readme():
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    for command in ("new item", "new issue", "new campaign", "plan YEAR", "serve"):
+        assert f"`{command}" in readme, command
+
