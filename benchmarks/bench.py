@@ -4,8 +4,10 @@ Each build runs in a fresh process, so the wall time includes the interpreter's 
 every import, and the peak memory (os.wait4's ru_maxrss) is that of the build alone. Stage
 times come from the pipeline's optional stopwatch (nyhetsbrev.timing); the rendering stages
 (MJML, inlining, text, message, web) are CPU seconds summed over the worker processes, while
-"render" is the wall time of rendering all issues. Each size is built --repeat times and the
-fastest run is shown: the machine is shared, and the minimum is the least disturbed run.
+"render" is the wall time of rendering all issues. Each size is first built into an empty
+folder ("first build": every file is written), then rebuilt --repeat times into the same
+folder (unchanged files are linked from the previous output); the fastest rebuild is shown,
+with the median: the machine is shared, and the minimum is the least disturbed run.
 
     python benchmarks/bench.py [--years 1,2,4,10] [--repeat 3] [--keep DIR]
 """
@@ -30,7 +32,7 @@ if str(REPO) not in sys.path:  # run as a script: make `benchmarks` importable
 
 from benchmarks.synthetic import write_tree  # noqa: E402
 
-STAGES = ("load", "check", "mjml", "inlining", "text", "message", "web", "feeds", "writing")
+STAGES = ("load", "check", "mjml", "inlining", "text", "message", "web", "lint", "feeds", "writing")
 TARGET_WALL, TARGET_MB, TARGET_HELP_MS = 3.0, 250, 250
 NODE_MJML = REPO / "benchmarks" / "node_modules" / "mjml"
 
@@ -42,8 +44,9 @@ def child(root: Path, out: Path, emit_mjml: bool) -> None:
 
     timings = Timings()
     checked, files = build(root, out, emit_mjml=emit_mjml, timings=timings)
-    print(json.dumps({"stages": timings.seconds, "files": files,
-                      "items": len(checked.content.items)}))
+    print(
+        json.dumps({"stages": timings.seconds, "files": files, "items": len(checked.content.items)})
+    )
 
 
 def measure(root: Path, out: Path, emit_mjml: bool = False) -> dict:
@@ -67,8 +70,10 @@ def measure(root: Path, out: Path, emit_mjml: bool = False) -> dict:
 def best(runs: list[dict]) -> dict:
     """Return the fastest run, with the spread of wall times."""
     fastest = min(runs, key=lambda r: r["wall"])
-    return fastest | {"median": statistics.median(r["wall"] for r in runs),
-                      "peak_mb": max(r["peak_mb"] for r in runs)}
+    return fastest | {
+        "median": statistics.median(r["wall"] for r in runs),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+    }
 
 
 def help_time(repeat: int = 10) -> tuple[float, float]:
@@ -76,24 +81,20 @@ def help_time(repeat: int = 10) -> tuple[float, float]:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "build.py", "--help"], cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "build.py", "--help"], cwd=REPO, check=True, stdout=subprocess.DEVNULL
+        )
         times.append((time.perf_counter() - start) * 1000)
     return min(times), statistics.median(times)
 
 
-def preview_time(root: Path) -> str:
-    """Return the preview re-render time of one issue, if benchmarks/preview.py offers it."""
+def preview_time() -> str:
+    """Return the preview's re-render time of one 15-item issue (benchmarks/preview.py)."""
     try:
-        from benchmarks import preview
-    except ImportError:
-        return "not measured (benchmarks/preview.py is missing)"
-    function = next((getattr(preview, name) for name in
-                     ("rerender_seconds", "rerender_time", "measure", "preview_seconds")
-                     if callable(getattr(preview, name, None))), None)
-    if function is None:
-        return "not measured (benchmarks/preview.py has no known function)"
-    return f"{function(root) * 1000:.0f} ms"
+        from benchmarks.preview import rerender_median
+    except ImportError as e:
+        return f"not measured ({e})"
+    return f"{rerender_median():.0f} ms (median of 20 edits)"
 
 
 def mjml_comparison(mjml_files: list[Path]) -> str:
@@ -114,19 +115,25 @@ def mjml_comparison(mjml_files: list[Path]) -> str:
     for html in compiled:
         inline_css(html, css)
     premailer = time.perf_counter() - start
-    lines = [f"MRML (mjml-python): {mrml:.3f} s for {len(sources)} files "
-             f"({mrml / len(sources) * 1000:.1f} ms each); premailer on its output: "
-             f"{premailer:.3f} s ({premailer / len(sources) * 1000:.1f} ms each)"]
+    lines = [
+        f"MRML (mjml-python): {mrml:.3f} s for {len(sources)} files "
+        f"({mrml / len(sources) * 1000:.1f} ms each); premailer on its output: "
+        f"{premailer:.3f} s ({premailer / len(sources) * 1000:.1f} ms each)"
+    ]
     node = _node_mjml(mjml_files)
     if node is None:
-        lines.append("official MJML compiler: not measured (node or benchmarks/node_modules/"
-                     "mjml missing; install with `npm install --prefix benchmarks mjml@4`)")
+        lines.append(
+            "official MJML compiler: not measured (node or benchmarks/node_modules/"
+            "mjml missing; install with `npm install --prefix benchmarks mjml@4`)"
+        )
     else:
         seconds = node["seconds"]
-        lines.append(f"official MJML {node['version']} (node, in one process, start-up "
-                     f"excluded): {seconds:.3f} s ({seconds / len(sources) * 1000:.1f} ms each)"
-                     f" = {seconds / mrml:.0f}x MRML, {seconds / (mrml + premailer):.1f}x "
-                     "MRML + premailer")
+        lines.append(
+            f"official MJML {node['version']} (node, in one process, start-up "
+            f"excluded): {seconds:.3f} s ({seconds / len(sources) * 1000:.1f} ms each)"
+            f" = {seconds / mrml:.0f}x MRML, {seconds / (mrml + premailer):.1f}x "
+            "MRML + premailer"
+        )
     return "\n".join(lines)
 
 
@@ -135,8 +142,12 @@ def _node_mjml(files: list[Path]) -> dict | None:
     if node is None or not NODE_MJML.is_dir():
         return None
     script = REPO / "benchmarks" / "mjml_time.js"
-    result = subprocess.run([node, str(script), *map(str, files)], capture_output=True,
-                            text=True, cwd=REPO / "benchmarks")
+    result = subprocess.run(
+        [node, str(script), *map(str, files)],
+        capture_output=True,
+        text=True,
+        cwd=REPO / "benchmarks",
+    )
     if result.returncode != 0:
         print(f"official MJML failed: {result.stderr.strip()[:500]}", file=sys.stderr)
         return None
@@ -146,29 +157,47 @@ def _node_mjml(files: list[Path]) -> dict | None:
 
 def machine() -> str:
     """Return a one-line description of this machine."""
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor() or "unknown CPU")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cores} cores ({cpu}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{cores} cores ({cpu}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def table(rows: list[dict]) -> str:
     """Return the results as two Markdown tables: totals, and seconds per stage."""
-    head = ("| years | issues | items | files | wall s (median) | peak MB | items/s | "
-            "ms/item |\n|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = (
+        "| years | issues | items | files | first build s | rebuild s (median) | peak MB "
+        "| items/s | ms/item |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
     lines = [head]
     for r in rows:
-        lines.append(f"| {r['years']} | {r['years'] * 12} | {r['items']} | {r['files']} | "
-                     f"{r['wall']:.2f} ({r['median']:.2f}) | {r['peak_mb']:.0f} | "
-                     f"{r['items'] / r['wall']:.0f} | {r['wall'] / r['items'] * 1000:.2f} |")
-    lines += ["", "| years | " + " | ".join(STAGES) + " | render (wall) |",
-              "|---:|" + "---:|" * (len(STAGES) + 1)]
+        lines.append(
+            f"| {r['years']} | {r['years'] * 12} | {r['items']} | {r['files']} | "
+            f"{r['cold']:.2f} | {r['wall']:.2f} ({r['median']:.2f}) | "
+            f"{r['peak_mb']:.0f} | {r['items'] / r['wall']:.0f} | "
+            f"{r['wall'] / r['items'] * 1000:.2f} |"
+        )
+    lines += [
+        "",
+        "| years | " + " | ".join(STAGES) + " | render (wall) | writing (first) |",
+        "|---:|" + "---:|" * (len(STAGES) + 2),
+    ]
     for r in rows:
         stages = r["stages"]
-        lines.append(f"| {r['years']} | " + " | ".join(f"{stages.get(s, 0):.2f}" for s in STAGES)
-                     + f" | {stages.get('render', 0):.2f} |")
+        lines.append(
+            f"| {r['years']} | "
+            + " | ".join(f"{stages.get(s, 0):.2f}" for s in STAGES)
+            + f" | {stages.get('render', 0):.2f} | {r['cold_writing']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -180,10 +209,12 @@ def growth(rows: list[dict]) -> str:
     # Subtract the fixed start-up cost so the slope is the cost that grows with items.
     slope = (large["wall"] - small["wall"]) / (large["items"] - small["items"])
     fixed = small["wall"] - slope * small["items"]
-    return (f"growth: {slope * 1000:.2f} ms per extra item, {fixed:.2f} s fixed "
-            f"(start-up and imports); per item {small['wall'] / small['items'] * 1000:.2f} ms "
-            f"at {small['items']} items, {large['wall'] / large['items'] * 1000:.2f} ms at "
-            f"{large['items']}")
+    return (
+        f"growth: {slope * 1000:.2f} ms per extra item, {fixed:.2f} s fixed "
+        f"(start-up and imports); per item {small['wall'] / small['items'] * 1000:.2f} ms "
+        f"at {small['items']} items, {large['wall'] / large['items'] * 1000:.2f} ms at "
+        f"{large['items']}"
+    )
 
 
 def main() -> None:
@@ -212,14 +243,24 @@ def run(work: Path, sizes: list[int], repeat: int) -> None:
         root = work / f"{years}y"
         if not root.exists():
             write_tree(root, years)
-        runs = [measure(root, work / f"{years}y-public") for _ in range(repeat)]
-        rows.append(best(runs) | {"years": years})
+        out = work / f"{years}y-public"
+        shutil.rmtree(out, ignore_errors=True)
+        cold = measure(root, out)  # into an empty folder: every file is new
+        runs = [measure(root, out) for _ in range(repeat)]  # unchanged files are kept
+        rows.append(
+            best(runs)
+            | {
+                "years": years,
+                "cold": cold["wall"],
+                "cold_writing": cold["stages"].get("writing", 0),
+            }
+        )
         print(f"  built {years} year(s): {rows[-1]['wall']:.2f} s", file=sys.stderr)
     print(table(rows))
     print(growth(rows))
     fastest, median = help_time()
     print(f"build.py --help: {fastest:.0f} ms (median {median:.0f} ms)")
-    print(f"preview re-render of one issue: {preview_time(work / f'{sizes[0]}y')}")
+    print(f"preview re-render of one issue after an edit: {preview_time()}")
     largest = work / f"{sizes[-1]}y"
     mjml_out = work / "mjml-public"
     measure(largest, mjml_out, emit_mjml=True)
@@ -234,12 +275,18 @@ def verdicts(rows: list[dict], help_ms: float) -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
-    print(f"target wall < {TARGET_WALL} s at {largest['items']} items: "
-          f"{verdict(largest['wall'] < TARGET_WALL)} ({largest['wall']:.2f} s)")
-    print(f"target peak memory < {TARGET_MB} MB: "
-          f"{verdict(largest['peak_mb'] < TARGET_MB)} ({largest['peak_mb']:.0f} MB)")
-    print(f"target --help < {TARGET_HELP_MS} ms: {verdict(help_ms < TARGET_HELP_MS)} "
-          f"({help_ms:.0f} ms)")
+    print(
+        f"target wall < {TARGET_WALL} s at {largest['items']} items: "
+        f"{verdict(largest['wall'] < TARGET_WALL)} ({largest['wall']:.2f} s)"
+    )
+    print(
+        f"target peak memory < {TARGET_MB} MB: "
+        f"{verdict(largest['peak_mb'] < TARGET_MB)} ({largest['peak_mb']:.0f} MB)"
+    )
+    print(
+        f"target --help < {TARGET_HELP_MS} ms: {verdict(help_ms < TARGET_HELP_MS)} "
+        f"({help_ms:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,12 @@ def png(width: int, height: int) -> bytes:
 
     row = b"\x00" + b"\xc8" * width
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(row * height, 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_tree(root: Path, years: int, first_year: int = FIRST_YEAR) -> int:
@@ -67,13 +71,16 @@ def write_tree(root: Path, years: int, first_year: int = FIRST_YEAR) -> int:
     for slug, (name, color) in CAMPAIGNS.items():
         (root / "campaigns" / f"{slug}.md").write_text(
             f'---\nname: {name}\ncolor: "{color}"\nurl: https://www.example.se/{slug}\n---\n'
-            f"{name} är en av länets kampanjer. Beställ material och sprid budskapet.\n", "utf-8")
+            f"{name} är en av länets kampanjer. Beställ material och sprid budskapet.\n",
+            "utf-8",
+        )
     image = png(600, 300)
     count = 0
     for year in range(first_year, first_year + years):
         for month in range(1, ISSUES_PER_YEAR + 1):
-            count += _issue(root / "newsletters" / str(year) / f"{year}-{month:02d}",
-                            year, month, image)
+            count += _issue(
+                root / "newsletters" / str(year) / f"{year}-{month:02d}", year, month, image
+            )
     return count
 
 
@@ -81,7 +88,9 @@ def _issue(folder: Path, year: int, month: int, image: bytes) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "issue.md").write_text(
         f"---\ndate: {year}-{month:02d}-15\nstatus: sent\n---\n"
-        "Välkommen till månadens nummer med nyheter, kampanjer och evenemang.\n", "utf-8")
+        "Välkommen till månadens nummer med nyheter, kampanjer och evenemang.\n",
+        "utf-8",
+    )
     (folder / "bild.png").write_bytes(image)
     for n in range(1, ITEMS_PER_ISSUE + 1):
         (folder / f"text-{n:02d}.md").write_text(_item(year, month, n), "utf-8")
@@ -102,9 +111,15 @@ def _item(year: int, month: int, n: int) -> str:
     if n % 7 == 0:
         meta += ["image: bild.png", "image_alt: En grå ruta som står för en bild"]
     if n % 5 == 0:
-        meta += ["type: event", f"start: {year}-{month:02d}-20T09:00",
-                 f"end: {year}-{month:02d}-20T12:00", "location: Jönköping, Länsstyrelsen",
-                 f"registration: https://www.example.se/anmalan/{year}-{month}-{n}"]
-    body = (f"{PARAGRAPH}\n\n- utbildning för **yrkesverksamma**\n- stöd till "
-            f"[kommunerna](https://www.example.se/kommun/{n})\n\n{PARAGRAPH}\n")
+        meta += [
+            "type: event",
+            f"start: {year}-{month:02d}-20T09:00",
+            f"end: {year}-{month:02d}-20T12:00",
+            "location: Jönköping, Länsstyrelsen",
+            f"registration: https://www.example.se/anmalan/{year}-{month}-{n}",
+        ]
+    body = (
+        f"{PARAGRAPH}\n\n- utbildning för **yrkesverksamma**\n- stöd till "
+        f"[kommunerna](https://www.example.se/kommun/{n})\n\n{PARAGRAPH}\n"
+    )
     return "---\n" + "\n".join(m for m in meta if m) + "\n---\n" + body

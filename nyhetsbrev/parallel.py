@@ -1,8 +1,10 @@
-"""Render issues on several cores: issues are independent, and CSS inlining dominates a build.
+"""Use both cores of a big build: issues render independently, and lint runs beside the pages.
 
 Worker processes are forked, so they start with the checked content and the compiled
-templates already in memory; only the issue's index goes out and its outputs come back.
-Results are put back in the issues' order, so the output is byte-identical to a serial run.
+templates already in memory: the function they run is inherited, never pickled, and only an
+issue's index goes out and its result comes back. Results are put back in the issues' order,
+so the output is byte-identical to a serial run. Builds below PARALLEL_FROM issues, and
+platforms without fork, stay in one process.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
 import jinja2
 
@@ -21,8 +25,9 @@ from .timing import Timings
 
 PARALLEL_FROM = 24  # issues; below this, starting processes costs more than it saves
 MAX_WORKERS = 8
+T = TypeVar("T")
 
-_worker: tuple[jinja2.Environment, Content] | None = None  # set only inside a worker process
+_task: Callable[..., Any] | None = None  # set only inside a worker process
 
 
 def workers_for(issues: int) -> int:
@@ -33,15 +38,18 @@ def workers_for(issues: int) -> int:
     return max(1, min(cores or 1, MAX_WORKERS, issues // (PARALLEL_FROM // 2)))
 
 
-def render_parallel(env: jinja2.Environment, content: Content, workers: int,
-                    timings: Timings | None = None) -> list[RenderedIssue]:
+def render_parallel(
+    env: jinja2.Environment, content: Content, workers: int, timings: Timings | None = None
+) -> list[RenderedIssue]:
     """Return every issue rendered by `workers` forked processes, in the content's order."""
-    context = multiprocessing.get_context("fork")
-    count = len(content.issues)
-    chunk = max(1, count // (workers * 4))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
-                             initargs=(env, content, os.getpid())) as pool:
-        results = list(pool.map(_render, range(count), chunksize=chunk))
+
+    def render(index: int) -> tuple[RenderedIssue, dict[str, float]]:
+        recorder = Timings()
+        result = render_issue(env, content, content.issues[index], timings=recorder)
+        # The issue stays behind: the parent has it, and pickling it is costly.
+        return dataclasses.replace(result, issue=None), recorder.seconds  # type: ignore[arg-type]
+
+    results = forked_map(render, len(content.issues), workers)
     rendered = []
     for issue, (result, seconds) in zip(content.issues, results, strict=True):
         rendered.append(dataclasses.replace(result, issue=issue))
@@ -50,11 +58,38 @@ def render_parallel(env: jinja2.Environment, content: Content, workers: int,
     return rendered
 
 
-def _start(env: jinja2.Environment, content: Content, parent: int) -> None:
-    global _worker
+def forked_map(function: Callable[[int], T], count: int, workers: int) -> list[T]:
+    """Return [function(0), …, function(count - 1)], computed by forked processes, in order."""
+    chunk = max(1, count // (workers * 4))
+    with _pool(workers, function) as pool:
+        return list(pool.map(_call, range(count), chunksize=chunk))
+
+
+def in_background(function: Callable[[], T]) -> tuple[ProcessPoolExecutor, Future[T]]:
+    """Start function in a forked process; return the pool (shut it down) and its future."""
+    pool = _pool(1, function)
+    return pool, pool.submit(_call)
+
+
+def _pool(workers: int, function: Callable[..., Any]) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start,
+        initargs=(function, os.getpid()),
+    )
+
+
+def _start(function: Callable[..., Any], parent: int) -> None:
+    global _task
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the build's to handle, once
-    _worker = (env, content)
+    _task = function
+
+
+def _call(*args: Any) -> Any:
+    assert _task is not None, "runs only in a process started by _pool"
+    return _task(*args)
 
 
 def _die_with(parent: int) -> None:
@@ -72,12 +107,3 @@ def _die_with(parent: int) -> None:
     prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # the build died before the line above took effect
         os._exit(1)
-
-
-def _render(index: int) -> tuple[RenderedIssue, dict[str, float]]:
-    assert _worker is not None, "runs only in a worker started by render_parallel"
-    env, content = _worker
-    timings = Timings()
-    result = render_issue(env, content, content.issues[index], timings=timings)
-    # The issue itself stays behind: the parent has it, and pickling it is costly.
-    return dataclasses.replace(result, issue=None), timings.seconds

@@ -14,7 +14,7 @@ from .feeds import feed_files
 from .lint import documents, lint
 from .load import Document, load
 from .models import Content
-from .parallel import render_parallel, workers_for
+from .parallel import in_background, render_parallel, workers_for
 from .publish import Output, publish
 from .render import (
     RenderedIssue,
@@ -112,11 +112,41 @@ def build(root: Path, out: Path, strict: bool = False, emit_mjml: bool = False,
     checked = load_content(root, False, timings)  # linted() applies --strict to all
     with timed(timings, "render"):
         rendered = render_all(checked.content, timings)
-    checked = linted(checked, rendered, strict)
-    files = list(outputs(checked.content, rendered, emit_mjml, timings))
+    checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
     with timed(timings, "writing"):
         count = publish(out, files)
     return checked, count
+
+
+def _lint_beside_outputs(checked: Checked, rendered: list[RenderedIssue], strict: bool,
+                         emit_mjml: bool, timings: Timings | None
+                         ) -> tuple[Checked, list[Output]]:
+    """Lint, and make the output files meanwhile (in a forked process, for a big build)."""
+    if workers_for(len(rendered)) == 1:
+        with timed(timings, "lint"):
+            checked = linted(checked, rendered, strict)
+        return checked, list(outputs(checked.content, rendered, emit_mjml, timings))
+    pool, linting = in_background(lambda: _lint_findings(checked, rendered, strict))
+    with pool:
+        files = list(outputs(checked.content, rendered, emit_mjml, timings))
+        warnings, errors, seconds = linting.result()
+    if timings is not None:
+        timings.add("lint", seconds)
+    if errors:
+        raise ContentError(errors)
+    return Checked(checked.content, warnings, checked.documents), files
+
+
+def _lint_findings(checked: Checked, rendered: list[RenderedIssue], strict: bool
+                   ) -> tuple[list[Problem], list[Problem], float]:
+    """Return linted()'s warnings, its errors, and the seconds it took (picklable values)."""
+    recorder = Timings()
+    try:
+        with recorder.stage("lint"):
+            warnings = linted(checked, rendered, strict).warnings
+    except ContentError as e:
+        return [], e.problems, recorder.seconds["lint"]
+    return warnings, [], recorder.seconds["lint"]
 
 
 def summary(content: Content) -> dict[str, int]:

@@ -32,8 +32,7 @@ def publish(out: Path, files: Iterable[Output]) -> int:
     except OSError as e:
         raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
     try:
-        count = _write_all(staging, files)
-        _keep_unchanged_mtimes(out, staging)
+        count = _write_all(staging, files, out if out.is_dir() else None)
         _swap(staging, out)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
@@ -52,8 +51,9 @@ REASONS = {
     errno.EDQUOT: "diskkvoten är slut: frigör utrymme och bygg igen",
     errno.EROFS: "filsystemet är skrivskyddat: välj en annan mapp med --out",
     errno.EACCES: "behörighet saknas att skriva här: välj en annan mapp med --out",
-    errno.EPERM: "åtgärden är inte tillåten här (skrivskyddad mapp?): välj en annan mapp med --out",
+    errno.EPERM: "mappen får inte ändras (skrivskyddad?): välj en annan mapp med --out",
     errno.ENOTDIR: "en del av sökvägen är en fil, inte en mapp",
+    errno.EEXIST: "det finns en fil där en mapp behövs",
 }
 
 
@@ -62,7 +62,7 @@ def reason(error: OSError) -> str:
     return REASONS.get(error.errno or 0, error.strerror or str(error))
 
 
-def _write_all(staging: Path, files: Iterable[Output]) -> int:
+def _write_all(staging: Path, files: Iterable[Output], previous: Path | None = None) -> int:
     written: set[str] = set()
     folders: set[Path] = set()
     for rel, data in files:
@@ -73,25 +73,43 @@ def _write_all(staging: Path, files: Iterable[Output]) -> int:
         if target.parent not in folders:  # one mkdir per folder, not per file
             target.parent.mkdir(parents=True, exist_ok=True)
             folders.add(target.parent)
+        old = previous / rel if previous is not None else None
+        if old is not None and _same(data, old) and _link(old, target):
+            continue
         if isinstance(data, Path):
             shutil.copyfile(data, target)
         else:
             target.write_bytes(data)
+        if old is not None and _same(target, old):
+            stat = old.stat()
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     return len(written)
 
 
-def _keep_unchanged_mtimes(old: Path, new: Path) -> None:
-    if not old.is_dir():
-        return
-    for path in new.rglob("*"):
-        previous = old / path.relative_to(new)
-        if path.is_file() and previous.is_file() and _same(path, previous):
-            stat = previous.stat()
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+def _link(old: Path, target: Path) -> bool:
+    """Share an unchanged file with the previous output: its bytes and its mtime stay.
+
+    Linking is cheaper than writing (no new file), and the old output only goes away
+    whole, after the swap. False when the file system cannot link.
+    """
+    try:
+        os.link(old, target, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
-def _same(a: Path, b: Path) -> bool:
-    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+def _same(data: bytes | Path, old: Path) -> bool:
+    """Return whether old is a regular file holding exactly data (bytes or a file's bytes)."""
+    try:
+        stat = old.lstat()
+        if not os.path.isfile(old) or old.is_symlink():
+            return False
+        if isinstance(data, Path):
+            return data.stat().st_size == stat.st_size and data.read_bytes() == old.read_bytes()
+        return len(data) == stat.st_size and data == old.read_bytes()
+    except OSError:
+        return False
 
 
 def _swap(staging: Path, out: Path) -> None:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 
 class Timings:
@@ -36,6 +35,6 @@ class Timings:
             self.add(name, seconds)
 
 
-def timed(timings: Timings | None, name: str) -> ContextManager[None]:
+def timed(timings: Timings | None, name: str) -> AbstractContextManager[None]:
     """Return a context that times the stage when timings is given, else does nothing."""
     return timings.stage(name) if timings is not None else nullcontext()

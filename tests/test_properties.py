@@ -30,24 +30,70 @@ from .conftest import FIXTURES
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None
 PROBLEM_LINE = re.compile(r"^[^\s:][^:]*:\d+: \S.*$")
 # How a link's URL is written in the text version ("label (URL)") and in a calendar file.
-TEXT_LINK = re.compile(r"(\(|<|^URL[^:\n]*:)(javascript|vbscript|data):",
-                       re.IGNORECASE | re.MULTILINE)
+TEXT_LINK = re.compile(
+    r"(\(|<|^URL[^:\n]*:)(javascript|vbscript|data):", re.IGNORECASE | re.MULTILINE
+)
 INVISIBLE = re.compile(r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 # --- front matter -------------------------------------------------------------------------
 
 YAML_ODDITIES = [
-    "no", "yes", "on", "off", "~", "null", "true", "2022-13-01", "2022-02-30", "2022-3-5",
-    "12:30", "1e3", "0x1F", "0o17", ".inf", "-.nan", "[]", "{}", "''", '""', "-", "|", ">",
-    "[1, [2, [3, [4]]]]", "{a: {b: {c: d}}}", "[a, {b: c}]", "!!binary aGVq", "!!str 1",
-    "!!python/object:os.system x", "&a x", "*nope", "'", '"', "[", "{", "a: b", "? x",
-    "%YAML 1.2", "@x", "`x`", "#", "- a", "2022-04-21T25:00", "2022-04-21 09:00",
-    "https://", "javascript:alert(1)", "/", "../../../etc/passwd", "bild.png", "0",
+    "no",
+    "yes",
+    "on",
+    "off",
+    "~",
+    "null",
+    "true",
+    "2022-13-01",
+    "2022-02-30",
+    "2022-3-5",
+    "12:30",
+    "1e3",
+    "0x1F",
+    "0o17",
+    ".inf",
+    "-.nan",
+    "[]",
+    "{}",
+    "''",
+    '""',
+    "-",
+    "|",
+    ">",
+    "[1, [2, [3, [4]]]]",
+    "{a: {b: {c: d}}}",
+    "[a, {b: c}]",
+    "!!binary aGVq",
+    "!!str 1",
+    "!!python/object:os.system x",
+    "&a x",
+    "*nope",
+    "'",
+    '"',
+    "[",
+    "{",
+    "a: b",
+    "? x",
+    "%YAML 1.2",
+    "@x",
+    "`x`",
+    "#",
+    "- a",
+    "2022-04-21T25:00",
+    "2022-04-21 09:00",
+    "https://",
+    "javascript:alert(1)",
+    "/",
+    "../../../etc/passwd",
+    "bild.png",
+    "0",
 ]
 # Any character except surrogates (which cannot be written as UTF-8 files) and the colon:
 # prose then never spells a "javascript:" URL, so one in the output came from a link.
-ANY_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=":"),
-                   max_size=60)
+ANY_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters=":"), max_size=60
+)
 LONG_TEXT = st.builds(lambda s, n: (s[:8] or "å") * n, ANY_TEXT, st.integers(100, 2_500))
 SCALAR = st.one_of(
     st.sampled_from(YAML_ODDITIES),
@@ -61,19 +107,40 @@ YAML_VALUE = st.recursive(
     SCALAR,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4).map(lambda xs: "[" + ", ".join(xs) + "]"),
-        st.lists(inner, min_size=1, max_size=3).map(
-            lambda xs: "".join(f"\n  - {x}" for x in xs)),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: "".join(f"\n  - {x}" for x in xs)),
         st.dictionaries(st.sampled_from(["a", "b", "title", "no"]), inner, max_size=3).map(
-            lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"),
+            lambda d: "{" + ", ".join(f"{k}: {v}" for k, v in d.items()) + "}"
+        ),
     ),
     max_leaves=8,
 )
-ITEM_FIELDS = ["title", "date", "id", "campaign", "summary", "delmal", "malgrupp", "type",
-               "start", "end", "location", "registration", "image", "image_alt", "link",
-               "okänt", "Title", "date "]
+ITEM_FIELDS = [
+    "title",
+    "date",
+    "id",
+    "campaign",
+    "summary",
+    "delmal",
+    "malgrupp",
+    "type",
+    "start",
+    "end",
+    "location",
+    "registration",
+    "image",
+    "image_alt",
+    "link",
+    "okänt",
+    "Title",
+    "date ",
+]
 VALID_ITEM = {
-    "title": '"Rubrik"', "date": "2022-03-10", "id": "prop-1", "campaign": "svartsjuka",
-    "delmal": "[1, 5]", "malgrupp": "[Unga]",
+    "title": '"Rubrik"',
+    "date": "2022-03-10",
+    "id": "prop-1",
+    "campaign": "svartsjuka",
+    "delmal": "[1, 5]",
+    "malgrupp": "[Unga]",
 }
 
 
@@ -94,38 +161,79 @@ def front_matter(draw) -> str:
 # --- Markdown bodies ----------------------------------------------------------------------
 
 DANGEROUS = [
-    "<script>alert(1)</script>", "<SCRIPT SRC=https://evil.example/x.js></SCRIPT>",
-    "<scr<script>ipt>alert(1)</script>", "<img src=x onerror=alert(1)>",
-    '<img src="bild.png" onload="alert(1)" alt="x">', '<a href="javascript:alert(1)">a</a>',
-    '<a href=" JaVaScRiPt:alert(1)">b</a>', '<a href="jav&#x09;ascript:alert(1)">c</a>',
-    '<a href="&#106;avascript:alert(1)">d</a>', '<a href="java\nscript:alert(1)">e</a>',
-    "<svg onload=alert(1)>", '<iframe src="javascript:alert(1)"></iframe>',
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=https://evil.example/x.js></SCRIPT>",
+    "<scr<script>ipt>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<img src="bild.png" onload="alert(1)" alt="x">',
+    '<a href="javascript:alert(1)">a</a>',
+    '<a href=" JaVaScRiPt:alert(1)">b</a>',
+    '<a href="jav&#x09;ascript:alert(1)">c</a>',
+    '<a href="&#106;avascript:alert(1)">d</a>',
+    '<a href="java\nscript:alert(1)">e</a>',
+    "<svg onload=alert(1)>",
+    '<iframe src="javascript:alert(1)"></iframe>',
     '<p style="background:url(javascript:alert(1))" onclick="x()">p</p>',
     '<form action="javascript:alert(1)"><input onfocus=alert(1) autofocus></form>',
-    '<math><mi xlink:href="javascript:alert(1)">m</mi></math>', "<!-- <script>x</script> -->",
-    "<style>*{background:url(javascript:alert(1))}</style>", "<object data=javascript:x>",
-    '<a href="vbscript:msgbox(1)">v</a>', '<a href="data:text/html,<script>x</script>">d</a>',
-    "<details open ontoggle=alert(1)>", '<body onload="alert(1)">', "<base href=javascript:/>",
-    '<a href="https://ok.example/" onmouseover="alert(1)">ok</a>', "<ScRiPt >x</ScRiPt >",
-    '<img src="javascript:alert(1)" alt="">', "<a href='javascript&colon;alert(1)'>c</a>",
+    '<math><mi xlink:href="javascript:alert(1)">m</mi></math>',
+    "<!-- <script>x</script> -->",
+    "<style>*{background:url(javascript:alert(1))}</style>",
+    "<object data=javascript:x>",
+    '<a href="vbscript:msgbox(1)">v</a>',
+    '<a href="data:text/html,<script>x</script>">d</a>',
+    "<details open ontoggle=alert(1)>",
+    '<body onload="alert(1)">',
+    "<base href=javascript:/>",
+    '<a href="https://ok.example/" onmouseover="alert(1)">ok</a>',
+    "<ScRiPt >x</ScRiPt >",
+    '<img src="javascript:alert(1)" alt="">',
+    "<a href='javascript&colon;alert(1)'>c</a>",
 ]
 MARKDOWN_ATTACKS = [
-    "[x](javascript:alert(1))", "[x](JAVASCRIPT:alert(1))", "[x](<javascript:alert(1)>)",
-    "![x](javascript:alert(1))", "<javascript:alert(1)>", "[x][r]\n\n[r]: javascript:alert(1)",
-    "[x](java&#115;cript:alert(1))", "[x](&#x6A;avascript:alert(1))", "[x]( javascript:x )",
-    "[x](vbscript:x)", "[x](data:text/html;base64,PHNjcmlwdD4=)", "[x](file:///etc/passwd)",
-    "[x](//evil.example/x)", "[x](../../utanfor.png)", "[x](finns-inte.pdf)", "[x](#ankare)",
-    "[x](/sida)", "[x](mailto:a@example.se)", "[x](tel:+4620505050)", "![bild](bild.png)",
+    "[x](javascript:alert(1))",
+    "[x](JAVASCRIPT:alert(1))",
+    "[x](<javascript:alert(1)>)",
+    "![x](javascript:alert(1))",
+    "<javascript:alert(1)>",
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x](java&#115;cript:alert(1))",
+    "[x](&#x6A;avascript:alert(1))",
+    "[x]( javascript:x )",
+    "[x](vbscript:x)",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    "[x](file:///etc/passwd)",
+    "[x](//evil.example/x)",
+    "[x](../../utanfor.png)",
+    "[x](finns-inte.pdf)",
+    "[x](#ankare)",
+    "[x](/sida)",
+    "[x](mailto:a@example.se)",
+    "[x](tel:+4620505050)",
+    "![bild](bild.png)",
 ]
-ENTITIES = ["&amp;", "&lt;script&gt;", "&#0;", "&#x110000;", "&nbsp;", "&bogus;", "&#128512;",
-            "&#x0A;", "&quot;onload=&quot;"]
-WORDS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r:"),
-                max_size=40)
+ENTITIES = [
+    "&amp;",
+    "&lt;script&gt;",
+    "&#0;",
+    "&#x110000;",
+    "&nbsp;",
+    "&bogus;",
+    "&#128512;",
+    "&#x0A;",
+    "&quot;onload=&quot;",
+]
+WORDS = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r:"), max_size=40
+)
 
 
 def nested(depth: int, marker: str) -> str:
-    return "\n".join(("  " * i if marker == "- " else "") + (marker * (i + 1 if marker == "> "
-                     else 1)) + f"nivå {i}" for i in range(depth))
+    return "\n".join(
+        ("  " * i if marker == "- " else "")
+        + (marker * (i + 1 if marker == "> " else 1))
+        + f"nivå {i}"
+        for i in range(depth)
+    )
 
 
 BLOCK = st.one_of(
@@ -141,7 +249,8 @@ BLOCK = st.one_of(
     LONG_TEXT,
 )
 BODY = st.lists(st.tuples(BLOCK, st.sampled_from(["\n\n", " ", "\n"])), max_size=8).map(
-    lambda parts: "".join(block + sep for block, sep in parts))
+    lambda parts: "".join(block + sep for block, sep in parts)
+)
 
 
 # --- the tree and the build ---------------------------------------------------------------
@@ -154,8 +263,9 @@ def write_tree(root: Path, item_meta: str, item_body: str, intro: str = "") -> N
     shutil.copytree(FIXTURES / "basic" / "campaigns", root / "campaigns")
     folder = root / "newsletters" / "2022" / "2022-03"
     folder.mkdir(parents=True)
-    shutil.copy(FIXTURES / "basic" / "newsletters" / "2022" / "2022-03" / "plan.png",
-                folder / "bild.png")
+    shutil.copy(
+        FIXTURES / "basic" / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "bild.png"
+    )
     (folder / "issue.md").write_text(f"---\ndate: 2022-03-15\n---\n{intro}\n", "utf-8")
     (folder / "nyhet.md").write_text(f"---\n{item_meta}\n---\n{item_body}\n", "utf-8")
 
@@ -165,10 +275,12 @@ def build(item_meta: str, item_body: str, intro: str = "") -> None:
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         root, out = Path(tmp) / "innehall", Path(tmp) / "public"
         write_tree(root, item_meta, item_body, intro)
-        result = CliRunner().invoke(cli, ["build", "--root", str(root), "--out", str(out)],
-                                    catch_exceptions=True)
+        result = CliRunner().invoke(
+            cli, ["build", "--root", str(root), "--out", str(out)], catch_exceptions=True
+        )
         assert result.exception is None or isinstance(result.exception, SystemExit), (
-            f"traceback: {result.exception!r}\n{result.stderr}")
+            f"traceback: {result.exception!r}\n{result.stderr}"
+        )
         assert result.exit_code in (0, 1), result.output
         event(f"exit {result.exit_code}")  # --hypothesis-show-statistics shows the balance
         bad = [line for line in result.stderr.splitlines() if not PROBLEM_LINE.match(line)]
@@ -216,7 +328,8 @@ def assert_safe_html(source: bytes | str, where: Path) -> None:
             assert not name.lower().startswith("on"), f"{where}: {name}= on <{element.tag}>"
             flat = INVISIBLE.sub("", value).lower()
             assert "javascript:" not in flat and "vbscript:" not in flat, (
-                f"{where}: {name}={value!r} on <{element.tag}>")
+                f"{where}: {name}={value!r} on <{element.tag}>"
+            )
     assert "<script" not in source.lower(), f"{where}: the text <script outside the parse"
 
 
@@ -276,7 +389,7 @@ def test_any_front_matter_builds_or_reports_lines(meta):
 
 @given(BODY)
 @example("<script>alert(1)</script>")
-@example("[x](javascript:alert(1)) <a href=\"javascript:alert(1)\" onclick=\"x\">y</a>")
+@example('[x](javascript:alert(1)) <a href="javascript:alert(1)" onclick="x">y</a>')
 @example("> " * 200 + "djupt")
 @example("<javascript:alert(1)>")
 @example("[x](&#x6A;avascript:alert(1))")

@@ -1,0 +1,61 @@
+"""Both cores, same bytes: the forked paths (render, lint beside the pages) change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.synthetic import write_tree
+from nyhetsbrev import pipeline
+from nyhetsbrev.parallel import PARALLEL_FROM, workers_for
+from nyhetsbrev.timing import Timings
+
+from .conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """Return a synthetic tree of two years: enough issues for the parallel path."""
+    root = tmp_path_factory.mktemp("stor") / "innehall"
+    write_tree(root, 2)
+    return root
+
+
+def test_small_builds_stay_in_one_process():
+    assert workers_for(PARALLEL_FROM - 1) == 1
+    assert workers_for(3) == 1
+
+
+def test_parallel_rendering_equals_serial(big):
+    content = pipeline.load_content(big).content
+    assert workers_for(len(content.issues)) > 1 or pytest.skip("only one core here")
+    serial = pipeline.render_all(content, workers=1)
+    parallel = pipeline.render_all(content, workers=2)
+    assert [r.issue.id for r in parallel] == [i.id for i in content.issues]
+    assert parallel == serial
+
+
+def test_lint_beside_the_pages_reports_what_check_reports(big, run, tmp_path):
+    out = tmp_path / "public"
+    built = run("build", "--root", big, "--out", out, "--strict")
+    checked = run("check", "--root", big, "--strict")
+    assert built.exit_code == checked.exit_code == 1
+    assert "[size]" in built.stderr  # 15 long items a month pass the 60 kB budget
+    assert built.stderr == checked.stderr
+    assert not out.exists()
+
+
+def test_timings_change_no_byte(tmp_path):
+    def files(folder: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    timings = Timings()
+    pipeline.build(FIXTURES / "basic", tmp_path / "a", timings=timings)
+    pipeline.build(FIXTURES / "basic", tmp_path / "b")
+    assert {"load", "check", "mjml", "inlining", "text", "writing"} <= set(timings.seconds)
+    assert files(tmp_path / "a") == files(tmp_path / "b")
