@@ -62,9 +62,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     times = rerender_times(args.runs)
-    print(f"Re-render of a {ITEMS_PER_ISSUE}-item issue after an edit, {args.runs} runs: "
-          f"median {statistics.median(times):.1f} ms, min {min(times):.1f} ms, "
-          f"max {max(times):.1f} ms (target: under 100 ms)")
+    print(
+        f"Re-render of a {ITEMS_PER_ISSUE}-item issue after an edit, {args.runs} runs: "
+        f"median {statistics.median(times):.1f} ms, min {min(times):.1f} ms, "
+        f"max {max(times):.1f} ms (target: under 100 ms)"
+    )
 
 
 if __name__ == "__main__":

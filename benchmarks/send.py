@@ -48,8 +48,10 @@ def tree(folder: Path, port: int, n: int) -> tuple[Path, Path]:
     toml = root / "newsletter.toml"
     toml.write_text(toml.read_text("utf-8").replace("port = 2525", f"port = {port}"), "utf-8")
     csv = root / "lista.csv"
-    csv.write_text("email,name\n" + "".join(f"m{i}@kommun{i % 13}.example.se,M {i}\n"
-                                            for i in range(n)), "utf-8")
+    csv.write_text(
+        "email,name\n" + "".join(f"m{i}@kommun{i % 13}.example.se,M {i}\n" for i in range(n)),
+        "utf-8",
+    )
     return root, csv
 
 
@@ -65,9 +67,22 @@ def list_send(n: int) -> tuple[float, int]:
             root, csv = tree(Path(tmp), port, n)
             env = dict(os.environ, NYHETSBREV_UNSUBSCRIBE_SECRET="benchmark")
             started = time.perf_counter()
-            subprocess.run([sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root",
-                            str(root), "--list", str(csv)], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "build.py"),
+                    "send",
+                    ISSUE,
+                    "--root",
+                    str(root),
+                    "--list",
+                    str(csv),
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             return time.perf_counter() - started, handler.count
     finally:
         controller.stop()
@@ -102,16 +117,22 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     runs = [list_send(args.recipients) for _ in range(args.repeat)]
     best, count = min(runs)
     assert count == args.recipients, (count, args.recipients)
-    print(f"list send of {args.recipients}: best of {args.repeat} {best:.2f} s wall "
-          f"(process start, render, {count} messages): {count / best:.0f} messages/s")
+    print(
+        f"list send of {args.recipients}: best of {args.repeat} {best:.2f} s wall "
+        f"(process start, render, {count} messages): {count / best:.0f} messages/s"
+    )
     substituted, rendered = personalising(200)
-    print(f"per message: substitute the URL {substituted * 1000:.2f} ms, "
-          f"render the issue per recipient {rendered * 1000:.1f} ms")
+    print(
+        f"per message: substitute the URL {substituted * 1000:.2f} ms, "
+        f"render the issue per recipient {rendered * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,23 @@ from .markup import Place, render_markdown, resolve_url
 from .models import Campaign, Content, Issue, Item, Markup, Site
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-ITEM_KEYS = {"title", "date", "id", "campaign", "summary", "delmal", "malgrupp", "type", "start",
-             "end", "location", "registration", "image", "image_alt", "link"}
+ITEM_KEYS = {
+    "title",
+    "date",
+    "id",
+    "campaign",
+    "summary",
+    "delmal",
+    "malgrupp",
+    "type",
+    "start",
+    "end",
+    "location",
+    "registration",
+    "image",
+    "image_alt",
+    "link",
+}
 ISSUE_KEYS = {"date", "title", "preheader", "status", "order"}
 CAMPAIGN_KEYS = {"name", "color", "url", "contact", "logo", "logo_alt"}
 STATUSES = ("draft", "ready", "sent")
@@ -27,8 +42,20 @@ TYPES = ("news", "event")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december")
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 
 
 def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
@@ -99,8 +126,9 @@ class _Fields:
                 raise ValueError
             return dt.date.fromisoformat(value)
         except ValueError:
-            self.fail(key, f'{key} "{value}" är inget giltigt datum: skriv ÅÅÅÅ-MM-DD, '
-                      "t.ex. 2022-03-15")
+            self.fail(
+                key, f'{key} "{value}" är inget giltigt datum: skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15'
+            )
             return None
 
     def datetime(self, key: str) -> dt.datetime | None:
@@ -112,29 +140,45 @@ class _Fields:
                 raise ValueError
             return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
         except ValueError:
-            self.fail(key, f'{key} "{value}" är ingen giltig tidpunkt: skriv ÅÅÅÅ-MM-DDTTT:MM, '
-                      "t.ex. 2022-04-21T09:00 (svensk tid)")
+            self.fail(
+                key,
+                f'{key} "{value}" är ingen giltig tidpunkt: skriv ÅÅÅÅ-MM-DDTTT:MM, '
+                "t.ex. 2022-04-21T09:00 (svensk tid)",
+            )
             return None
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(key) or default
         if value not in choices:
-            self.fail(key, f'{key} "{value}" är inte ett av {known(choices)}'
-                      f"{did_you_mean(value, choices)}")
+            self.fail(
+                key,
+                f'{key} "{value}" är inte ett av {known(choices)}{did_you_mean(value, choices)}',
+            )
             return default
         return value
 
     def unknown(self, keys: set[str]) -> None:
         for key in self.doc.meta:
             if key not in keys:
-                self.fail(key, f'okänt fält "{key}"{did_you_mean(key, keys)}; det används inte',
-                          severity=WARNING, rule="unknown-key")
+                self.fail(
+                    key,
+                    f'okänt fält "{key}"{did_you_mean(key, keys)}; det används inte',
+                    severity=WARNING,
+                    rule="unknown-key",
+                )
 
 
-def _place(doc: Document, site: Site, folder_url: str, target: str, raw_files: dict[str, int],
-           source_folder) -> Place:
-    return Place(doc.path, doc.body_line, folder_url, target, source_folder, raw_files,
-                 site.base_url)
+def _place(
+    doc: Document,
+    site: Site,
+    folder_url: str,
+    target: str,
+    raw_files: dict[str, int],
+    source_folder,
+) -> Place:
+    return Place(
+        doc.path, doc.body_line, folder_url, target, source_folder, raw_files, site.base_url
+    )
 
 
 def _markdown(doc: Document, place: Place, problems: list[Problem]) -> Markup:
@@ -155,8 +199,15 @@ def _url(fields: _Fields, key: str, place: Place) -> tuple[str, Any]:
 
 
 def _Place_for_key(place: Place, line: int) -> Place:  # noqa: N802 - reads as a constructor
-    return Place(place.path, line, place.folder_url, place.target_folder, place.source_folder,
-                 place.files, place.base_url)
+    return Place(
+        place.path,
+        line,
+        place.folder_url,
+        place.target_folder,
+        place.source_folder,
+        place.files,
+        place.base_url,
+    )
 
 
 def contrast(color: str, against: str = "#ffffff") -> float:
@@ -178,26 +229,45 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     before = len(problems)
     f = _Fields(doc, problems)
     slug = doc.path.rsplit("/", 1)[-1][:-3]
-    place = _place(doc, site, f"{site.base_url}/campaigns", "campaigns", tree.campaign_files,
-                   tree.root / "campaigns")
+    place = _place(
+        doc,
+        site,
+        f"{site.base_url}/campaigns",
+        "campaigns",
+        tree.campaign_files,
+        tree.root / "campaigns",
+    )
     name = f.text("name", required=True)
     color = f.text("color") or "#1d4f91"
     if not COLOR.match(color):
         f.fail("color", f'color "{color}" ska vara en hexfärg som #8a1538')
     elif (ratio := contrast(color)) < 4.5:
-        f.fail("color", f"color {color} har kontrast {ratio:.2f}:1 mot vitt; text och knappar "
-               "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans", rule="contrast")
+        f.fail(
+            "color",
+            f"color {color} har kontrast {ratio:.2f}:1 mot vitt; text och knappar "
+            "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans",
+            rule="contrast",
+        )
     url, _ = _url(f, "url", place)
     logo, logo_asset = _url(f, "logo", place)
     logo_alt = f.text("logo_alt")
     if logo and "logo_alt" not in doc.meta:
-        f.fail("logo", "logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: \"\")")
+        f.fail("logo", 'logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: "")')
     f.unknown(CAMPAIGN_KEYS)
     body = _markdown(doc, place, problems)
     if _failed(problems, before):
         return None
-    return Campaign(slug, doc.path, name, color.lower(), url, f.text("contact"),
-                    logo_asset or logo or None, logo_alt, body)
+    return Campaign(
+        slug,
+        doc.path,
+        name,
+        color.lower(),
+        url,
+        f.text("contact"),
+        logo_asset or logo or None,
+        logo_alt,
+        body,
+    )
 
 
 def _failed(problems: list[Problem], before: int) -> bool:
@@ -211,14 +281,24 @@ def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Proble
         problems.append(Problem(folder_rel, 1, f'mappen "{raw.year}" ska vara ett årtal (ÅÅÅÅ)'))
         return None
     if not re.match(r"^[a-z0-9][a-z0-9-]*$", raw.id):
-        problems.append(Problem(folder_rel, 1, f'numrets mapp "{raw.id}" får bara innehålla '
-                                "a–z, 0–9 och bindestreck, t.ex. 2022-03"))
+        problems.append(
+            Problem(
+                folder_rel,
+                1,
+                f'numrets mapp "{raw.id}" får bara innehålla '
+                "a–z, 0–9 och bindestreck, t.ex. 2022-03",
+            )
+        )
         return None
     if raw.doc is None:
         if not any(p.path == f"{folder_rel}/issue.md" for p in problems):
-            problems.append(Problem(f"{folder_rel}/issue.md", 1,
-                                    "issue.md saknas: skapa den med "
-                                    f"`nyhetsbrev new issue {raw.id}`"))
+            problems.append(
+                Problem(
+                    f"{folder_rel}/issue.md",
+                    1,
+                    f"issue.md saknas: skapa den med `nyhetsbrev new issue {raw.id}`",
+                )
+            )
         return None
     doc = raw.doc
     f = _Fields(doc, problems)
@@ -242,8 +322,18 @@ def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Proble
         return None
     title = f.text("title") or f"Nyhetsbrev {MONTHS[date.month - 1]} {date.year}"
     preheader = f.text("preheader") or default_preheader(ordered, intro)
-    return Issue(raw.id, int(raw.year), doc.path, date, title, preheader, status, intro,
-                 tuple(ordered), dict(doc.lines))
+    return Issue(
+        raw.id,
+        int(raw.year),
+        doc.path,
+        date,
+        title,
+        preheader,
+        status,
+        intro,
+        tuple(ordered),
+        dict(doc.lines),
+    )
 
 
 def default_preheader(items: list[Item], intro: Markup) -> str:
@@ -263,8 +353,12 @@ def _order(f: _Fields, items: list[Item], raw: RawIssue) -> list[Item]:
     chosen: list[Item] = []
     for index, slug in enumerate(wanted):
         if slug not in all_slugs:
-            f.fail("order", f'order nämner "{slug}" men det finns ingen {slug}.md i numret'
-                   f"{did_you_mean(slug, all_slugs)}", index)
+            f.fail(
+                "order",
+                f'order nämner "{slug}" men det finns ingen {slug}.md i numret'
+                f"{did_you_mean(slug, all_slugs)}",
+                index,
+            )
         elif slug in (c.slug for c in chosen):
             f.fail("order", f'"{slug}" står två gånger i order', index)
         elif slug in by_slug:
@@ -273,8 +367,14 @@ def _order(f: _Fields, items: list[Item], raw: RawIssue) -> list[Item]:
     return chosen + rest
 
 
-def _item(doc: Document, raw: RawIssue, site: Site, campaigns: set[str], place: Place,
-          problems: list[Problem]) -> Item | None:
+def _item(
+    doc: Document,
+    raw: RawIssue,
+    site: Site,
+    campaigns: set[str],
+    place: Place,
+    problems: list[Problem],
+) -> Item | None:
     before = len(problems)
     f = _Fields(doc, problems)
     slug = doc.path.rsplit("/", 1)[-1][:-3]
@@ -283,8 +383,12 @@ def _item(doc: Document, raw: RawIssue, site: Site, campaigns: set[str], place: 
     item_campaigns = f.texts("campaign")
     for index, name in enumerate(item_campaigns):
         if name not in campaigns:
-            f.fail("campaign", f'okänd kampanj "{name}"{did_you_mean(name, campaigns)}; '
-                   f"kända kampanjer: {known(campaigns)}", index if len(item_campaigns) > 1 else None)
+            f.fail(
+                "campaign",
+                f'okänd kampanj "{name}"{did_you_mean(name, campaigns)}; '
+                f"kända kampanjer: {known(campaigns)}",
+                index if len(item_campaigns) > 1 else None,
+            )
     delmal = _delmal(f)
     kind = f.choice("type", TYPES, "news")
     start, end = f.datetime("start"), f.datetime("end")
@@ -293,12 +397,19 @@ def _item(doc: Document, raw: RawIssue, site: Site, campaigns: set[str], place: 
     if start and end and end <= start:
         f.fail("end", f"end ({end:%Y-%m-%d %H:%M}) ska vara efter start ({start:%Y-%m-%d %H:%M})")
     if kind == "news" and (f.has("start") or f.has("registration")):
-        f.fail("type", "start/registration anges bara för evenemang: lägg till type: event",
-               severity=WARNING, rule="event-fields")
+        f.fail(
+            "type",
+            "start/registration anges bara för evenemang: lägg till type: event",
+            severity=WARNING,
+            rule="event-fields",
+        )
     image, image_asset = _url(f, "image", place)
     if f.has("image") and "image_alt" not in doc.meta:
-        f.fail("image", "image_alt saknas: beskriv bilden i text för den som inte ser den "
-               '(skriv image_alt: "" om bilden bara är dekoration)')
+        f.fail(
+            "image",
+            "image_alt saknas: beskriv bilden i text för den som inte ser den "
+            '(skriv image_alt: "" om bilden bara är dekoration)',
+        )
     registration, _ = _url(f, "registration", place)
     link, _ = _url(f, "link", place)
     f.unknown(ITEM_KEYS)
@@ -306,12 +417,27 @@ def _item(doc: Document, raw: RawIssue, site: Site, campaigns: set[str], place: 
     if _failed(problems, before) or date is None:
         return None
     return Item(
-        slug=slug, path=doc.path, issue_id=raw.id, year=int(raw.year), title=title, date=date,
-        id=f.text("id") or f"{raw.year}/{raw.id}/{slug}", campaigns=item_campaigns,
-        summary=f.text("summary") or body.first_paragraph, delmal=delmal,
-        malgrupp=f.texts("malgrupp"), type=kind, start=start, end=end,
-        location=f.text("location"), registration=registration, image=image,
-        image_asset=image_asset, image_alt=f.text("image_alt"), link=link, body=body,
+        slug=slug,
+        path=doc.path,
+        issue_id=raw.id,
+        year=int(raw.year),
+        title=title,
+        date=date,
+        id=f.text("id") or f"{raw.year}/{raw.id}/{slug}",
+        campaigns=item_campaigns,
+        summary=f.text("summary") or body.first_paragraph,
+        delmal=delmal,
+        malgrupp=f.texts("malgrupp"),
+        type=kind,
+        start=start,
+        end=end,
+        location=f.text("location"),
+        registration=registration,
+        image=image,
+        image_asset=image_asset,
+        image_alt=f.text("image_alt"),
+        link=link,
+        body=body,
         lines=dict(doc.lines),
     )
 
@@ -339,9 +465,14 @@ def _unique_ids(issues: list[Issue], problems: list[Problem]) -> None:
     for item in sorted((i for issue in issues for i in issue.items), key=lambda i: i.path):
         if item.id in seen:
             first = seen[item.id]
-            problems.append(Problem(item.path, item.lines.get("id", 1),
-                                    f'id "{item.id}" används redan i {first.path}:'
-                                    f'{first.lines.get("id", 1)}: varje text behöver ett eget id'))
+            problems.append(
+                Problem(
+                    item.path,
+                    item.lines.get("id", 1),
+                    f'id "{item.id}" används redan i {first.path}:'
+                    f"{first.lines.get('id', 1)}: varje text behöver ett eget id",
+                )
+            )
         else:
             seen[item.id] = item
 
@@ -350,8 +481,12 @@ def _unique_issue_ids(raws: tuple[RawIssue, ...], problems: list[Problem]) -> No
     seen: dict[str, RawIssue] = {}
     for raw in raws:
         if raw.id in seen:
-            problems.append(Problem(f"newsletters/{raw.year}/{raw.id}/issue.md", 1,
-                                    f'numret "{raw.id}" finns redan i newsletters/'
-                                    f"{seen[raw.id].year}/: ge det ett annat namn"))
+            problems.append(
+                Problem(
+                    f"newsletters/{raw.year}/{raw.id}/issue.md",
+                    1,
+                    f'numret "{raw.id}" finns redan i newsletters/'
+                    f"{seen[raw.id].year}/: ge det ett annat namn",
+                )
+            )
         seen.setdefault(raw.id, raw)
-

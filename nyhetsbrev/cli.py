@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
-ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=".",
-                    show_default=True, help="The content tree (holds newsletter.toml).")
+ROOT = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The content tree (holds newsletter.toml).",
+)
 STRICT = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 
 
@@ -31,8 +36,12 @@ def _warn(warnings) -> None:
 
 @cli.command()
 @ROOT
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: public/ under the root).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: public/ under the root).",
+)
 @STRICT
 @click.option("--emit-mjml", is_flag=True, help="Also write each issue's email.mjml.")
 def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
@@ -45,22 +54,35 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
     Example:
         python build.py build --root . --out public
     """
-    from .pipeline import build as run, summary
+    from .pipeline import build as run
+    from .pipeline import summary
 
     started = time.perf_counter()
     checked, count = run(root, out or root / "public", strict, emit_mjml)
     _warn(checked.warnings)
     n = summary(checked.content)
-    click.echo(f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
-               f"{count} filer i {out or root / 'public'} på {time.perf_counter() - started:.2f} s")
+    click.echo(
+        f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
+        f"{count} filer i {out or root / 'public'} på {time.perf_counter() - started:.2f} s"
+    )
 
 
 @cli.command()
 @click.argument("year", type=int)
-@click.option("--format", "fmt", type=click.Choice(["html", "md", "csv"]), default="md",
-              show_default=True, help="html: a page with charts; md: for pasting; csv: per item.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file (default: standard output).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "csv"]),
+    default="md",
+    show_default=True,
+    help="html: a page with charts; md: for pasting; csv: per item.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (default: standard output).",
+)
 @ROOT
 def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
     """Report what the year's issues communicated: per campaign, delmål and målgrupp.
@@ -104,26 +126,56 @@ def check(root: Path, strict: bool) -> None:
     checked = linted(checked, render_all(checked.content), strict)
     _warn(checked.warnings)
     n = summary(checked.content)
-    click.echo(f"Inga fel: {n['issues']} nummer, {n['items']} texter"
-               + (f", {len(checked.warnings)} varningar" if checked.warnings else ""))
+    click.echo(
+        f"Inga fel: {n['issues']} nummer, {n['items']} texter"
+        + (f", {len(checked.warnings)} varningar" if checked.warnings else "")
+    )
 
 
 @cli.command()
 @click.argument("issue_id", metavar="ISSUE-ID")
 @ROOT
-@click.option("--to", "to", multiple=True, metavar="ADDR",
-              help='Test send ("[TEST] " in the subject) to this address; repeat for more.')
-@click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
-              metavar="FILE.csv", help="Send to every address in this CSV (email, optional name).")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    metavar="ADDR",
+    help='Test send ("[TEST] " in the subject) to this address; repeat for more.',
+)
+@click.option(
+    "--list",
+    "list_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE.csv",
+    help="Send to every address in this CSV (email, optional name).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; connect to nothing.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, metavar="N",
-              help="At most N messages per minute.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="N",
+    help="At most N messages per minute.",
+)
 @click.option("--status", is_flag=True, help="Print the ledger's counts for the issue.")
-@click.option("--retry-wait", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              metavar="SECONDS",
-              help="Wait before retrying a 4xx reply or a dropped connection (doubles).")
-def send(issue_id: str, root: Path, to: tuple[str, ...], list_file: Path | None, dry_run: bool,
-         rate: float | None, status: bool, retry_wait: float) -> None:
+@click.option(
+    "--retry-wait",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait before retrying a 4xx reply or a dropped connection (doubles).",
+)
+def send(
+    issue_id: str,
+    root: Path,
+    to: tuple[str, ...],
+    list_file: Path | None,
+    dry_run: bool,
+    rate: float | None,
+    status: bool,
+    retry_wait: float,
+) -> None:
     """Send an issue over SMTP: a test to --to, or to a --list with a ledger that never sends twice.
 
     The message is rendered from the content at send time by the same code as build. Only
@@ -178,13 +230,18 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
             addresses.append(address)
     secret = delivery.unsubscribe_secret()
     if not secret:
-        click.echo(f"varning: {delivery.SECRET_ENV} är inte satt; testbrevet får den allmänna "
-                   "avregistreringslänken i stället för en personlig", err=True)
+        click.echo(
+            f"varning: {delivery.SECRET_ENV} är inte satt; testbrevet får den allmänna "
+            "avregistreringslänken i stället för en personlig",
+            err=True,
+        )
     template = delivery.prepare(content, issue)
     smtp = content.site.smtp
     if dry_run:
-        click.echo(f'Provkörning, inget skickas: testbrev "[TEST] {issue.title}" till '
-                   f"{', '.join(addresses) or 'ingen'} via {smtp.host}:{smtp.port}")
+        click.echo(
+            f'Provkörning, inget skickas: testbrev "[TEST] {issue.title}" till '
+            f"{', '.join(addresses) or 'ingen'} via {smtp.host}:{smtp.port}"
+        )
         return
     conn = delivery.Connection(smtp, delivery.password_from(smtp), policy)
     with Ledger(delivery.ledger_path(content.site)) as book:
@@ -193,8 +250,10 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
         finally:
             conn.close()
     for o in outcomes:
-        click.echo(f"Testbrev till {o.address}: {'skickat' if o.state == 'sent' else 'nekat'} "
-                   f"({o.reply})", err=o.state != "sent")
+        click.echo(
+            f"Testbrev till {o.address}: {'skickat' if o.state == 'sent' else 'nekat'} ({o.reply})",
+            err=o.state != "sent",
+        )
     if any(o.state != "sent" for o in outcomes):
         raise NyhetsbrevError("testbrevet kom inte fram till alla; se serverns svar ovan")
 
@@ -208,9 +267,11 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
     site = content.site
     delivery.require_ready(issue)
     secret = delivery.unsubscribe_secret()
-    missing = (f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver en "
-               "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan "
-               "använder")
+    missing = (
+        f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver en "
+        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan "
+        "använder"
+    )
     shown = list_file.as_posix()
     path = delivery.ledger_path(site)
     template = delivery.prepare(content, issue)
@@ -219,8 +280,13 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
         _warn(plan.problems)
         if not secret:
             click.echo(f"varning: {missing}", err=True)
-        example = delivery.personal(template, "exempel@example.se", "", site.unsubscribe_url
-                                    + "?token=" + "0" * 64 + "&email=exempel%40example.se", "<x@x>")
+        example = delivery.personal(
+            template,
+            "exempel@example.se",
+            "",
+            site.unsubscribe_url + "?token=" + "0" * 64 + "&email=exempel%40example.se",
+            "<x@x>",
+        )
         size = len(delivery.wire(example))
         for line in delivery.plan_lines(plan, shown, site, policy.rate, size):
             click.echo(line)
@@ -229,21 +295,29 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
         raise NyhetsbrevError(missing)
     with ledger.locked(path) as free:
         if not free:
-            raise delivery.DeliveryError(f"ett annat utskick använder {path} just nu; vänta "
-                                         "tills det är klart")
+            raise delivery.DeliveryError(
+                f"ett annat utskick använder {path} just nu; vänta tills det är klart"
+            )
         plan = delivery.plan_list(content, issue, list_file, shown)
         _warn(plan.problems)
         for row in plan.in_flight:
-            click.echo(f"varning: {row.address} kan redan ha fått brevet (förra körningen "
-                       "avbröts medan det skickades); det skickas igen", err=True)
+            click.echo(
+                f"varning: {row.address} kan redan ha fått brevet (förra körningen "
+                "avbröts medan det skickades); det skickas igen",
+                err=True,
+            )
         started = time.perf_counter()
         conn = delivery.Connection(site.smtp, delivery.password_from(site.smtp), policy)
-        with ledger.Ledger(path) as book, click.progressbar(
-                length=len(plan.to_send), label="Skickar", file=sys.stderr,
-                show_pos=True) as bar:
+        with (
+            ledger.Ledger(path) as book,
+            click.progressbar(
+                length=len(plan.to_send), label="Skickar", file=sys.stderr, show_pos=True
+            ) as bar,
+        ):
             try:
-                outcomes = delivery.send_list(template, plan, conn, secret, book,
-                                              progress=lambda o: bar.update(1))
+                outcomes = delivery.send_list(
+                    template, plan, conn, secret, book, progress=lambda o: bar.update(1)
+                )
             finally:
                 conn.close()
     failed = [o for o in outcomes if o.state != "sent"]
@@ -251,9 +325,11 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
         click.echo(f"{o.address}: {o.reply}", err=True)
     click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
     if failed:
-        raise NyhetsbrevError(f"{len(failed)} mottagare fick inte numret; se ovan och `send "
-                              f"{issue.id} --status`. Kör samma kommando igen för att försöka "
-                              "på nytt; de som fått numret hoppas över")
+        raise NyhetsbrevError(
+            f"{len(failed)} mottagare fick inte numret; se ovan och `send "
+            f"{issue.id} --status`. Kör samma kommando igen för att försöka "
+            "på nytt; de som fått numret hoppas över"
+        )
 
 
 @cli.group()
@@ -326,10 +402,21 @@ def new_campaign(slug: str, root: Path) -> None:
 
 @cli.command()
 @click.argument("year", type=int)
-@click.option("--format", "fmt", type=click.Choice(["table", "md", "csv"]), default="table",
-              show_default=True, help="A terminal table, Markdown, or CSV (issues only).")
-@click.option("--gap", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Report a campaign absent from more than this many issues in a row.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "md", "csv"]),
+    default="table",
+    show_default=True,
+    help="A terminal table, Markdown, or CSV (issues only).",
+)
+@click.option(
+    "--gap",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Report a campaign absent from more than this many issues in a row.",
+)
 @ROOT
 def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """Show the year's issues: dates, status, items, campaigns and delmål, and the gaps.
@@ -356,10 +443,19 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
 
 @cli.command()
 @ROOT
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; the default is reachable from this computer only.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; the default is reachable from this computer only.",
+)
 def serve(root: Path, port: int, host: str) -> None:
     """Preview every issue in the browser, reloading as files change.
 

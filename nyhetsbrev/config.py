@@ -13,8 +13,19 @@ from .load import CONFIG
 from .models import Site, Smtp
 
 KNOWN: dict[str, set[str]] = {
-    "": {"title", "organisation", "base_url", "language", "sender", "unsubscribe", "footer",
-         "feeds", "smtp", "sending", "check"},
+    "": {
+        "title",
+        "organisation",
+        "base_url",
+        "language",
+        "sender",
+        "unsubscribe",
+        "footer",
+        "feeds",
+        "smtp",
+        "sending",
+        "check",
+    },
     "sender": {"name", "address", "reply_to", "postal", "reason"},
     "unsubscribe": {"url", "mailto"},
     "footer": {"lines"},
@@ -30,8 +41,12 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     """Return the site settings and the problems found in newsletter.toml."""
     if text is None:
         return None, [
-            Problem(CONFIG, 1, f"{CONFIG} saknas i {root}: ange rätt mapp med --root "
-                    "eller skapa filen (se README)")
+            Problem(
+                CONFIG,
+                1,
+                f"{CONFIG} saknas i {root}: ange rätt mapp med --root "
+                "eller skapa filen (se README)",
+            )
         ]
     try:
         data = tomllib.loads(text)
@@ -87,9 +102,7 @@ class _Reader:
                 current = line.strip("[]").strip()
             elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
                 return number
-        return next(
-            (n for n, raw in enumerate(self.lines, 1) if raw.strip() == f"[{section}]"), 1
-        )
+        return next((n for n, raw in enumerate(self.lines, 1) if raw.strip() == f"[{section}]"), 1)
 
     def fail(self, section: str, key: str, message: str) -> None:
         self.problems.append(Problem(CONFIG, self.line(section, key), message))
@@ -125,8 +138,11 @@ class _Reader:
         value = self.text(section, key, required=True)
         parts = urlsplit(value)
         if value and (parts.scheme != "https" or not parts.netloc):
-            self.fail(section, key, f'{self.name(section, key)} ska vara en absolut https-adress, '
-                      f'inte "{value}"')
+            self.fail(
+                section,
+                key,
+                f'{self.name(section, key)} ska vara en absolut https-adress, inte "{value}"',
+            )
         return value
 
     def integer(self, section: str, key: str, default: int, minimum: int) -> int:
@@ -141,8 +157,12 @@ class _Reader:
     def choice(self, section: str, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(section, key) or default
         if value not in choices:
-            self.fail(section, key, f'{self.name(section, key)} "{value}" är inte ett av '
-                      + ", ".join(f'"{c}"' for c in choices))
+            self.fail(
+                section,
+                key,
+                f'{self.name(section, key)} "{value}" är inte ett av '
+                + ", ".join(f'"{c}"' for c in choices),
+            )
         return value
 
     def unknown_keys(self) -> None:
@@ -152,7 +172,13 @@ class _Reader:
                 continue
             for key in table:
                 if key not in keys:
-                    self.problems.append(Problem(
-                        CONFIG, self.line(section, key),
-                        f'okänd inställning "{self.name(section, key)}"{did_you_mean(key, keys)}',
-                        severity="warning", rule="unknown-key"))
+                    self.problems.append(
+                        Problem(
+                            CONFIG,
+                            self.line(section, key),
+                            f'okänd inställning "{self.name(section, key)}"'
+                            f"{did_you_mean(key, keys)}",
+                            severity="warning",
+                            rule="unknown-key",
+                        )
+                    )

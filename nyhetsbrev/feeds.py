@@ -218,7 +218,9 @@ def _entry(fg: Any, content: Content, item: Item, with_enclosure: bool) -> None:
     fe.published(when_published)
     fe.updated(when_published)  # pitfall 2
     # Pitfall 8: summary + content, never description(); pitfall 4: type "html", not CDATA.
-    fe.summary(clean(item.summary))
+    # Readers treat an RSS description as HTML, so the plain-text summary is escaped once
+    # more: a summary that mentions "<script>" must reach them as text, never as markup.
+    fe.summary(escape(clean(item.summary), quote=False), type="html")
     fe.content(content_html(content, item), type="html")
     for slug in item.campaigns:
         fe.category(term=slug, scheme=f"{site.base_url}/campaigns")  # pitfall 9: no label

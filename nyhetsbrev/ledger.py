@@ -83,7 +83,8 @@ class Ledger:
             before = self._count(issue)
             self.db.executemany(
                 "INSERT OR IGNORE INTO sends (issue, address, updated) VALUES (?, ?, ?)",
-                [(issue, a, stamp) for a in addresses])
+                [(issue, a, stamp) for a in addresses],
+            )
             return self._count(issue) - before
 
     def begin(self, issue: str, address: str, message_id: str) -> None:
@@ -92,44 +93,57 @@ class Ledger:
             "UPDATE sends SET state = 'pending', reply = '', attempts = attempts + 1, "
             "message_id = ?, updated = ? "
             "WHERE issue = ? AND address = ? AND state != 'sent'",
-            (message_id, now(), issue, address))
+            (message_id, now(), issue, address),
+        )
 
     def finish(self, issue: str, address: str, state: str, reply: str) -> None:
         """Record the outcome of a send (never downgrades a sent row)."""
         self.db.execute(
             "UPDATE sends SET state = ?, reply = ?, updated = ? "
             "WHERE issue = ? AND address = ? AND state != 'sent'",
-            (state, reply, now(), issue, address))
+            (state, reply, now(), issue, address),
+        )
 
     def record_test(self, issue: str, address: str, reply: str) -> None:
-        self.db.execute("INSERT INTO test_sends VALUES (?, ?, ?, ?)",
-                        (issue, address, reply, now()))
+        self.db.execute(
+            "INSERT INTO test_sends VALUES (?, ?, ?, ?)", (issue, address, reply, now())
+        )
 
     def rows(self, issue: str) -> dict[str, Row]:
         """Return the issue's rows by address."""
         cursor = self.db.execute(
             "SELECT issue, address, state, reply, message_id, attempts, updated FROM sends "
-            "WHERE issue = ? ORDER BY address", (issue,))
+            "WHERE issue = ? ORDER BY address",
+            (issue,),
+        )
         return {r[1]: Row(*r) for r in cursor}
 
     def counts(self, issue: str) -> dict[str, int]:
         """Return the number of rows per state (every state present, zero when none)."""
         counts = dict.fromkeys((SENT, FAILED, PENDING), 0)
         for state, n in self.db.execute(
-                "SELECT state, COUNT(*) FROM sends WHERE issue = ? GROUP BY state", (issue,)):
+            "SELECT state, COUNT(*) FROM sends WHERE issue = ? GROUP BY state", (issue,)
+        ):
             counts[state] = n
         return counts
 
     def tests(self, issue: str) -> list[tuple[str, str, str]]:
         """Return the issue's test sends as (address, reply, time), oldest first."""
-        return list(self.db.execute(
-            "SELECT address, reply, time FROM test_sends WHERE issue = ? ORDER BY rowid",
-            (issue,)))
+        return list(
+            self.db.execute(
+                "SELECT address, reply, time FROM test_sends WHERE issue = ? ORDER BY rowid",
+                (issue,),
+            )
+        )
 
     def issues(self) -> list[str]:
         """Return every issue id with a list send or a test send."""
-        return [r[0] for r in self.db.execute(
-            "SELECT issue FROM sends UNION SELECT issue FROM test_sends ORDER BY issue")]
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT issue FROM sends UNION SELECT issue FROM test_sends ORDER BY issue"
+            )
+        ]
 
     def _count(self, issue: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()[0]
@@ -161,8 +175,12 @@ def delivered(path: Path) -> dict[str, int]:
         return {}
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return dict(db.execute(
-            "SELECT issue, COUNT(*) FROM sends WHERE state = 'sent' GROUP BY issue ORDER BY issue"))
+        return dict(
+            db.execute(
+                "SELECT issue, COUNT(*) FROM sends WHERE state = 'sent' "
+                "GROUP BY issue ORDER BY issue"
+            )
+        )
     except sqlite3.OperationalError:  # a file that is not (yet) a ledger
         return {}
     finally:

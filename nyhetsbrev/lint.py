@@ -26,14 +26,44 @@ GMAIL_CLIP = 102 * KB  # 104,448 bytes of HTML as sent; Gmail clips beyond it
 STYLE_LIMIT = 16 * KB  # Gmail drops <style> blocks larger than this
 PREHEADER = (40, 130)
 GENERIC_LINK_TEXTS = {
-    "här", "klicka här", "klicka", "tryck här", "läs mer", "läs mer här", "mer", "mer info",
-    "mer information", "länk", "länken", "denna länk", "den här länken", "klicka på länken",
-    "click here", "here", "read more", "more", "link",
+    "här",
+    "klicka här",
+    "klicka",
+    "tryck här",
+    "läs mer",
+    "läs mer här",
+    "mer",
+    "mer info",
+    "mer information",
+    "länk",
+    "länken",
+    "denna länk",
+    "den här länken",
+    "klicka på länken",
+    "click here",
+    "here",
+    "read more",
+    "more",
+    "link",
 }
-GENERIC_ALTS = {"bild", "bilden", "foto", "fotot", "image", "img", "logo", "logotyp", "picture",
-                "photo", "ikon", "icon", "illustration"}
-FILENAME = re.compile(r"^\S+\.(png|jpe?g|gif|webp|svg|bmp|tiff?)$|^(img|dsc|image)[_-]?\d+",
-                      re.IGNORECASE)
+GENERIC_ALTS = {
+    "bild",
+    "bilden",
+    "foto",
+    "fotot",
+    "image",
+    "img",
+    "logo",
+    "logotyp",
+    "picture",
+    "photo",
+    "ikon",
+    "icon",
+    "illustration",
+}
+FILENAME = re.compile(
+    r"^\S+\.(png|jpe?g|gif|webp|svg|bmp|tiff?)$|^(img|dsc|image)[_-]?\d+", re.IGNORECASE
+)
 
 
 def documents(tree: Tree) -> dict[str, Document]:
@@ -46,8 +76,9 @@ def documents(tree: Tree) -> dict[str, Document]:
     return docs
 
 
-def lint(content: Content, rendered: Iterable[RenderedIssue], docs: Mapping[str, Document]
-         ) -> list[Problem]:
+def lint(
+    content: Content, rendered: Iterable[RenderedIssue], docs: Mapping[str, Document]
+) -> list[Problem]:
     """Return every lint finding of the content and its rendered issues, sorted."""
     problems = [p for c in content.campaigns.values() for p in lint_campaign(c, docs)]
     for r in rendered:
@@ -59,23 +90,30 @@ def lint_campaign(campaign: Campaign, docs: Mapping[str, Document]) -> list[Prob
     """Return the findings of one campaign file: its logo's alt text and its standing text."""
     problems: list[Problem] = []
     if campaign.logo and campaign.logo_alt:
-        problems += _alt(campaign.path, _key_line(docs, campaign.path, "logo_alt"),
-                         campaign.logo_alt)
+        problems += _alt(
+            campaign.path, _key_line(docs, campaign.path, "logo_alt"), campaign.logo_alt
+        )
     doc = docs.get(campaign.path)
     if doc is not None:
         problems += body_findings(doc, base=2)
     return problems
 
 
-def lint_issue(r: RenderedIssue, docs: Mapping[str, Document], max_words: int
-               ) -> list[Problem]:
+def lint_issue(r: RenderedIssue, docs: Mapping[str, Document], max_words: int) -> list[Problem]:
     """Return the findings of one issue: its files, its preheader and the built message."""
     issue = r.issue
     problems = _preheader(issue) + _size(issue, r)
     if not issue.items:
-        problems.append(Problem(
-            issue.path, 1, "numret har inga texter: lägg till en med "
-            f'`nyhetsbrev new item {issue.id} "Rubrik"`', WARNING, "empty-issue"))
+        problems.append(
+            Problem(
+                issue.path,
+                1,
+                "numret har inga texter: lägg till en med "
+                f'`nyhetsbrev new item {issue.id} "Rubrik"`',
+                WARNING,
+                "empty-issue",
+            )
+        )
     if (doc := docs.get(issue.path)) is not None:
         problems += body_findings(doc, base=1)
     for item in issue.items:
@@ -87,19 +125,32 @@ def lint_item(item: Item, issue: Issue, doc: Document | None, max_words: int) ->
     """Return the findings of one item: dates, alt text, length, links and headings."""
     problems: list[Problem] = []
     if item.date.year != issue.year:
-        problems.append(Problem(
-            item.path, item.lines.get("date", 1), f"date {item.date} ligger utanför numrets år "
-            f"{issue.year}: kontrollera årtalet", WARNING, "date-year"))
+        problems.append(
+            Problem(
+                item.path,
+                item.lines.get("date", 1),
+                f"date {item.date} ligger utanför numrets år {issue.year}: kontrollera årtalet",
+                WARNING,
+                "date-year",
+            )
+        )
     if item.image and item.image_alt:
         problems += _alt(item.path, item.lines.get("image_alt", 1), item.image_alt)
     if doc is None:
         return problems
     words = len(re.sub(r"\(https?://\S+\)", "", item.body.text).split())
     if words > max_words:
-        problems.append(Problem(
-            item.path, doc.body_line, f"texten har {words} ord, fler än {max_words}: korta den "
-            "eller länka till en längre version (gränsen ändras med [check] max_words i "
-            "newsletter.toml)", WARNING, "long-item"))
+        problems.append(
+            Problem(
+                item.path,
+                doc.body_line,
+                f"texten har {words} ord, fler än {max_words}: korta den "
+                "eller länka till en längre version (gränsen ändras med [check] max_words i "
+                "newsletter.toml)",
+                WARNING,
+                "long-item",
+            )
+        )
     return problems + body_findings(doc, base=3 if item.is_event else 2)
 
 
@@ -124,11 +175,15 @@ def _preheader(issue: Issue) -> list[Problem]:
     low, high = PREHEADER
     where = "" if "preheader" in issue.lines else " (skriv en egen med preheader: i issue.md)"
     if len(text) < low:
-        message = f"preheadern har {len(text)} tecken, färre än {low}: skriv {low}–{high} " \
-                  f"tecken om vad numret innehåller{where}"
+        message = (
+            f"preheadern har {len(text)} tecken, färre än {low}: skriv {low}–{high} "
+            f"tecken om vad numret innehåller{where}"
+        )
     elif len(text) > high:
-        message = f"preheadern har {len(text)} tecken, fler än {high}: inkorgen visar inte " \
-                  f"resten; korta den{where}"
+        message = (
+            f"preheadern har {len(text)} tecken, fler än {high}: inkorgen visar inte "
+            f"resten; korta den{where}"
+        )
     elif text.casefold() == issue.title.strip().casefold():
         message = "preheadern är samma som ämnesraden: skriv något som kompletterar rubriken"
     else:
@@ -153,19 +208,40 @@ def _size(issue: Issue, r: RenderedIssue) -> list[Problem]:
     problems: list[Problem] = []
     html = html_size(r.eml)
     if html > GMAIL_CLIP:
-        problems.append(Problem(
-            issue.path, 1, f"mejlets HTML är {_kb(html)} när det skickas; Gmail klipper "
-            "meddelanden över 102 kB och döljer slutet, avregistreringen också: korta "
-            "texterna eller dela numret", ERROR, "gmail-clip"))
+        problems.append(
+            Problem(
+                issue.path,
+                1,
+                f"mejlets HTML är {_kb(html)} när det skickas; Gmail klipper "
+                "meddelanden över 102 kB och döljer slutet, avregistreringen också: korta "
+                "texterna eller dela numret",
+                ERROR,
+                "gmail-clip",
+            )
+        )
     elif len(r.eml) > EML_BUDGET:
-        problems.append(Problem(
-            issue.path, 1, f"mejlet är {_kb(len(r.eml))}, mer än budgeten 60 kB: korta "
-            "texterna eller flytta några till nästa nummer", WARNING, "size"))
+        problems.append(
+            Problem(
+                issue.path,
+                1,
+                f"mejlet är {_kb(len(r.eml))}, mer än budgeten 60 kB: korta "
+                "texterna eller flytta några till nästa nummer",
+                WARNING,
+                "size",
+            )
+        )
     style = sum(len(s) for s in re.findall(r"<style[^>]*>(.*?)</style>", r.html, re.S))
     if style > STYLE_LIMIT:
-        problems.append(Problem(
-            issue.path, 1, f"mejlets <style> är {_kb(style)}; Gmail tar bort stilar över "
-            "16 kB: förenkla mallens CSS", WARNING, "size"))
+        problems.append(
+            Problem(
+                issue.path,
+                1,
+                f"mejlets <style> är {_kb(style)}; Gmail tar bort stilar över "
+                "16 kB: förenkla mallens CSS",
+                WARNING,
+                "size",
+            )
+        )
     return problems
 
 
@@ -185,15 +261,28 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
             previous = max(level, base + 1)  # after a too-big heading, go on as if corrected
         for child_line, kind, text, target in _inline(block, line):
             if kind == "link" and _normal(text) in GENERIC_LINK_TEXTS:
-                problems.append(Problem(
-                    doc.path, child_line, f'länktexten "{text.strip()}" säger inte vart länken '
-                    "leder: låt länktexten säga vad läsaren hittar där, t.ex. "
-                    '"programmet för konferensen"', WARNING, "link-text"))
+                problems.append(
+                    Problem(
+                        doc.path,
+                        child_line,
+                        f'länktexten "{text.strip()}" säger inte vart länken '
+                        "leder: låt länktexten säga vad läsaren hittar där, t.ex. "
+                        '"programmet för konferensen"',
+                        WARNING,
+                        "link-text",
+                    )
+                )
             elif kind == "image" and not text.strip():
-                problems.append(Problem(
-                    doc.path, child_line, f'bilden "{target}" saknar alt-text: beskriv vad den '
-                    f"visar inom hakparenteserna, ![Vad bilden visar]({target})", WARNING,
-                    "image-alt"))
+                problems.append(
+                    Problem(
+                        doc.path,
+                        child_line,
+                        f'bilden "{target}" saknar alt-text: beskriv vad den '
+                        f"visar inom hakparenteserna, ![Vad bilden visar]({target})",
+                        WARNING,
+                        "image-alt",
+                    )
+                )
             elif kind == "image":
                 problems += _alt(doc.path, child_line, text)
     return problems
@@ -202,11 +291,15 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
 def _heading(path: str, line: int, level: int, base: int, previous: int) -> list[Problem]:
     hashes = "#" * (base + 1)
     if level <= base:
-        message = (f"rubriken på nivå {level} ({'#' * level}) är lika stor som eller större än "
-                   f"rubriken den står under (h{base}): använd {hashes}")
+        message = (
+            f"rubriken på nivå {level} ({'#' * level}) är lika stor som eller större än "
+            f"rubriken den står under (h{base}): använd {hashes}"
+        )
     elif level > previous + 1:
-        message = (f"rubriken hoppar från nivå {previous} till {level}: hoppa inte över "
-                   f"nivåer, använd {'#' * (previous + 1)}")
+        message = (
+            f"rubriken hoppar från nivå {previous} till {level}: hoppa inte över "
+            f"nivåer, använd {'#' * (previous + 1)}"
+        )
     else:
         return []
     return [Problem(path, line, message, WARNING, "heading-order")]

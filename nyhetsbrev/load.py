@@ -145,8 +145,12 @@ def read_document(root: Path, path: Path, problems: list[Problem]) -> Document |
         return None
     rel = relative(root, path)
     found = [
-        Problem(rel, number, f"tecknet U+{ord(m.group()):04X} i kolumn {m.start() + 1} är ett "
-                "osynligt styrtecken som e-postprogram och flöden inte tål: ta bort det")
+        Problem(
+            rel,
+            number,
+            f"tecknet U+{ord(m.group()):04X} i kolumn {m.start() + 1} är ett "
+            "osynligt styrtecken som e-postprogram och flöden inte tål: ta bort det",
+        )
         for number, line in enumerate(text.split("\n"), 1)
         if (m := CONTROL.search(line))
     ]
@@ -176,6 +180,37 @@ def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
     raise AssertionError("unreachable: the pure-Python loader returns or raises")
 
 
+YAML_WORDS = [
+    (r"^while parsing a (flow|block) sequence$", "listan"),
+    (r"^while parsing a (flow|block) mapping$", "nycklarna"),
+    (r"^while scanning a (double-|single-)?quoted scalar$", "texten inom citattecken"),
+    (r"^while scanning a simple key$", "nyckeln"),
+    (r"^while parsing a (flow|block) (collection|node)$", "blocket"),
+    (
+        r"^mapping values are not allowed here$",
+        "ett kolon är inte tillåtet här: sätt texten inom citattecken",
+    ),
+    (r"^found unexpected end of stream$", "texten tar slut innan citattecknet stängs"),
+    (
+        r"^found character '\\t' that cannot start any token$",
+        "tabbtecken går inte i YAML: använd mellanslag",
+    ),
+    (r"^could not find expected ':'$", "kolon saknas efter nyckeln"),
+    (r"^expected (.+), but found (.+)$", r"väntade \1 men hittade \2"),
+    (r"^expected (.+), but got (.+)$", r"väntade \1 men hittade \2"),
+    (r"^did not find expected (.+)$", r"\1 saknas"),
+    (r"^found undefined alias (.+)$", r"aliaset \1 är inte definierat (med &)"),
+]
+
+
+def _swedish(text: str) -> str:
+    """Return PyYAML's English words for the common mistakes in Swedish."""
+    for pattern, replacement in YAML_WORDS:
+        if re.match(pattern, text):
+            return re.sub(pattern, replacement, text).replace("' or '", "' eller '")
+    return text
+
+
 def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | None:
     """Split front matter from body and parse it, keeping the line of every key."""
     lines = text.split("\n")
@@ -199,8 +234,9 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         line = (mark.line + 2) if mark else 1
         where = ""
         if e.context_mark and e.problem_mark and e.context_mark.line != e.problem_mark.line:
-            where = f" ({e.context} som börjar på rad {e.context_mark.line + 2})"
-        problems.append(Problem(rel, line, f"ogiltig YAML: {e.problem or e.context}{where}"))
+            where = f" (i {_swedish(e.context or '')} som börjar på rad {e.context_mark.line + 2})"
+        message = _swedish(e.problem or e.context or "")
+        problems.append(Problem(rel, line, f"ogiltig YAML: {message}{where}"))
         return None
     except yaml.YAMLError as e:
         problems.append(Problem(rel, 1, f"ogiltig YAML: {e}"))
@@ -213,16 +249,24 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         key = str(key_node.value)
         if key in key_lines:
             problems.append(
-                Problem(rel, key_node.start_mark.line + 2, f'nyckeln "{key}" finns redan på rad {key_lines[key]}')
+                Problem(
+                    rel,
+                    key_node.start_mark.line + 2,
+                    f'nyckeln "{key}" finns redan på rad {key_lines[key]}',
+                )
             )
         key_lines[key] = key_node.start_mark.line + 2
         if isinstance(value_node, yaml.SequenceNode):
             for i, element in enumerate(value_node.value):
                 key_lines[f"{key}.{i}"] = element.start_mark.line + 2
     escaped = [
-        Problem(rel, key_lines.get(key, 2), f'fältet "{CONTROL.sub("", key)}" innehåller tecknet '
-                f"U+{ord(char):04X}, ett osynligt styrtecken (skrivet som \\-kod inom "
-                "citattecken): ta bort det")
+        Problem(
+            rel,
+            key_lines.get(key, 2),
+            f'fältet "{CONTROL.sub("", key)}" innehåller tecknet '
+            f"U+{ord(char):04X}, ett osynligt styrtecken (skrivet som \\-kod inom "
+            "citattecken): ta bort det",
+        )
         for key, value in (meta or {}).items()
         if (char := _control_character([key, value]))
     ]

@@ -24,15 +24,48 @@ from .errors import WARNING, Problem
 from .models import Asset, Markup
 
 TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "em", "h2", "h3", "h4", "hr", "i", "img",
-    "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th",
-    "thead", "tr", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "em",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
 }
-ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width"},
-              "th": {"scope"}, "td": {"colspan", "rowspan"}, "abbr": {"title"}}
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width"},
+    "th": {"scope"},
+    "td": {"colspan", "rowspan"},
+    "abbr": {"title"},
+}
 SCHEMES = {"https", "http", "mailto", "tel"}
-UNSAFE = re.compile(r"<\s*(script|iframe|object|embed|form|style)\b|\son\w+\s*=|javascript:|"
-                    r"vbscript:|data:text/html", re.IGNORECASE)
+UNSAFE = re.compile(
+    r"<\s*(script|iframe|object|embed|form|style)\b|\son\w+\s*=|javascript:|"
+    r"vbscript:|data:text/html",
+    re.IGNORECASE,
+)
 
 
 HIDDEN_OPEN = re.compile(r"<\s*(script|style)\b[^>]*>", re.IGNORECASE)  # "<script/>" opens, too
@@ -90,23 +123,36 @@ class _Resolver:
             return self.place.base_url + url
         if url.startswith("#"):
             return f"{self.place.folder_url}/{url}"
-        return self.local(url, parts.path, url[len(parts.path):])
+        return self.local(url, parts.path, url[len(parts.path) :])
 
     def local(self, url: str, path: str, rest: str) -> str | None:
         name = posixpath.normpath(path)
         if name.startswith("../") or name == "..":
-            self.problems.append(Problem(self.place.path, self.line_of(url),
-                                 f'"{url}" pekar utanför mappen: lägg filen bredvid texten'))
+            self.problems.append(
+                Problem(
+                    self.place.path,
+                    self.line_of(url),
+                    f'"{url}" pekar utanför mappen: lägg filen bredvid texten',
+                )
+            )
             return None
         if name not in self.place.files:
-            self.problems.append(Problem(
-                self.place.path, self.line_of(url),
-                f'filen "{url}" finns inte i {posixpath.dirname(self.place.path) or "."}/',
-                rule="missing-file"))
+            self.problems.append(
+                Problem(
+                    self.place.path,
+                    self.line_of(url),
+                    f'filen "{url}" finns inte i {posixpath.dirname(self.place.path) or "."}/',
+                    rule="missing-file",
+                )
+            )
             return None
         target = posixpath.join(self.place.target_folder, name)
-        self.assets[name] = Asset(self.place.source_folder / name, target,
-                                  f"{self.place.folder_url}/{name}", self.place.files[name])
+        self.assets[name] = Asset(
+            self.place.source_folder / name,
+            target,
+            f"{self.place.folder_url}/{name}",
+            self.place.files[name],
+        )
         return f"{self.place.folder_url}/{name}{rest}"
 
 
@@ -135,12 +181,25 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
             attr = "href" if token.type == "link_open" else "src"
             url = str(token.attrGet(attr) or "")
             if not _safe_scheme(url):
-                resolver.problems.append(Problem(
-                    place.path, place.first_line + (_line(block) or 0),
-                    f'osäker länk "{url[:40]}" togs bort', severity=WARNING, rule="unsafe-html"))
+                resolver.problems.append(
+                    Problem(
+                        place.path,
+                        place.first_line + (_line(block) or 0),
+                        f'osäker länk "{url[:40]}" togs bort',
+                        severity=WARNING,
+                        rule="unsafe-html",
+                    )
+                )
     html = md.renderer.render(tokens, md.options, {})
-    clean = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, url_schemes=SCHEMES,
-                      attribute_filter=resolver, link_rel=None, strip_comments=True)
+    clean = nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes=SCHEMES,
+        attribute_filter=resolver,
+        link_rel=None,
+        strip_comments=True,
+    )
     plain = to_text(tokens, resolver)
     first = next((b for b in plain.split("\n\n") if b and not b.startswith(("- ", "> "))), "")
     markup = Markup(clean.strip(), plain, _unlink(first), tuple(resolver.assets.values()))
@@ -161,10 +220,15 @@ def _warn_unsafe(token: Token, place: Place, problems: list[Problem]) -> None:
     for source in sources:
         match = UNSAFE.search(source)
         if match:
-            problems.append(Problem(
-                place.path, place.first_line + (_line(token) or 0),
-                f'osäker HTML "{match.group(0).strip()}" togs bort', severity=WARNING,
-                rule="unsafe-html"))
+            problems.append(
+                Problem(
+                    place.path,
+                    place.first_line + (_line(token) or 0),
+                    f'osäker HTML "{match.group(0).strip()}" togs bort',
+                    severity=WARNING,
+                    rule="unsafe-html",
+                )
+            )
             return
 
 
@@ -320,6 +384,15 @@ def wrap(text: str, width: int = 78) -> str:
         match = re.match(r"((?:> )*(?:\s*(?:- |\d+\. ))?)(.*)", line)
         lead, body = match.group(1), match.group(2)
         indent = re.sub(r"[^>\s]", " ", lead)
-        out.extend(textwrap.wrap(body, width=width, initial_indent=lead, subsequent_indent=indent,
-                                 break_long_words=False, break_on_hyphens=False) or [lead])
+        out.extend(
+            textwrap.wrap(
+                body,
+                width=width,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [lead]
+        )
     return "\n".join(out)

@@ -42,8 +42,9 @@ def load_content(root: Path, strict: bool = False, timings: Timings | None = Non
         content, problems = check(tree)
     errors = [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]
     if errors or content is None:
-        raise ContentError(errors if strict else [p for p in problems if p.severity == ERROR]
-                           or problems)
+        raise ContentError(
+            errors if strict else [p for p in problems if p.severity == ERROR] or problems
+        )
     return Checked(content, [p for p in problems if p.severity == WARNING], documents(tree))
 
 
@@ -57,8 +58,9 @@ def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False
     return Checked(checked.content, warnings, checked.documents)
 
 
-def render_all(content: Content, timings: Timings | None = None, workers: int | None = None
-               ) -> list[RenderedIssue]:
+def render_all(
+    content: Content, timings: Timings | None = None, workers: int | None = None
+) -> list[RenderedIssue]:
     """Render every issue, in order: on several cores when there are many (workers=1: here)."""
     env = environment(_templates(content))
     count = workers_for(len(content.issues)) if workers is None else workers
@@ -72,8 +74,12 @@ def _templates(content: Content) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def outputs(content: Content, rendered: list[RenderedIssue], emit_mjml: bool = False,
-            timings: Timings | None = None) -> Iterator[Output]:
+def outputs(
+    content: Content,
+    rendered: list[RenderedIssue],
+    emit_mjml: bool = False,
+    timings: Timings | None = None,
+) -> Iterator[Output]:
     """Yield every output file as (relative path, bytes or source file)."""
     env = environment(_templates(content))
     yield "index.html", render_archive(env, content).encode()
@@ -106,8 +112,13 @@ def _assets(content: Content) -> Iterator[Output]:
             yield asset.target, asset.source
 
 
-def build(root: Path, out: Path, strict: bool = False, emit_mjml: bool = False,
-          timings: Timings | None = None) -> tuple[Checked, int]:
+def build(
+    root: Path,
+    out: Path,
+    strict: bool = False,
+    emit_mjml: bool = False,
+    timings: Timings | None = None,
+) -> tuple[Checked, int]:
     """Check, render and publish; return the checked content and the number of files."""
     checked = load_content(root, False, timings)  # linted() applies --strict to all
     with timed(timings, "render"):
@@ -118,9 +129,13 @@ def build(root: Path, out: Path, strict: bool = False, emit_mjml: bool = False,
     return checked, count
 
 
-def _lint_beside_outputs(checked: Checked, rendered: list[RenderedIssue], strict: bool,
-                         emit_mjml: bool, timings: Timings | None
-                         ) -> tuple[Checked, list[Output]]:
+def _lint_beside_outputs(
+    checked: Checked,
+    rendered: list[RenderedIssue],
+    strict: bool,
+    emit_mjml: bool,
+    timings: Timings | None,
+) -> tuple[Checked, list[Output]]:
     """Lint, and make the output files meanwhile (in a forked process, for a big build)."""
     if workers_for(len(rendered)) == 1:
         with timed(timings, "lint"):
@@ -137,8 +152,9 @@ def _lint_beside_outputs(checked: Checked, rendered: list[RenderedIssue], strict
     return Checked(checked.content, warnings, checked.documents), files
 
 
-def _lint_findings(checked: Checked, rendered: list[RenderedIssue], strict: bool
-                   ) -> tuple[list[Problem], list[Problem], float]:
+def _lint_findings(
+    checked: Checked, rendered: list[RenderedIssue], strict: bool
+) -> tuple[list[Problem], list[Problem], float]:
     """Return linted()'s warnings, its errors, and the seconds it took (picklable values)."""
     recorder = Timings()
     try:
@@ -151,8 +167,11 @@ def _lint_findings(checked: Checked, rendered: list[RenderedIssue], strict: bool
 
 def summary(content: Content) -> dict[str, int]:
     """Return counts for the build's closing line."""
-    return {"issues": len(content.issues), "items": len(content.items),
-            "events": sum(1 for i in content.items if i.is_event)}
+    return {
+        "issues": len(content.issues),
+        "items": len(content.items),
+        "events": sum(1 for i in content.items if i.is_event),
+    }
 
 
 __all__ = ["build", "load_content", "render_all", "outputs", "summary", "json"]

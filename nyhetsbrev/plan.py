@@ -12,8 +12,20 @@ from dataclasses import dataclass
 
 from .models import Content, Issue
 
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december")
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 FEWEST, MOST = 6, 12
 STATUS = {"draft": "utkast", "ready": "klart", "sent": "skickat"}
 HEADERS = ("Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål")
@@ -31,17 +43,25 @@ def plan(content: Content, year: int, gap: int) -> Plan:
     """Return the year's issues as table rows, the gaps and the 6-12 warning."""
     issues = [i for i in content.issues if i.year == year]
     rows = tuple(_row(issue) for issue in issues)
-    gaps = (*_missing_months(issues), *_campaign_gaps(content, issues, gap),
-            *_unused_delmal(issues))
+    gaps = (
+        *_missing_months(issues),
+        *_campaign_gaps(content, issues, gap),
+        *_unused_delmal(issues),
+    )
     return Plan(year, rows, gaps, _count_warning(year, len(issues)))
 
 
 def _row(issue: Issue) -> tuple[str, ...]:
     campaigns = sorted({c for item in issue.items for c in item.campaigns})
     delmal = sorted({d for item in issue.items for d in item.delmal})
-    return (issue.id, issue.date.isoformat(), STATUS.get(issue.status, issue.status),
-            str(len(issue.items)), ", ".join(campaigns) or "–",
-            ", ".join(map(str, delmal)) or "–")
+    return (
+        issue.id,
+        issue.date.isoformat(),
+        STATUS.get(issue.status, issue.status),
+        str(len(issue.items)),
+        ", ".join(campaigns) or "–",
+        ", ".join(map(str, delmal)) or "–",
+    )
 
 
 def _missing_months(issues: list[Issue]) -> list[str]:
@@ -61,8 +81,9 @@ def _campaign_gaps(content: Content, issues: list[Issue], gap: int) -> list[str]
                 continue
             if len(run) > gap:
                 span = run[0].id if len(run) == 1 else f"{run[0].id} – {run[-1].id}"
-                lines.append(f'Kampanjen "{campaign.name}" saknas i {len(run)} nummer i följd '
-                             f"({span})")
+                lines.append(
+                    f'Kampanjen "{campaign.name}" saknas i {len(run)} nummer i följd ({span})'
+                )
             run = []
     return lines
 
@@ -75,11 +96,15 @@ def _unused_delmal(issues: list[Issue]) -> list[str]:
 
 def _count_warning(year: int, count: int) -> str:
     if count < FEWEST:
-        return (f"{year} har {count} nummer; handlingsplanen lovar {FEWEST}–{MOST} om året: "
-                f"planera minst {FEWEST - count} till med `nyhetsbrev new issue {year}-MM`")
+        return (
+            f"{year} har {count} nummer; handlingsplanen lovar {FEWEST}–{MOST} om året: "
+            f"planera minst {FEWEST - count} till med `nyhetsbrev new issue {year}-MM`"
+        )
     if count > MOST:
-        return (f"{year} har {count} nummer; handlingsplanen lovar {FEWEST}–{MOST} om året: "
-                f"slå ihop eller flytta {count - MOST}")
+        return (
+            f"{year} har {count} nummer; handlingsplanen lovar {FEWEST}–{MOST} om året: "
+            f"slå ihop eller flytta {count - MOST}"
+        )
     return ""
 
 
@@ -111,8 +136,10 @@ def _table(p: Plan) -> str:
         numeric = {3}
 
         def line(cells: tuple[str, ...]) -> str:
-            return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+            return "  ".join(
+                c.rjust(w) if i in numeric else c.ljust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
 
         lines = [line(HEADERS), line(tuple("-" * w for w in widths)), *map(line, p.rows)]
     return "\n".join([*lines, "", *(p.gaps or ("Inga luckor.",))]) + "\n"

@@ -67,7 +67,9 @@ def _write_all(staging: Path, files: Iterable[Output], previous: Path | None = N
     folders: set[Path] = set()
     for rel, data in files:
         if rel in written:
-            raise PublishError(f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)")
+            raise PublishError(
+                f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)"
+            )
         written.add(rel)
         target = staging / rel
         if target.parent not in folders:  # one mkdir per folder, not per file

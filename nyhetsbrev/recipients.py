@@ -26,7 +26,7 @@ REASONS = {
     "two periods in a row": "två punkter i rad",
     "SPACE": "mellanslag i adressen",
     "Internationalized characters before the @-sign": "å, ä, ö och liknande tecken före @ "
-                                                      "stöds inte",
+    "stöds inte",
     "invalid characters": "otillåtna tecken",
     "period immediately before the @-sign": "punkt direkt före @",
     "hyphen immediately after the @-sign": "bindestreck direkt efter @",
@@ -71,8 +71,9 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
         if reason:
             problems.append(Problem(shown, line, f"{reason}; raden hoppas över"))
         elif key in seen:
-            problems.append(Problem(shown, line, f'"{key}" finns redan på rad {seen[key]}; '
-                                    "raden hoppas över"))
+            problems.append(
+                Problem(shown, line, f'"{key}" finns redan på rad {seen[key]}; raden hoppas över')
+            )
         else:
             seen[key] = line
             recipients.append(Recipient(key, row.get("name", "").strip(), line))
@@ -81,8 +82,11 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
 
 def read_suppression(path: Path, shown: str) -> set[str]:
     """Return the keys of every unsubscribed address (an invalid one is kept lower-cased)."""
-    return {normalize(raw)[0] or raw.strip().lower()
-            for _, row in _rows(path, shown) if (raw := row.get("email", "")).strip()}
+    return {
+        normalize(raw)[0] or raw.strip().lower()
+        for _, row in _rows(path, shown)
+        if (raw := row.get("email", "")).strip()
+    }
 
 
 def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
@@ -94,8 +98,13 @@ def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise ContentError([Problem(shown, line, "filen är inte UTF-8; spara den som "
-                                    '"CSV UTF-8 (kommaavgränsad)"')]) from None
+        raise ContentError(
+            [
+                Problem(
+                    shown, line, 'filen är inte UTF-8; spara den som "CSV UTF-8 (kommaavgränsad)"'
+                )
+            ]
+        ) from None
     header = text.split("\n", 1)[0]
     # Swedish spreadsheets export with semicolons
     delimiter = ";" if header.count(";") > header.count(",") else ","
@@ -104,8 +113,16 @@ def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
     if "email" not in columns:
         found = ", ".join(f'"{c}"' for c in columns if c) or "ingen rubrikrad"
         hint = next((did_you_mean(c, ["email"]) for c in columns if did_you_mean(c, ["email"])), "")
-        raise ContentError([Problem(shown, 1, f'kolumnen "email" saknas (hittade {found}){hint}; '
-                                    'första raden ska vara rubriker, t.ex. "email,name"')])
+        raise ContentError(
+            [
+                Problem(
+                    shown,
+                    1,
+                    f'kolumnen "email" saknas (hittade {found}){hint}; '
+                    'första raden ska vara rubriker, t.ex. "email,name"',
+                )
+            ]
+        )
     return [(reader.line_num, dict(zip(columns, row, strict=False))) for row in reader]
 
 

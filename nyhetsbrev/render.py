@@ -83,7 +83,9 @@ def when(item: Item) -> str:
     if item.end and item.end.date() == item.start.date():
         time += f"–{item.end:%H.%M}"
     elif item.end:
-        time += f" till {format_date(item.end.date(), 'd MMMM y', locale='sv')} kl. {item.end:%H.%M}"
+        time += (
+            f" till {format_date(item.end.date(), 'd MMMM y', locale='sv')} kl. {item.end:%H.%M}"
+        )
     return f"{text} {time}"
 
 
@@ -136,8 +138,9 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
     }
 
 
-def render_mjml(env: jinja2.Environment, content: Content, issue: Issue,
-                unsubscribe_url: str | None = None) -> str:
+def render_mjml(
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+) -> str:
     """Return the issue's email as MJML."""
     mjml = env.get_template("email/issue.mjml").render(_context(content, issue, unsubscribe_url))
     # The templates' indentation would otherwise travel in every message.
@@ -188,16 +191,25 @@ def email_css(env: jinja2.Environment) -> str:
     return source
 
 
-def render_text(env: jinja2.Environment, content: Content, issue: Issue,
-                unsubscribe_url: str | None = None) -> str:
+def render_text(
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+) -> str:
     """Return the plain-text version: wrapped at 78 columns, every link as a full URL."""
     text = env.get_template("email/issue.txt").render(_context(content, issue, unsubscribe_url))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def message(site: Site, issue: Issue, html: str, text: str, *, to: str | None = None,
-            unsubscribe_url: str | None = None, subject_prefix: str = "",
-            message_id: str | None = None) -> EmailMessage:
+def message(
+    site: Site,
+    issue: Issue,
+    html: str,
+    text: str,
+    *,
+    to: str | None = None,
+    unsubscribe_url: str | None = None,
+    subject_prefix: str = "",
+    message_id: str | None = None,
+) -> EmailMessage:
     """Return the MIME message: text/plain first, text/html last, every header of EMAIL.md."""
     msg = EmailMessage(policy=email.policy.SMTP)
     sender = Address(site.sender_name, addr_spec=site.sender_address)
@@ -234,7 +246,11 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
     for issue in sorted(content.issues, key=lambda i: (i.date, i.id), reverse=True):
         years.setdefault(issue.year, []).append(issue)
     return env.get_template("web/archive.html").render(
-        site=content.site, content=content, years=years, depth="", accent=ACCENT,
+        site=content.site,
+        content=content,
+        years=years,
+        depth="",
+        accent=ACCENT,
         campaigns=content.campaigns,
     )
 
@@ -242,20 +258,36 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
 def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaign) -> str:
     """Return a campaign's page: its standing text, its items newest first, its feeds."""
     site = content.site
-    items = sorted((i for i in content.items if campaign.slug in i.campaigns),
-                   key=lambda i: (i.date, i.year, i.issue_id, i.slug), reverse=True)
-    logo = campaign.logo if isinstance(campaign.logo, str) or campaign.logo is None \
+    items = sorted(
+        (i for i in content.items if campaign.slug in i.campaigns),
+        key=lambda i: (i.date, i.year, i.issue_id, i.slug),
+        reverse=True,
+    )
+    logo = (
+        campaign.logo
+        if isinstance(campaign.logo, str) or campaign.logo is None
         else campaign.logo.url
+    )
     return env.get_template("web/campaign.html").render(
-        site=site, content=content, campaign=campaign, items=items, logo=logo,
-        issue_titles={(i.year, i.id): i.title for i in content.issues}, depth="../../",
-        feed_base=f"{site.base_url}/campaigns/{campaign.slug}/", accent=ACCENT,
+        site=site,
+        content=content,
+        campaign=campaign,
+        items=items,
+        logo=logo,
+        issue_titles={(i.year, i.id): i.title for i in content.issues},
+        depth="../../",
+        feed_base=f"{site.base_url}/campaigns/{campaign.slug}/",
+        accent=ACCENT,
     )
 
 
-def render_issue(env: jinja2.Environment, content: Content, issue: Issue,
-                 unsubscribe_url: str | None = None, timings: Timings | None = None
-                 ) -> RenderedIssue:
+def render_issue(
+    env: jinja2.Environment,
+    content: Content,
+    issue: Issue,
+    unsubscribe_url: str | None = None,
+    timings: Timings | None = None,
+) -> RenderedIssue:
     """Return every output of one issue (timings, if given, gets the time per stage)."""
     with timed(timings, "mjml"):
         mjml = render_mjml(env, content, issue, unsubscribe_url)

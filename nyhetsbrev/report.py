@@ -161,8 +161,9 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         per_goal=_per_goal(items),
         per_group=_per_group(items),
         per_type=tuple(Count(TYPES[t], sum(1 for i in items if i.type == t), t) for t in TYPES),
-        events=tuple(sorted((_event_row(i) for i in items if i.is_event),
-                            key=lambda e: (e.start, e.title))),
+        events=tuple(
+            sorted((_event_row(i) for i in items if i.is_event), key=lambda e: (e.start, e.title))
+        ),
         presence=tuple(_presence(content, slug, published) for slug in sorted(content.campaigns)),
         items=tuple(_item_row(i, names) for i in items),
         ledger=delivered is not None,
@@ -171,23 +172,36 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
 
 def _no_issues(content: Content, year: int) -> str:
     years = sorted({i.year for i in content.issues})
-    have = (f"Det finns nummer för {', '.join(str(y) for y in years)}."
-            if years else "Det finns inga nummer alls ännu.")
-    return (f"Inga nummer för {year}: newsletters/{year}/ saknas eller har inga nummer. {have} "
-            f"Ange ett annat år, t.ex. `nyhetsbrev report {years[-1] if years else year}`.")
+    have = (
+        f"Det finns nummer för {', '.join(str(y) for y in years)}."
+        if years
+        else "Det finns inga nummer alls ännu."
+    )
+    return (
+        f"Inga nummer för {year}: newsletters/{year}/ saknas eller har inga nummer. {have} "
+        f"Ange ett annat år, t.ex. `nyhetsbrev report {years[-1] if years else year}`."
+    )
 
 
 def _issue_row(issue: Issue, delivered: dict[str, int] | None) -> IssueRow:
     news = len(issue.news)
-    return IssueRow(issue.id, issue.date, issue.title, issue.status, news,
-                    len(issue.items) - news,
-                    None if delivered is None else delivered.get(issue.id, 0))
+    return IssueRow(
+        issue.id,
+        issue.date,
+        issue.title,
+        issue.status,
+        news,
+        len(issue.items) - news,
+        None if delivered is None else delivered.get(issue.id, 0),
+    )
 
 
 def _per_campaign(content: Content, items: Sequence[Item]) -> tuple[Count, ...]:
     tally = Counter(slug for item in items for slug in item.campaigns)
-    rows = [Count(c.name, tally[slug], slug, c.color)
-            for slug, c in sorted(content.campaigns.items(), key=lambda kv: _sv(kv[1].name))]
+    rows = [
+        Count(c.name, tally[slug], slug, c.color)
+        for slug, c in sorted(content.campaigns.items(), key=lambda kv: _sv(kv[1].name))
+    ]
     return (*rows, Count(NO_CAMPAIGN, sum(1 for i in items if not i.campaigns), color=GREY))
 
 
@@ -230,9 +244,16 @@ def longest_gap(carried: Iterable[bool]) -> int:
 
 
 def _item_row(item: Item, names: dict[str, str]) -> ItemRow:
-    return ItemRow(item.issue_id, item.date, item.title, item.type,
-                   tuple(names.get(s, s) for s in item.campaigns), item.delmal, item.malgrupp,
-                   item.start)
+    return ItemRow(
+        item.issue_id,
+        item.date,
+        item.title,
+        item.type,
+        tuple(names.get(s, s) for s in item.campaigns),
+        item.delmal,
+        item.malgrupp,
+        item.start,
+    )
 
 
 # --- the ledger --------------------------------------------------------------------------
@@ -247,8 +268,10 @@ def read_delivered(path: Path | None) -> dict[str, int] | None:
     try:
         return delivered(path)
     except sqlite3.Error as e:
-        raise ReportError(f"{path}: utskicksregistret kan inte läsas ({e}); kontrollera att "
-                          "filen är det register som `nyhetsbrev send` skriver") from e
+        raise ReportError(
+            f"{path}: utskicksregistret kan inte läsas ({e}); kontrollera att "
+            "filen är det register som `nyhetsbrev send` skriver"
+        ) from e
 
 
 # --- shared wording ----------------------------------------------------------------------
@@ -279,8 +302,11 @@ def verdict(report: Report) -> str:
     else:
         judged = f"inom planens {low}–{high}"
     unsent = sum(1 for row in report.issues if row.status != "sent")
-    note = (f" {unsent} av dem har status klart men är ännu inte markerat som skickat."
-            if unsent else "")
+    note = (
+        f" {unsent} av dem har status klart men är ännu inte markerat som skickat."
+        if unsent
+        else ""
+    )
     return f"{n} nummer gavs ut {report.year}, {judged}.{note}"
 
 
@@ -292,9 +318,11 @@ def headline(report: Report) -> list[tuple[str, str]]:
     """Return the key figures as (label, value) pairs, in the order they are shown."""
     items = len(report.items)
     events = next(c.count for c in report.per_type if c.key == "event")
-    rows = [(f"Utgivna nummer (planen: {PROMISE[0]}–{PROMISE[1]})", str(len(report.issues))),
-            ("Texter", str(items)),
-            ("Varav evenemang", str(events))]
+    rows = [
+        (f"Utgivna nummer (planen: {PROMISE[0]}–{PROMISE[1]})", str(len(report.issues))),
+        ("Texter", str(items)),
+        ("Varav evenemang", str(events)),
+    ]
     if report.ledger:
         rows.append(("Levererade meddelanden", tal(report.delivered)))
     return rows
@@ -314,23 +342,50 @@ METHOD = (
 
 def render_markdown(report: Report) -> str:
     """Return the account as Markdown, for pasting into the annual report."""
-    out = [f"# Nyhetsbrevet {report.year}: vad som förmedlades", "",
-           f"{report.organisation} · {report.newsletter}", "",
-           *(f"- {label}: {value}" for label, value in headline(report)), "",
-           "## Utgivna nummer", "", verdict(report), ""]
+    out = [
+        f"# Nyhetsbrevet {report.year}: vad som förmedlades",
+        "",
+        f"{report.organisation} · {report.newsletter}",
+        "",
+        *(f"- {label}: {value}" for label, value in headline(report)),
+        "",
+        "## Utgivna nummer",
+        "",
+        verdict(report),
+        "",
+    ]
     head = ["Datum", "Nummer", "Status", "Nyheter", "Evenemang", "Texter"]
-    rows = [[f"{r.date:%Y-%m-%d}", r.title, STATUSES.get(r.status, r.status), str(r.news),
-             str(r.events), str(r.items)] + ([tal(r.delivered or 0)] if report.ledger else [])
-            for r in report.issues]
-    total = ["Totalt", "", "", str(sum(r.news for r in report.issues)),
-             str(sum(r.events for r in report.issues)), str(len(report.items))]
+    rows = [
+        [
+            f"{r.date:%Y-%m-%d}",
+            r.title,
+            STATUSES.get(r.status, r.status),
+            str(r.news),
+            str(r.events),
+            str(r.items),
+        ]
+        + ([tal(r.delivered or 0)] if report.ledger else [])
+        for r in report.issues
+    ]
+    total = [
+        "Totalt",
+        "",
+        "",
+        str(sum(r.news for r in report.issues)),
+        str(sum(r.events for r in report.issues)),
+        str(len(report.items)),
+    ]
     if report.ledger:
         head.append("Levererade")
         total.append(tal(report.delivered))
     out += _md_table(head, [*rows, total])
     if report.drafts:
-        out += ["", "Utkast som inte räknas: "
-                + ", ".join(f"{d.title} ({d.date:%Y-%m-%d})" for d in report.drafts) + "."]
+        out += [
+            "",
+            "Utkast som inte räknas: "
+            + ", ".join(f"{d.title} ({d.date:%Y-%m-%d})" for d in report.drafts)
+            + ".",
+        ]
     if not report.ledger:
         out += ["", "Inget utskicksregister hittades, så levererade meddelanden redovisas inte."]
     out += _md_counts("Texter per kampanj", "Kampanj", report.per_campaign)
@@ -338,28 +393,44 @@ def render_markdown(report: Report) -> str:
     out += _md_counts("Texter per målgrupp", "Målgrupp", report.per_group)
     out += _md_counts("Nyheter och evenemang", "Typ", report.per_type)
     out += ["", "## Evenemang", ""]
-    out += _md_table(["Datum", "Evenemang", "Målgrupper", "Delmål", "Nummer"],
-                     [[when(e.start), e.title, "; ".join(e.malgrupp), goal_list(e.delmal),
-                       e.issue_id] for e in report.events]) if report.events else [
-        "Inga evenemang under året."]
+    out += (
+        _md_table(
+            ["Datum", "Evenemang", "Målgrupper", "Delmål", "Nummer"],
+            [
+                [when(e.start), e.title, "; ".join(e.malgrupp), goal_list(e.delmal), e.issue_id]
+                for e in report.events
+            ],
+        )
+        if report.events
+        else ["Inga evenemang under året."]
+    )
     out += ["", "## Kampanjernas närvaro", ""]
     out += ["Kolumnerna är numren, med utskicksdatum (dag/månad).", ""]
-    out += _md_table(["Kampanj", *(short_date(r.date) for r in report.issues), "Nummer",
-                      "Längsta uppehåll"],
-                     [[p.name, *("x" if c else "–" for c in p.carried), str(p.issues),
-                       str(p.longest_gap)] for p in report.presence])
+    out += _md_table(
+        ["Kampanj", *(short_date(r.date) for r in report.issues), "Nummer", "Längsta uppehåll"],
+        [
+            [p.name, *("x" if c else "–" for c in p.carried), str(p.issues), str(p.longest_gap)]
+            for p in report.presence
+        ],
+    )
     out += ["", "## Så har vi räknat", "", METHOD, ""]
     return "\n".join(out)
 
 
 def _md_counts(title: str, what: str, counts: Sequence[Count]) -> list[str]:
-    return ["", f"## {title}", "", *_md_table([what, "Texter"],
-                                              [[c.label, str(c.count)] for c in counts])]
+    return [
+        "",
+        f"## {title}",
+        "",
+        *_md_table([what, "Texter"], [[c.label, str(c.count)] for c in counts]),
+    ]
 
 
 def _md_goals(counts: Sequence[Count]) -> list[str]:
-    rows = [[f"Mål {c.key}", GOALS[int(c.key)], str(c.count)] if c.key else
-            [c.label, "", str(c.count)] for c in counts]
+    rows = [
+        [f"Mål {c.key}", GOALS[int(c.key)], str(c.count)] if c.key else [c.label, "", str(c.count)]
+        for c in counts
+    ]
     return ["", "## Texter per delmål", "", *_md_table(["Delmål", "Namn", "Texter"], rows)]
 
 
@@ -367,8 +438,10 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
-    numeric = [all(r[i].replace(NBSP, "").isdigit() for r in rows if r[i])
-               and any(r[i] for r in rows) for i in range(len(head))]
+    numeric = [
+        all(r[i].replace(NBSP, "").isdigit() for r in rows if r[i]) and any(r[i] for r in rows)
+        for i in range(len(head))
+    ]
     rule = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
     return [line(head), rule, *(line(r) for r in rows)]
 
@@ -389,10 +462,18 @@ def render_csv(report: Report) -> str:
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEAD)
     for row in report.items:
-        writer.writerow([row.issue_id, f"{row.date:%Y-%m-%d}", row.title,
-                         TYPE_SINGULAR.get(row.type, row.type), " | ".join(row.campaigns),
-                         goal_list(row.delmal), " | ".join(row.malgrupp),
-                         f"{row.start:%Y-%m-%d %H:%M}" if row.start else ""])
+        writer.writerow(
+            [
+                row.issue_id,
+                f"{row.date:%Y-%m-%d}",
+                row.title,
+                TYPE_SINGULAR.get(row.type, row.type),
+                " | ".join(row.campaigns),
+                goal_list(row.delmal),
+                " | ".join(row.malgrupp),
+                f"{row.start:%Y-%m-%d %H:%M}" if row.start else "",
+            ]
+        )
     return "\ufeff" + buffer.getvalue()
 
 
@@ -415,10 +496,12 @@ def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, int, str]]) -
             y += LINE
             parts.append(f'<text x="0" y="{y - 5}" class="label">{_x(line)}</text>')
         width = round(room * value / top) if value else 0
-        parts.append(f'<rect x="0" y="{y}" width="{max(width, 2)}" height="{BAR}" '
-                     f'fill="{_x(color)}"/>')
-        parts.append(f'<text x="{max(width, 2) + 8}" y="{y + BAR - 5}" class="value">'
-                     f"{tal(value)}</text>")
+        parts.append(
+            f'<rect x="0" y="{y}" width="{max(width, 2)}" height="{BAR}" fill="{_x(color)}"/>'
+        )
+        parts.append(
+            f'<text x="{max(width, 2) + 8}" y="{y + BAR - 5}" class="value">{tal(value)}</text>'
+        )
         y += BAR + 10
     return _svg(chart_id, title, y, parts)
 
@@ -432,8 +515,7 @@ def promise_chart(chart_id: str, report: Report) -> str:
     parts = [
         f'<rect x="{band_x:.1f}" y="4" width="{band_w:.1f}" height="64" class="band"/>',
         f'<text x="{band_x + 6:.1f}" y="22" class="label">Planen: {low}–{high} nummer</text>',
-        f'<rect x="10" y="32" width="{max(n * scale, 2):.1f}" height="{BAR + 4}" '
-        f'fill="{ACCENT}"/>',
+        f'<rect x="10" y="32" width="{max(n * scale, 2):.1f}" height="{BAR + 4}" fill="{ACCENT}"/>',
         f'<text x="{10 + max(n * scale, 2) + 8:.1f}" y="{32 + BAR - 2}" class="value">{n}</text>',
         f'<line x1="10" y1="76" x2="{10 + top * scale:.1f}" y2="76" class="axis"/>',
     ]
@@ -441,7 +523,7 @@ def promise_chart(chart_id: str, report: Report) -> str:
         x = 10 + tick * scale
         parts.append(f'<line x1="{x:.1f}" y1="76" x2="{x:.1f}" y2="81" class="axis"/>')
         parts.append(f'<text x="{x:.1f}" y="98" class="tick">{tick}</text>')
-    title = (f"Utgivna nummer {report.year}: {n}. Planen lovar {low}–{high} nummer om året.")
+    title = f"Utgivna nummer {report.year}: {n}. Planen lovar {low}–{high} nummer om året."
     return _svg(chart_id, title, 106, parts)
 
 
@@ -457,25 +539,32 @@ def presence_chart(chart_id: str, report: Report) -> str:
     y = 24
     for p in report.presence:
         y += LINE
-        parts.append(f'<text x="0" y="{y - 5}" class="label">{_x(p.name)} · {p.issues} av '
-                     f"{len(p.carried)} nummer, längsta uppehåll {p.longest_gap}</text>")
+        parts.append(
+            f'<text x="0" y="{y - 5}" class="label">{_x(p.name)} · {p.issues} av '
+            f"{len(p.carried)} nummer, längsta uppehåll {p.longest_gap}</text>"
+        )
         for index, present in enumerate(p.carried):
             x = index * cell + 3
             style = f'fill="{_x(p.color)}"' if present else 'class="empty"'
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{size:.1f}" height="{size:.1f}" '
-                         f'rx="3" {style}/>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{size:.1f}" height="{size:.1f}" rx="3" {style}/>'
+            )
         y += size + 12
-    names = "; ".join(f"{p.name}: {p.issues} av {len(p.carried)} nummer, längsta uppehåll "
-                      f"{p.longest_gap}" for p in report.presence)
+    names = "; ".join(
+        f"{p.name}: {p.issues} av {len(p.carried)} nummer, längsta uppehåll {p.longest_gap}"
+        for p in report.presence
+    )
     return _svg(chart_id, f"Kampanjernas närvaro i årets nummer. {names}.", y, parts)
 
 
 def _svg(chart_id: str, title: str, height: float, parts: Sequence[str]) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{chart_id}-t" '
-            f'viewBox="0 0 {CHART_WIDTH} {height:.0f}" preserveAspectRatio="xMinYMin meet" '
-            f'width="{CHART_WIDTH}" '
-            f'height="{height:.0f}" class="chart">'
-            f'<title id="{chart_id}-t">{_x(title)}</title>' + "".join(parts) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="{chart_id}-t" '
+        f'viewBox="0 0 {CHART_WIDTH} {height:.0f}" preserveAspectRatio="xMinYMin meet" '
+        f'width="{CHART_WIDTH}" '
+        f'height="{height:.0f}" class="chart">'
+        f'<title id="{chart_id}-t">{_x(title)}</title>' + "".join(parts) + "</svg>"
+    )
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -509,14 +598,22 @@ def render_html(report: Report) -> str:
     import jinja2
     from markupsafe import Markup
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("nyhetsbrev", "templates"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nyhetsbrev", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     env.filters.update(goals=goal_list, short=short_date, tal=tal)
 
     def counts_chart(chart_id: str, what: str, counts: Sequence[Count]) -> Markup:
-        return Markup(bar_chart(chart_id, chart_title(what, counts),
-                                [(c.label, c.count, c.color) for c in counts]))
+        return Markup(
+            bar_chart(
+                chart_id, chart_title(what, counts), [(c.label, c.count, c.color) for c in counts]
+            )
+        )
 
     delivered = [Count(f"{r.date:%Y-%m-%d} {r.title}", r.delivered or 0) for r in report.issues]
     charts = {
@@ -526,12 +623,20 @@ def render_html(report: Report) -> str:
         "group": counts_chart("diagram-malgrupp", "Texter per målgrupp", report.per_group),
         "type": counts_chart("diagram-typ", "Nyheter och evenemang", report.per_type),
         "presence": Markup(presence_chart("diagram-narvaro", report)),
-        "delivered": counts_chart("diagram-levererade", "Levererade meddelanden per nummer",
-                                  delivered),
+        "delivered": counts_chart(
+            "diagram-levererade", "Levererade meddelanden per nummer", delivered
+        ),
     }
     return env.get_template("report/report.html").render(
-        r=report, charts=charts, verdict=verdict(report), headline=headline(report),
-        method=METHOD, goals=GOALS, statuses=STATUSES, css=Markup(REPORT_CSS))
+        r=report,
+        charts=charts,
+        verdict=verdict(report),
+        headline=headline(report),
+        method=METHOD,
+        goals=GOALS,
+        statuses=STATUSES,
+        css=Markup(REPORT_CSS),
+    )
 
 
 REPORT_CSS = """

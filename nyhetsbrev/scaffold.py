@@ -22,8 +22,20 @@ from .load import relative
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-MONTHS = ("januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti",
-          "september", "oktober", "november", "december")
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
 PLANNED_DAY = 15  # a new issue is planned for the middle of its month
 DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
 
@@ -74,7 +86,8 @@ def _write(root: Path, path: Path, text: str) -> Path:
     except FileExistsError:
         raise NyhetsbrevError(
             f"{relative(root.resolve(), path)}:1: filen finns redan och skrivs inte över; "
-            "redigera den eller välj ett annat namn") from None
+            "redigera den eller välj ett annat namn"
+        ) from None
     return path
 
 
@@ -111,20 +124,23 @@ def _issue_date(folder: Path) -> dt.date | None:
         return None
 
 
-def new_item(root: Path, issue_id: str, title: str, campaign: str | None = None,
-             event: bool = False) -> Path:
+def new_item(
+    root: Path, issue_id: str, title: str, campaign: str | None = None, event: bool = False
+) -> Path:
     """Write an item with a fresh UUID into the issue's folder; return its path."""
     folders = issue_folders(root)
     if issue_id not in folders:
         raise NyhetsbrevError(
             f'okänt nummer "{issue_id}"{suggestions(issue_id, set(folders))}; '
             f"befintliga nummer: {known(folders)}. Skapa ett nytt med "
-            f"`nyhetsbrev new issue ÅÅÅÅ-MM`")
+            f"`nyhetsbrev new issue ÅÅÅÅ-MM`"
+        )
     campaigns = campaign_slugs(root)
     if campaign is not None and campaign not in campaigns:
         raise NyhetsbrevError(
             f'okänd kampanj "{campaign}"{suggestions(campaign, campaigns)}; '
-            f"kända kampanjer: {known(campaigns)}")
+            f"kända kampanjer: {known(campaigns)}"
+        )
     title = title.strip()
     slug = slugify(title, max_length=60, word_boundary=True)
     if not slug:
@@ -147,11 +163,15 @@ def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> 
         f"id: {uuid.uuid4()}",
     ]
     if campaign:
-        lines += ["# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
-                  f"campaign: {campaign}"]
+        lines += [
+            "# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
+            f"campaign: {campaign}",
+        ]
     else:
-        lines += ["# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
-                  "# campaign: svartsjuka"]
+        lines += [
+            "# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
+            "# campaign: svartsjuka",
+        ]
     lines += [
         "# En eller två meningar; utan summary används första stycket.",
         '# summary: ""',
@@ -187,8 +207,10 @@ def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> 
 def new_campaign(root: Path, slug: str) -> Path:
     """Write campaigns/SLUG.md with a name, an accessible colour and a standing text."""
     if not SLUG.match(slug):
-        raise ValueError(f'"{slug}" får bara innehålla a–z, 0–9 och bindestreck, '
-                         f't.ex. "{slugify(slug) or "min-kampanj"}"')
+        raise ValueError(
+            f'"{slug}" får bara innehålla a–z, 0–9 och bindestreck, '
+            f't.ex. "{slugify(slug) or "min-kampanj"}"'
+        )
     name = slug.replace("-", " ").capitalize()
     text = f"""---
 # Kampanjens namn, visas på märket vid varje text.

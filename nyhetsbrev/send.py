@@ -94,8 +94,9 @@ def find_issue(content: Content, issue_id: str) -> Issue:
         if issue.id == issue_id:
             return issue
     ids = [i.id for i in content.issues]
-    raise NyhetsbrevError(f'numret "{issue_id}" finns inte under newsletters/'
-                          f"{did_you_mean(issue_id, ids)}")
+    raise NyhetsbrevError(
+        f'numret "{issue_id}" finns inte under newsletters/{did_you_mean(issue_id, ids)}'
+    )
 
 
 def concerns(problem: Problem, issue: Issue) -> bool:
@@ -108,13 +109,22 @@ def require_ready(issue: Issue) -> None:
     """Refuse a list send of an issue whose status is not ready."""
     if issue.status == "ready":
         return
-    hint = ("För att fortsätta ett avbrutet utskick: sätt tillbaka status: ready; de som fått "
-            "numret hoppas över" if issue.status == "sent" else
-            "Skicka ett testbrev med --to och sätt status: ready när numret är klart")
-    raise ContentError([Problem(
-        issue.path, issue.lines.get("status", 1),
-        f'numret har status "{issue.status}"; bara ett nummer med status "ready" får skickas '
-        f"till en lista. {hint}")])
+    hint = (
+        "För att fortsätta ett avbrutet utskick: sätt tillbaka status: ready; de som fått "
+        "numret hoppas över"
+        if issue.status == "sent"
+        else "Skicka ett testbrev med --to och sätt status: ready när numret är klart"
+    )
+    raise ContentError(
+        [
+            Problem(
+                issue.path,
+                issue.lines.get("status", 1),
+                f'numret har status "{issue.status}"; bara ett nummer med status "ready" '
+                f"får skickas till en lista. {hint}",
+            )
+        ]
+    )
 
 
 def prepare(content: Content, issue: Issue) -> Template:
@@ -131,14 +141,28 @@ def message_id(template: Template, address: str) -> str:
     return f"<{template.issue.year}.{template.issue.id}.{digest}@{template.site.host}>"
 
 
-def personal(template: Template, to: str, name: str, unsubscribe: str, msg_id: str,
-             subject_prefix: str = "", date: dt.datetime | None = None) -> EmailMessage:
+def personal(
+    template: Template,
+    to: str,
+    name: str,
+    unsubscribe: str,
+    msg_id: str,
+    subject_prefix: str = "",
+    date: dt.datetime | None = None,
+) -> EmailMessage:
     """Return the message for one recipient, with their unsubscribe URL in headers and parts."""
     body_html = template.html.replace(PLACEHOLDER, html.escape(unsubscribe, quote=True))
     body_text = template.text.replace(PLACEHOLDER, unsubscribe)
-    msg = message(template.site, template.issue, body_html, body_text,
-                  to=str(Address(name, addr_spec=to)), unsubscribe_url=unsubscribe,
-                  subject_prefix=subject_prefix, message_id=msg_id)
+    msg = message(
+        template.site,
+        template.issue,
+        body_html,
+        body_text,
+        to=str(Address(name, addr_spec=to)),
+        unsubscribe_url=unsubscribe,
+        subject_prefix=subject_prefix,
+        message_id=msg_id,
+    )
     # A message sent today carries today's date, not the issue's planned morning.
     msg.replace_header("Date", format_datetime(date or dt.datetime.now(STOCKHOLM)))
     return msg
@@ -193,10 +217,17 @@ def ledger_path(site: Site) -> Path:
     path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
     public = (site.root / "public").resolve()
     if path.resolve().is_relative_to(public):
-        raise ContentError([Problem(
-            "newsletter.toml", 1, f'[sending] ledger "{_relative(site, path)}" ligger i '
-            "public/, som ersätts vid varje build; välj en fil utanför, t.ex. "
-            '".nyhetsbrev/sends.sqlite"')])
+        raise ContentError(
+            [
+                Problem(
+                    "newsletter.toml",
+                    1,
+                    f'[sending] ledger "{_relative(site, path)}" ligger i '
+                    "public/, som ersätts vid varje build; välj en fil utanför, t.ex. "
+                    '".nyhetsbrev/sends.sqlite"',
+                )
+            ]
+        )
     return path
 
 
@@ -209,7 +240,8 @@ def ledger_errors(site: Site) -> Iterator[None]:
         raise DeliveryError(
             f"{_relative(site, ledger_path(site))}: liggaren kan inte läsas eller skrivas ({e}). "
             "Åtgärda filen eller disken och kör samma kommando igen; den som skickades sist kan "
-            "då få brevet två gånger") from None
+            "då få brevet två gånger"
+        ) from None
 
 
 def _relative(site: Site, path: Path) -> str:
@@ -232,8 +264,10 @@ def password_from(smtp: Smtp) -> str | None:
 
     password = os.environ.get(PASSWORD_ENV)
     if smtp.user and not password:
-        raise DeliveryError(f'[smtp] user är "{smtp.user}" men miljövariabeln {PASSWORD_ENV} '
-                            "är inte satt; sätt den i skalet (aldrig i newsletter.toml)")
+        raise DeliveryError(
+            f'[smtp] user är "{smtp.user}" men miljövariabeln {PASSWORD_ENV} '
+            "är inte satt; sätt den i skalet (aldrig i newsletter.toml)"
+        )
     return password
 
 
@@ -261,21 +295,25 @@ class Connection:
                 self.client = self._connect()
                 break
             except smtplib.SMTPAuthenticationError as e:
-                raise DeliveryError(f'{self.where}: inloggningen som "{self.smtp.user}" nekades '
-                                    f"({_reply(e.smtp_code, e.smtp_error)}); kontrollera "
-                                    f"[smtp] user och {PASSWORD_ENV}") from None
+                raise DeliveryError(
+                    f'{self.where}: inloggningen som "{self.smtp.user}" nekades '
+                    f"({_reply(e.smtp_code, e.smtp_error)}); kontrollera "
+                    f"[smtp] user och {PASSWORD_ENV}"
+                ) from None
             except smtplib.SMTPNotSupportedError:
-                raise DeliveryError(f"{self.where}: servern erbjuder inte "
-                                    + ("STARTTLS" if self.smtp.security == "starttls" else
-                                       "inloggning (AUTH)")
-                                    + '; kontrollera [smtp] security och port') from None
+                raise DeliveryError(
+                    f"{self.where}: servern erbjuder inte "
+                    + ("STARTTLS" if self.smtp.security == "starttls" else "inloggning (AUTH)")
+                    + "; kontrollera [smtp] security och port"
+                ) from None
             except (OSError, smtplib.SMTPException) as e:
                 log.info("anslutning till %s misslyckades: %s", self.where, _error(e))
                 if attempt == self.policy.retries:
                     raise DeliveryError(
                         f"{self.where}: kunde inte ansluta till SMTP-servern ({_error(e)}). "
                         "Kör samma kommando igen när servern svarar; redan skickade "
-                        "mottagare hoppas över") from None
+                        "mottagare hoppas över"
+                    ) from None
                 time.sleep(self.policy.wait * 2**attempt)
         self.opened += 1
         assert self.client is not None
@@ -286,8 +324,9 @@ class Connection:
         log.info("ansluter till %s (%s)", self.where, self.smtp.security)
         client: smtplib.SMTP
         if self.smtp.security == "tls":
-            client = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(
+                host, port, timeout=timeout, context=ssl.create_default_context()
+            )
         else:
             client = smtplib.SMTP(host, port, timeout=timeout)
         try:
@@ -373,9 +412,14 @@ def _error(e: BaseException) -> str:
 DROPPED = (smtplib.SMTPServerDisconnected, OSError)
 
 
-def deliver(conn: Connection, sender: str, to: str, data: bytes,
-            begin: Callable[[], None] = lambda: None,
-            note: Callable[[str], None] = lambda reply: None) -> Outcome:
+def deliver(
+    conn: Connection,
+    sender: str,
+    to: str,
+    data: bytes,
+    begin: Callable[[], None] = lambda: None,
+    note: Callable[[str], None] = lambda reply: None,
+) -> Outcome:
     """Send one message, retrying 4xx replies and dropped connections; return the outcome."""
     reply = ""
     for attempt in range(conn.policy.retries + 1):
@@ -418,16 +462,26 @@ class Pace:
         self.last = time.monotonic()
 
 
-def send_test(template: Template, addresses: Iterable[str], conn: Connection, secret: str,
-              book: ledgers.Ledger | None = None) -> list[Outcome]:
+def send_test(
+    template: Template,
+    addresses: Iterable[str],
+    conn: Connection,
+    secret: str,
+    book: ledgers.Ledger | None = None,
+) -> list[Outcome]:
     """Send the "[TEST] " message to each address; record them apart from list sends."""
     outcomes = []
     pace = Pace(conn.policy.rate)
     for address in addresses:
-        url = unsubscribe_url(template.site.unsubscribe_url, secret, address) if secret \
+        url = (
+            unsubscribe_url(template.site.unsubscribe_url, secret, address)
+            if secret
             else template.site.unsubscribe_url
-        msg_id = f"<{template.issue.year}.{template.issue.id}.test.{uuid.uuid4().hex[:16]}" \
-                 f"@{template.site.host}>"
+        )
+        msg_id = (
+            f"<{template.issue.year}.{template.issue.id}.test.{uuid.uuid4().hex[:16]}"
+            f"@{template.site.host}>"
+        )
         msg = personal(template, address, "", url, msg_id, subject_prefix="[TEST] ")
         pace.wait()
         outcome = deliver(conn, template.site.sender_address, address, wire(msg))
@@ -437,9 +491,14 @@ def send_test(template: Template, addresses: Iterable[str], conn: Connection, se
     return outcomes
 
 
-def send_list(template: Template, plan: ListPlan, conn: Connection, secret: str,
-              book: ledgers.Ledger, progress: Callable[[Outcome], None] = lambda o: None
-              ) -> list[Outcome]:
+def send_list(
+    template: Template,
+    plan: ListPlan,
+    conn: Connection,
+    secret: str,
+    book: ledgers.Ledger,
+    progress: Callable[[Outcome], None] = lambda o: None,
+) -> list[Outcome]:
     """Send to every recipient the ledger does not list as sent; return the outcomes."""
     issue_id = template.issue.id
     book.add(issue_id, [r.address for r in plan.to_send])
@@ -454,9 +513,13 @@ def send_list(template: Template, plan: ListPlan, conn: Connection, secret: str,
         data = wire(personal(template, r.address, r.name, url, msg_id))
         pace.wait()
         outcome = deliver(
-            conn, template.site.sender_address, r.address, data,
+            conn,
+            template.site.sender_address,
+            r.address,
+            data,
             begin=lambda a=r.address, m=msg_id: book.begin(issue_id, a, m),
-            note=lambda reply, a=r.address: book.finish(issue_id, a, ledgers.PENDING, reply))
+            note=lambda reply, a=r.address: book.finish(issue_id, a, ledgers.PENDING, reply),
+        )
         book.finish(issue_id, r.address, outcome.state, outcome.reply)
         outcomes.append(outcome)
         progress(outcome)
@@ -489,17 +552,20 @@ def status_lines(site: Site, issue_id: str) -> list[str]:
         issues = book.issues()
     if not rows and not tests:
         return [f"{issue_id}: inga utskick i {shown}{did_you_mean(issue_id, issues)}"]
-    lines = [f"{issue_id}: {_n(counts[ledgers.SENT], 'skickad', 'skickade')}, "
-             f"{_n(counts[ledgers.FAILED], 'misslyckad', 'misslyckade')}, "
-             f"{counts[ledgers.PENDING]} väntar ({len(rows)} mottagare i {shown})"]
+    lines = [
+        f"{issue_id}: {_n(counts[ledgers.SENT], 'skickad', 'skickade')}, "
+        f"{_n(counts[ledgers.FAILED], 'misslyckad', 'misslyckade')}, "
+        f"{counts[ledgers.PENDING]} väntar ({len(rows)} mottagare i {shown})"
+    ]
     failed = [r for r in rows.values() if r.state == ledgers.FAILED]
     if failed:
         lines.append("misslyckade:")
         lines += [f"  {r.address}: {r.reply}" for r in failed]
     uncertain = ledgers.in_flight(rows.values())
     if uncertain:
-        lines.append("avbrutna mitt i sändningen (kan ha fått brevet; skickas igen vid nästa "
-                     "körning):")
+        lines.append(
+            "avbrutna mitt i sändningen (kan ha fått brevet; skickas igen vid nästa körning):"
+        )
         lines += [f"  {r.address} ({_local(r.updated)})" for r in uncertain]
     if tests:
         address, _, when = tests[-1]
@@ -524,8 +590,9 @@ def plan_lines(plan: ListPlan, shown: str, site: Site, rate: float | None, size:
         + (f", {rate:g} per minut: cirka {_minutes(len(plan.to_send), rate)}" if rate else ""),
         f"  från {site.sender_name} <{site.sender_address}>, {size / 1024:.0f} kB per brev",
     ]
-    lines += [f"  kan redan ha fått brevet (avbrott mitt i sändning): {r.address}"
-              for r in plan.in_flight]
+    lines += [
+        f"  kan redan ha fått brevet (avbrott mitt i sändning): {r.address}" for r in plan.in_flight
+    ]
     return lines
 
 
@@ -538,10 +605,12 @@ def summary_line(plan: ListPlan, outcomes: list[Outcome], shown: str, seconds: f
     """Return the closing line of a list send, in Swedish."""
     sent = sum(o.state == ledgers.SENT for o in outcomes)
     failed = len(outcomes) - sent
-    return (f"Klart: {plan.issue.id} till {shown}: {_n(sent, 'skickad', 'skickade')} nu, "
-            f"{len(plan.sent)} hade redan fått numret, {failed} misslyckades, "
-            f"{_n(len(plan.suppressed), 'avregistrerad', 'avregistrerade')}, "
-            f"{_n(len(plan.problems), 'rad', 'rader')} hoppades över ({seconds:.1f} s)")
+    return (
+        f"Klart: {plan.issue.id} till {shown}: {_n(sent, 'skickad', 'skickade')} nu, "
+        f"{len(plan.sent)} hade redan fått numret, {failed} misslyckades, "
+        f"{_n(len(plan.suppressed), 'avregistrerad', 'avregistrerade')}, "
+        f"{_n(len(plan.problems), 'rad', 'rader')} hoppades över ({seconds:.1f} s)"
+    )
 
 
 def _n(count: int, one: str, many: str) -> str:

@@ -166,9 +166,15 @@ class Preview:
         with self._lock:
             tree = self._tree
         assert tree is not None
-        single = Tree(tree.root, tree.config, tree.campaigns, tree.campaign_files, (),
-                      tree.templates, tuple(p for p in tree.problems
-                                            if not p.path.startswith("newsletters/")))
+        single = Tree(
+            tree.root,
+            tree.config,
+            tree.campaigns,
+            tree.campaign_files,
+            (),
+            tree.templates,
+            tuple(p for p in tree.problems if not p.path.startswith("newsletters/")),
+        )
         return check(single)[1]
 
     def view(self, key: str, render: bool = True) -> IssueView | None:
@@ -177,8 +183,7 @@ class Preview:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry.view is not None and (entry.view.rendered or entry.view.errors
-                                           or not render):
+            if entry.view is not None and (entry.view.rendered or entry.view.errors or not render):
                 return entry.view
             entry.view = self._make_view(key, entry, render)
             if entry.view.rendered is not None and not entry.view.stale:
@@ -189,8 +194,15 @@ class Preview:
         tree = self._tree
         assert tree is not None
         shared = tuple(p for p in tree.problems if not p.path.startswith("newsletters/"))
-        single = Tree(tree.root, tree.config, tree.campaigns, tree.campaign_files, (entry.raw,),
-                      tree.templates, (*shared, *entry.problems))
+        single = Tree(
+            tree.root,
+            tree.config,
+            tree.campaigns,
+            tree.campaign_files,
+            (entry.raw,),
+            tree.templates,
+            (*shared, *entry.problems),
+        )
         content, problems = check(single)
         if content is None or not content.issues:
             return self._broken(key, entry, problems)
@@ -202,28 +214,47 @@ class Preview:
             except Exception as e:  # a broken template: show it, keep serving
                 return self._broken(key, entry, [*problems, self._render_problem(issue.path, e)])
             problems = problems + lint(content, [rendered], documents(single))
-        return IssueView(key, issue.title, issue.date.isoformat(), issue.status,
-                         len(issue.items), _ordered(problems), rendered)
+        return IssueView(
+            key,
+            issue.title,
+            issue.date.isoformat(),
+            issue.status,
+            len(issue.items),
+            _ordered(problems),
+            rendered,
+        )
 
     def _render_problem(self, issue_path: str, error: Exception) -> Problem:
         """Return a problem for an exception raised while rendering (a template's mistake)."""
         if isinstance(error, jinja2.TemplateSyntaxError) and error.filename:
             path = Path(error.filename)
-            where = path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) \
+            where = (
+                path.relative_to(self.root).as_posix()
+                if path.is_relative_to(self.root)
                 else f"templates/{error.name}"
+            )
             return Problem(where, error.lineno, f"mallen går inte att läsa: {error.message}")
-        return Problem(issue_path, 1, f"numret går inte att rendera: {type(error).__name__}: "
-                       f"{error}")
+        return Problem(
+            issue_path, 1, f"numret går inte att rendera: {type(error).__name__}: {error}"
+        )
 
     def _broken(self, key: str, entry: _Entry, problems: list[Problem]) -> IssueView:
         meta = entry.raw.doc.meta if entry.raw.doc else {}
         date = str(meta.get("date", "")) if isinstance(meta.get("date", ""), str) else ""
         title = meta.get("title") if isinstance(meta.get("title"), str) else None
-        if not title and len(date) >= 7 and date[5:7].isdigit() and 1 <= int(date[5:7]) <= 12:
+        if not title and len(date) >= 7 and date[5:7].isdecimal() and 1 <= int(date[5:7]) <= 12:
             title = f"Nyhetsbrev {MONTHS[int(date[5:7]) - 1]} {date[:4]}"
         status = meta.get("status") if isinstance(meta.get("status"), str) else "draft"
-        return IssueView(key, title or entry.raw.id, date, status, len(entry.raw.items),
-                         _ordered(problems), entry.last_good, stale=entry.last_good is not None)
+        return IssueView(
+            key,
+            title or entry.raw.id,
+            date,
+            status,
+            len(entry.raw.items),
+            _ordered(problems),
+            entry.last_good,
+            stale=entry.last_good is not None,
+        )
 
     def _environment(self, content: Content) -> jinja2.Environment:
         if self._env is None:
@@ -239,8 +270,11 @@ class Preview:
         """Return the file at an output path (campaigns/NAME or YYYY/ID/NAME) if it is listed."""
         with self._lock:
             if parts[0] == "campaigns" and len(parts) >= 2 and self._tree is not None:
-                folder, name, files = self.root / "campaigns", "/".join(parts[1:]), \
-                    self._tree.campaign_files
+                folder, name, files = (
+                    self.root / "campaigns",
+                    "/".join(parts[1:]),
+                    self._tree.campaign_files,
+                )
             elif len(parts) >= 3 and (entry := self._entries.get(f"{parts[0]}/{parts[1]}")):
                 folder, name, files = entry.raw.folder, "/".join(parts[2:]), entry.raw.files
             else:
@@ -265,9 +299,14 @@ class Preview:
         """Re-read and re-render what changes under the root until stop is set."""
         import watchfiles
 
-        for changes in watchfiles.watch(self.root, watch_filter=_Filter(self.root),
-                                        stop_event=stop, debounce=1600, step=50,
-                                        raise_interrupt=False):
+        for changes in watchfiles.watch(
+            self.root,
+            watch_filter=_Filter(self.root),
+            stop_event=stop,
+            debounce=1600,
+            step=50,
+            raise_interrupt=False,
+        ):
             try:
                 keys = self.changed(path for _, path in changes)
                 for key in keys - {"*"}:
@@ -314,9 +353,13 @@ class Response:
 
 
 def _pages() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("nyhetsbrev", "templates/serve"),
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("nyhetsbrev", "templates/serve"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["status"] = lambda s: STATUS.get(s, s)
     return env
 
@@ -334,12 +377,16 @@ class Site:
         if path in ("/", "/index.html"):
             return self._html("index.html", **self._index())
         if path == "/index.json":
-            return _json({"version": self.preview.version,
-                          "html": self.pages.get_template("list.html").render(**self._index())})
+            return _json(
+                {
+                    "version": self.preview.version,
+                    "html": self.pages.get_template("list.html").render(**self._index()),
+                }
+            )
         if path.startswith("/nummer/"):
-            return self._issue_page(path[len("/nummer/"):])
+            return self._issue_page(path[len("/nummer/") :])
         if path.startswith(EMAIL_PREFIX):
-            return self._output(path[len(EMAIL_PREFIX):])
+            return self._output(path[len(EMAIL_PREFIX) :])
         return self._not_found()
 
     def _html(self, template: str, status: int = 200, **context: Any) -> Response:
@@ -351,8 +398,11 @@ class Site:
 
     def _index(self) -> dict[str, Any]:
         views = [v for k in self.preview.keys() if (v := self.preview.view(k))]
-        return {"views": views, "shared": self.preview.shared_problems(),
-                "root": str(self.preview.root)}
+        return {
+            "views": views,
+            "shared": self.preview.shared_problems(),
+            "root": str(self.preview.root),
+        }
 
     def _issue_page(self, rest: str) -> Response:
         key, name = rest.rstrip("/"), ""
@@ -408,8 +458,9 @@ class Site:
 
 
 def _json(data: dict[str, Any]) -> Response:
-    return Response(200, json.dumps(data, ensure_ascii=False).encode(),
-                    "application/json; charset=utf-8")
+    return Response(
+        200, json.dumps(data, ensure_ascii=False).encode(), "application/json; charset=utf-8"
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -451,8 +502,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     continue
                 version = current
-                self._send("change", {"version": version,
-                                      "issues": sorted(preview.changes_at(version))})
+                self._send(
+                    "change", {"version": version, "issues": sorted(preview.changes_at(version))}
+                )
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -511,8 +563,9 @@ def start(root: Path, host: str = "127.0.0.1", port: int = 0) -> PreviewServer:
     try:
         server = PreviewServer(preview, host, port)
     except OSError as e:
-        raise NyhetsbrevError(f"kan inte lyssna på {host}:{port} ({e.strerror}): välj en annan "
-                              "port med --port") from None
+        raise NyhetsbrevError(
+            f"kan inte lyssna på {host}:{port} ({e.strerror}): välj en annan port med --port"
+        ) from None
     return server.start()
 
 

@@ -18,11 +18,18 @@ FIXTURES = HERE / "fixtures"
 # Hypothesis profiles: "ci" (default) is derandomized with a bounded example count, so the
 # property tests are repeatable and fast; `make fuzz` selects "fuzz" for a long random run.
 settings.register_profile(
-    "ci", derandomize=True, max_examples=100, deadline=None, print_blob=True,
+    "ci",
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "fuzz", max_examples=3000, deadline=None, print_blob=True,
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -53,7 +60,8 @@ def run():
 def built_basic(tmp_path_factory) -> Path:
     """Build the basic fixture once per session and return the output folder."""
     out = tmp_path_factory.mktemp("basic") / "public"
-    result = CliRunner().invoke(cli, ["build", "--root", str(FIXTURES / "basic"), "--out", str(out)],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["build", "--root", str(FIXTURES / "basic"), "--out", str(out)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return out

@@ -31,8 +31,9 @@ def test_every_command_has_an_example_and_is_in_the_readme(name, command):
 
 
 def test_build_py_is_the_entry_point():
-    result = subprocess.run([sys.executable, str(REPO / "build.py"), "--help"],
-                            capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "build.py"), "--help"], capture_output=True, text=True, cwd=REPO
+    )
     assert result.returncode == 0 and "build" in result.stdout
 
 
@@ -44,12 +45,14 @@ def test_usage_error_exits_2(run):
 def test_content_templates_override_the_defaults(run, tree: Path):
     (tree / "templates/email").mkdir(parents=True)
     (tree / "templates/email/issue.txt").write_text(
-        "EGEN MALL {{ issue.title }}\n{{ unsubscribe_url }}\n", "utf-8")
+        "EGEN MALL {{ issue.title }}\n{{ unsubscribe_url }}\n", "utf-8"
+    )
     out = tree.parent / "public"
     result = run("build", "--root", tree, "--out", out)
     assert result.exit_code == 0, result.output
     assert (out / "2022/2022-03/email.txt").read_text() == (
-        "EGEN MALL Nyhetsbrev mars 2022\nhttps://nyhetsbrev.example.se/avsluta\n")
+        "EGEN MALL Nyhetsbrev mars 2022\nhttps://nyhetsbrev.example.se/avsluta\n"
+    )
     assert "Handlingsplanen" in (out / "2022/2022-03/email.html").read_text()
 
 

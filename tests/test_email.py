@@ -23,8 +23,9 @@ def html_of(out: Path, issue: str):
 
 
 def message_of(out: Path, issue: str) -> email.message.EmailMessage:
-    return email.message_from_bytes((out / issue / "email.eml").read_bytes(),
-                                    policy=email.policy.default)
+    return email.message_from_bytes(
+        (out / issue / "email.eml").read_bytes(), policy=email.policy.default
+    )
 
 
 @pytest.mark.parametrize("issue", ISSUES)
@@ -87,8 +88,13 @@ def test_nothing_interactive(built_basic, issue):
     root = html_of(built_basic, issue)
     for tag in ("script", "form", "input", "iframe", "object", "embed", "video", "button"):
         assert not root.xpath(f"//{tag}"), tag
-    assert not [a for el in root.iter() if isinstance(el.tag, str)
-                for a in el.attrib if a.lower().startswith("on")]
+    assert not [
+        a
+        for el in root.iter()
+        if isinstance(el.tag, str)
+        for a in el.attrib
+        if a.lower().startswith("on")
+    ]
     raw = (built_basic / issue / "email.html").read_text()
     assert not re.search(r"[\x80-\x9f]", raw)
     styles = sum(len(s.text_content()) for s in root.xpath("//style"))
@@ -173,13 +179,17 @@ def test_twelve_item_issue_stays_under_60_kb(run, tmp_path):
     tree = tmp_path / "tree"
     shutil.copytree(FIXTURES / "basic", tree)
     folder = tree / "newsletters/2022/2022-10"
-    words = ("Länsstyrelsen samordnar arbetet mot mäns våld mot kvinnor i länet och stödjer "
-             "kommuner, regionen och ideella organisationer med utbildning och nätverk. ") * 5
+    words = (
+        "Länsstyrelsen samordnar arbetet mot mäns våld mot kvinnor i länet och stödjer "
+        "kommuner, regionen och ideella organisationer med utbildning och nätverk. "
+    ) * 5
     for n in range(10):
         (folder / f"nyhet-{n:02}.md").write_text(
             f"---\ntitle: Nyhet nummer {n} om arbetet i länet\ndate: 2022-10-0{n % 9 + 1}\n"
             f"campaign: {'svartsjuka' if n % 2 else 'valj-att-sluta'}\ndelmal: [1]\n"
-            f"link: https://www.example.se/nyhet/{n}\n---\n{words}\n", "utf-8")
+            f"link: https://www.example.se/nyhet/{n}\n---\n{words}\n",
+            "utf-8",
+        )
     out = tmp_path / "public"
     assert run("build", "--root", tree, "--out", out).exit_code == 0
     msg = message_of(out, "2022/2022-10")

@@ -386,7 +386,8 @@ def test_characters_that_break_xml_still_give_well_formed_feeds(tree):
     for name in ("feed.xml", "atom.xml"):
         entry = feedparser.parse(files[name]).entries[0]
         assert entry.title == "Möte & <samtal> om våld"
-        assert entry.summary == "Fika & mingel"
+        # The summary is text escaped as HTML: readers show "Fika & mingel", never markup.
+        assert entry.summary == "Fika &amp; mingel"
         assert re.search(r"<p>Fika &amp; +efter 3 &lt; 4 och a&amp;b\.</p>", entry.content[0].value)
     data = json.loads(files["feed.json"])
     assert data["items"][0]["title"] == "Möte & <samtal> om våld"
@@ -496,3 +497,24 @@ def test_campaign_without_items_has_empty_valid_feeds_and_a_page(run, tree, tmp_
     assert channel.findtext("lastBuildDate") == "Wed, 19 Oct 2022 08:00:00 +0200"
     page = (out / "campaigns/kop-av-sex/index.html").read_text("utf-8")
     assert "Inga texter om kampanjen ännu." in page
+
+
+def test_a_summary_that_mentions_a_tag_reaches_readers_as_text(tree, run):
+    item = tree / "newsletters/2022/2022-10/valj-att-sluta.md"
+    text = item.read_text("utf-8").replace(
+        "summary: Stödlinjen Välj att sluta svarar den som vill sluta använda våld.",
+        'summary: "Skriv aldrig <script>alert(1)</script> i en text."',
+    )
+    item.write_text(text, "utf-8")
+    out = tree.parent / "public"
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+    rss = (out / "feed.xml").read_bytes()
+    item = next(
+        i
+        for i in etree.fromstring(rss).iter("item")
+        if i.findtext("title") == "Välj att sluta finns för den som utövar våld"
+    )
+    description = item.findtext("description")
+    # Once the XML is read, the description is HTML whose text is the summary.
+    assert description == "Skriv aldrig &lt;script&gt;alert(1)&lt;/script&gt; i en text."
+    assert b"<script" not in rss

@@ -19,8 +19,10 @@ def write(tree: Path, name: str, text: str) -> Path:
 
 
 def item(body: str, extra: str = "", date: str = "2022-10-01") -> str:
-    return (f"---\ntitle: En text att granska\ndate: {date}\n"
-            f"id: 0e6f2d6c-1111-4222-8333-944444444444\n{extra}---\n{body}\n")
+    return (
+        f"---\ntitle: En text att granska\ndate: {date}\n"
+        f"id: 0e6f2d6c-1111-4222-8333-944444444444\n{extra}---\n{body}\n"
+    )
 
 
 def lint_lines(run, tree: Path) -> list[str]:
@@ -35,12 +37,19 @@ def test_the_fixture_has_no_lint_findings(run, tree):
 
 
 def test_generic_link_texts(run, tree):
-    write(tree, "lank.md", item(
-        "Programmet finns. [Klicka här](https://www.example.se/a).\n"
-        "Anmälan [här](https://www.example.se/b) och [läs mer…](https://www.example.se/c).\n\n"
-        "Se [programmet för konferensen](https://www.example.se/d)."))
-    message = ('säger inte vart länken leder: låt länktexten säga vad läsaren hittar där, '
-               't.ex. "programmet för konferensen" [link-text]')
+    write(
+        tree,
+        "lank.md",
+        item(
+            "Programmet finns. [Klicka här](https://www.example.se/a).\n"
+            "Anmälan [här](https://www.example.se/b) och [läs mer…](https://www.example.se/c).\n\n"
+            "Se [programmet för konferensen](https://www.example.se/d)."
+        ),
+    )
+    message = (
+        "säger inte vart länken leder: låt länktexten säga vad läsaren hittar där, "
+        't.ex. "programmet för konferensen" [link-text]'
+    )
     assert lint_lines(run, tree) == [
         f'{ISSUE}/lank.md:6: varning: länktexten "Klicka här" {message}',
         f'{ISSUE}/lank.md:7: varning: länktexten "här" {message}',
@@ -49,12 +58,17 @@ def test_generic_link_texts(run, tree):
 
 
 def test_image_alt_texts(run, tree):
-    write(tree, "bilder.md", item(
-        "![](https://www.example.se/a.png)\n\n![IMG_2041.jpg](https://www.example.se/b.jpg)\n\n"
-        "![Bild](https://www.example.se/c.png)\n\n![Fyra personer vid ett bord](https://www.example.se/d.png)",
-        extra="image: https://www.example.se/e.png\nimage_alt: foto\n"))
+    write(
+        tree,
+        "bilder.md",
+        item(
+            "![](https://www.example.se/a.png)\n\n![IMG_2041.jpg](https://www.example.se/b.jpg)\n\n"
+            "![Bild](https://www.example.se/c.png)\n\n![Fyra personer vid ett bord](https://www.example.se/d.png)",
+            extra="image: https://www.example.se/e.png\nimage_alt: foto\n",
+        ),
+    )
     assert lint_lines(run, tree) == [
-        f"{ISSUE}/bilder.md:6: varning: alt-texten \"foto\" säger inget om bilden: beskriv vad "
+        f'{ISSUE}/bilder.md:6: varning: alt-texten "foto" säger inget om bilden: beskriv vad '
         "den visar [image-alt]",
         f'{ISSUE}/bilder.md:8: varning: bilden "https://www.example.se/a.png" saknar alt-text: '
         "beskriv vad den visar inom hakparenteserna, ![Vad bilden visar]"
@@ -67,15 +81,21 @@ def test_image_alt_texts(run, tree):
 
 
 def test_decorative_front_matter_image_is_fine(run, tree):
-    write(tree, "dekor.md", item("Text.", extra='image: https://www.example.se/e.png\n'
-                                              'image_alt: ""\n'))
+    write(
+        tree,
+        "dekor.md",
+        item("Text.", extra='image: https://www.example.se/e.png\nimage_alt: ""\n'),
+    )
     assert lint_lines(run, tree) == []
 
 
 def test_heading_order_in_an_item_an_event_and_the_intro(run, tree):
     write(tree, "rubriker.md", item("# Stor\n\n### Rätt\n\n##### Hopp\n\n## Lika stor"))
-    write(tree, "konferens.md", (tree / ISSUE / "konferens.md").read_text("utf-8")
-          + "\n### Program\n\n#### Förmiddag\n")
+    write(
+        tree,
+        "konferens.md",
+        (tree / ISSUE / "konferens.md").read_text("utf-8") + "\n### Program\n\n#### Förmiddag\n",
+    )
     intro = tree / ISSUE / "issue.md"
     intro.write_text(intro.read_text("utf-8") + "\n### Hoppar från h1\n", "utf-8")
     assert lint_lines(run, tree) == [
@@ -92,18 +112,30 @@ def test_heading_order_in_an_item_an_event_and_the_intro(run, tree):
     ]
 
 
-@pytest.mark.parametrize(("preheader", "message"), [
-    ("För kort text", "preheadern har 13 tecken, färre än 40: skriv 40–130 tecken om vad numret "
-                      "innehåller"),
-    ("Lång " * 30, "preheadern har 149 tecken, fler än 130: inkorgen visar inte resten; korta "
-                   "den"),
-    ("Nyhetsbrev oktober 2022 med Välj att sluta",
-     "preheadern är samma som ämnesraden: skriv något som kompletterar rubriken"),
-])
+@pytest.mark.parametrize(
+    ("preheader", "message"),
+    [
+        (
+            "För kort text",
+            "preheadern har 13 tecken, färre än 40: skriv 40–130 tecken om vad numret innehåller",
+        ),
+        (
+            "Lång " * 30,
+            "preheadern har 149 tecken, fler än 130: inkorgen visar inte resten; korta den",
+        ),
+        (
+            "Nyhetsbrev oktober 2022 med Välj att sluta",
+            "preheadern är samma som ämnesraden: skriv något som kompletterar rubriken",
+        ),
+    ],
+)
 def test_preheader_length_and_subject(run, tree, preheader, message):
     title = "Nyhetsbrev oktober 2022 med Välj att sluta"
-    write(tree, "issue.md", f"---\ndate: 2022-10-20\ntitle: {title}\n"
-                            f"preheader: {preheader.strip()}\n---\nHösten.\n")
+    write(
+        tree,
+        "issue.md",
+        f"---\ndate: 2022-10-20\ntitle: {title}\npreheader: {preheader.strip()}\n---\nHösten.\n",
+    )
     assert lint_lines(run, tree) == [f"{ISSUE}/issue.md:4: varning: {message} [preheader]"]
 
 
@@ -124,7 +156,9 @@ def test_an_issue_without_items(run, tree):
     folder.mkdir()
     (folder / "issue.md").write_text(
         "---\ndate: 2022-12-01\npreheader: Ett nummer som ännu saknar texter men får dem snart.\n"
-        "---\nJul.\n", "utf-8")
+        "---\nJul.\n",
+        "utf-8",
+    )
     assert lint_lines(run, tree) == [
         "newsletters/2022/2022-12/issue.md:1: varning: numret har inga texter: lägg till en med "
         '`nyhetsbrev new item 2022-12 "Rubrik"` [empty-issue]',
@@ -141,9 +175,11 @@ def test_a_date_outside_the_issue_year(run, tree):
 
 def test_items_over_the_word_limit_and_the_configurable_limit(run, tree):
     write(tree, "lang.md", item("Ord " * 251))
-    expected = (f"{ISSUE}/lang.md:6: varning: texten har 251 ord, fler än 250: korta den eller "
-                "länka till en längre version (gränsen ändras med [check] max_words i "
-                "newsletter.toml) [long-item]")
+    expected = (
+        f"{ISSUE}/lang.md:6: varning: texten har 251 ord, fler än 250: korta den eller "
+        "länka till en längre version (gränsen ändras med [check] max_words i "
+        "newsletter.toml) [long-item]"
+    )
     assert lint_lines(run, tree) == [expected]
     config = tree / "newsletter.toml"
     config.write_text(config.read_text("utf-8") + "\n[check]\nmax_words = 300\n", "utf-8")
@@ -154,20 +190,22 @@ def test_items_over_the_word_limit_and_the_configurable_limit(run, tree):
 
 def test_max_words_must_be_a_positive_integer(run, tree):
     config = tree / "newsletter.toml"
-    config.write_text(config.read_text("utf-8") + "\n[check]\nmax_words = \"många\"\n", "utf-8")
+    config.write_text(config.read_text("utf-8") + '\n[check]\nmax_words = "många"\n', "utf-8")
     result = run("check", "--root", tree)
     assert result.exit_code == 1
     line = len(config.read_text("utf-8").splitlines())
-    assert result.output == (f"newsletter.toml:{line}: [check] max_words ska vara ett heltal "
-                             "från 1\n")
+    assert result.output == (
+        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal från 1\n"
+    )
 
 
 def test_a_link_to_a_file_that_does_not_exist_is_an_error(run, tree):
     write(tree, "bilaga.md", item("Se [programmet](program.pdf)."))
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ '
-                             "[missing-file]\n")
+    assert result.output == (
+        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]\n'
+    )
 
 
 def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
@@ -175,16 +213,22 @@ def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
     path.write_text(path.read_text("utf-8").replace("#8a1538", "#ff9999"), "utf-8")
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == ("campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2.05:1 mot "
-                             "vitt; text och knappar kräver minst 4.5:1 (WCAG AA): välj en mörkare "
-                             "nyans [contrast]\n")
+    assert result.output == (
+        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2.05:1 mot "
+        "vitt; text och knappar kräver minst 4.5:1 (WCAG AA): välj en mörkare "
+        "nyans [contrast]\n"
+    )
 
 
 def test_campaign_logo_alt_and_body(run, tree):
     path = tree / "campaigns/svartsjuka.md"
-    path.write_text(path.read_text("utf-8").replace(
-        "url:", "logo: https://www.example.se/logo.png\nlogo_alt: logotyp\nurl:")
-        + "\n[Läs mer](https://www.example.se/svartsjuka)\n", "utf-8")
+    path.write_text(
+        path.read_text("utf-8").replace(
+            "url:", "logo: https://www.example.se/logo.png\nlogo_alt: logotyp\nurl:"
+        )
+        + "\n[Läs mer](https://www.example.se/svartsjuka)\n",
+        "utf-8",
+    )
     assert lint_lines(run, tree) == [
         'campaigns/svartsjuka.md:5: varning: alt-texten "logotyp" säger inget om bilden: '
         "beskriv vad den visar [image-alt]",
@@ -197,10 +241,14 @@ def test_campaign_logo_alt_and_body(run, tree):
 def big_issue(tree: Path, items: int, words: int) -> None:
     for n in range(items):
         body = " ".join(f"ordet{n}x{i}åäö" for i in range(words))
-        write(tree, f"stor-{n:02d}.md", item(body).replace("0e6f2d6c-1111-4222-8333-944444444444",
-                                                         f"stor-{n}"))
+        write(
+            tree,
+            f"stor-{n:02d}.md",
+            item(body).replace("0e6f2d6c-1111-4222-8333-944444444444", f"stor-{n}"),
+        )
     (tree / "newsletter.toml").write_text(
-        (tree / "newsletter.toml").read_text("utf-8") + "\n[check]\nmax_words = 100000\n", "utf-8")
+        (tree / "newsletter.toml").read_text("utf-8") + "\n[check]\nmax_words = 100000\n", "utf-8"
+    )
 
 
 def test_message_over_the_60_kb_budget_is_a_warning(run, tree):
@@ -208,8 +256,9 @@ def test_message_over_the_60_kb_budget_is_a_warning(run, tree):
     lines = lint_lines(run, tree)
     assert len(lines) == 1
     assert lines[0].startswith(f"{ISSUE}/issue.md:1: varning: mejlet är ")
-    assert lines[0].endswith(" kB, mer än budgeten 60 kB: korta texterna eller flytta några till "
-                             "nästa nummer [size]")
+    assert lines[0].endswith(
+        " kB, mer än budgeten 60 kB: korta texterna eller flytta några till nästa nummer [size]"
+    )
     size = float(lines[0].split("mejlet är ")[1].split(" kB")[0].replace(",", "."))
     assert size > 60
 
@@ -221,9 +270,11 @@ def test_html_over_gmail_clipping_limit_is_an_error_and_fails_build(run, tree):
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"{ISSUE}/issue.md:1: mejlets HTML är ")
-    assert lines[0].endswith(" kB när det skickas; Gmail klipper meddelanden över 102 kB och "
-                             "döljer slutet, avregistreringen också: korta texterna eller dela "
-                             "numret [gmail-clip]")
+    assert lines[0].endswith(
+        " kB när det skickas; Gmail klipper meddelanden över 102 kB och "
+        "döljer slutet, avregistreringen också: korta texterna eller dela "
+        "numret [gmail-clip]"
+    )
     out = tree / "ut"
     assert run("build", "--root", tree, "--out", out).exit_code == 1
     assert not out.exists()
@@ -269,8 +320,10 @@ def test_a_style_block_over_16_kb_is_a_warning(tree):
     assert lint_issue(rendered, checked.documents, 250) == []
     style = ".a{color:red}" * 1400  # 18,200 bytes
     bloated = dataclasses.replace(
-        rendered, html=f"<html><head><style>{style}</style></head><body></body></html>")
+        rendered, html=f"<html><head><style>{style}</style></head><body></body></html>"
+    )
     problems = lint_issue(bloated, checked.documents, 250)
     assert [str(p) for p in problems] == [
         "newsletters/2021/2021-11/issue.md:1: varning: mejlets <style> är 17,8 kB; Gmail tar "
-        "bort stilar över 16 kB: förenkla mallens CSS [size]"]
+        "bort stilar över 16 kB: förenkla mallens CSS [size]"
+    ]

@@ -34,37 +34,72 @@ CAMPAIGNS = {  # slug: (name, colour)
 
 # issue id, date, status, items: (slug, type or start, campaigns, delmål, målgrupper)
 ISSUES = [
-    ("2023-01", "2023-01-15", "sent", [
-        ("a1", None, ["alfa"], [1], ["Skolan"]),
-        ("a2", "2023-12-01T09:00", ["beta"], [2, 3], ["Socialtjänsten", "Skolan"]),
-    ]),
-    ("2023-02", "2023-02-15", "sent", [
-        ("b1", None, ["alfa", "beta"], [1, 5], ["Polisen"]),
-    ]),
-    ("2023-03", "2023-03-15", "sent", [
-        ("c1", None, [], [], []),
-        ("c2", "2023-04-10T13:00", ["beta"], [3], ["Polisen", "Åklagare"]),
-    ]),
+    (
+        "2023-01",
+        "2023-01-15",
+        "sent",
+        [
+            ("a1", None, ["alfa"], [1], ["Skolan"]),
+            ("a2", "2023-12-01T09:00", ["beta"], [2, 3], ["Socialtjänsten", "Skolan"]),
+        ],
+    ),
+    (
+        "2023-02",
+        "2023-02-15",
+        "sent",
+        [
+            ("b1", None, ["alfa", "beta"], [1, 5], ["Polisen"]),
+        ],
+    ),
+    (
+        "2023-03",
+        "2023-03-15",
+        "sent",
+        [
+            ("c1", None, [], [], []),
+            ("c2", "2023-04-10T13:00", ["beta"], [3], ["Polisen", "Åklagare"]),
+        ],
+    ),
     ("2023-05", "2023-05-15", "sent", [("d1", None, ["beta"], [3], ["Skolan"])]),
     ("2023-06", "2023-06-15", "sent", [("e1", None, ["beta"], [2], ["Socialtjänsten"])]),
-    ("2023-09", "2023-09-15", "sent", [
-        ("f1", None, ["alfa"], [1, 2, 3], ["Skolan"]),
-        ("f2", "2023-10-05T18:00", ["alfa"], [5], ["Socialtjänsten, handläggare BOU"]),
-    ]),
-    ("2023-11", "2023-11-15", "ready", [
-        ("g1", None, ["gamma"], [3], ["Skolan"]),
-        ("g2", None, [], [2], ["Polisen", "Ägare av bostäder"]),
-    ]),
+    (
+        "2023-09",
+        "2023-09-15",
+        "sent",
+        [
+            ("f1", None, ["alfa"], [1, 2, 3], ["Skolan"]),
+            ("f2", "2023-10-05T18:00", ["alfa"], [5], ["Socialtjänsten, handläggare BOU"]),
+        ],
+    ),
+    (
+        "2023-11",
+        "2023-11-15",
+        "ready",
+        [
+            ("g1", None, ["gamma"], [3], ["Skolan"]),
+            ("g2", None, [], [2], ["Polisen", "Ägare av bostäder"]),
+        ],
+    ),
     # Not counted: a draft of the same year, and another year.
     ("2023-12", "2023-12-13", "draft", [("h1", None, ["alfa"], [1, 4], ["Skolan"])]),
     ("2022-12", "2022-12-14", "sent", [("x1", None, ["beta"], [4], ["Polisen"])]),
 ]
 
-TITLE = {"a1": "Alfa i skolan", "a2": "Konferens om skydd", "b1": "Två kampanjer samtidigt",
-         "c1": "En text utan taggar", "c2": "Seminarium för rättsväsendet",
-         "d1": "Beta i skolan", "e1": "Upptäcka våld", "f1": "Tre delmål på en gång",
-         "f2": "Kvällsföreläsning", "g1": "Gamma till slut", "g2": "Bostäder och våld",
-         "h1": "Utkastet", "x1": "Förra året"}
+TITLE = {
+    "a1": "Alfa i skolan",
+    "a2": "Konferens om skydd",
+    "b1": "Två kampanjer samtidigt",
+    "c1": "En text utan taggar",
+    "c2": "Seminarium för rättsväsendet",
+    "d1": "Beta i skolan",
+    "e1": "Upptäcka våld",
+    "f1": "Tre delmål på en gång",
+    "f2": "Kvällsföreläsning",
+    "g1": "Gamma till slut",
+    "g2": "Bostäder och våld",
+    "h1": "Utkastet",
+    "x1": "Förra året",
+}
 
 
 def _list(values) -> str:
@@ -77,12 +112,14 @@ def write_tree(root: Path) -> Path:
     shutil.copy(FIXTURES / "basic" / "newsletter.toml", root / "newsletter.toml")
     for slug, (name, color) in CAMPAIGNS.items():
         (root / "campaigns" / f"{slug}.md").write_text(
-            f'---\nname: {name}\ncolor: "{color}"\n---\nOm {name}.\n', encoding="utf-8")
+            f'---\nname: {name}\ncolor: "{color}"\n---\nOm {name}.\n', encoding="utf-8"
+        )
     for issue_id, date, status, items in ISSUES:
         folder = root / "newsletters" / issue_id[:4] / issue_id
         folder.mkdir(parents=True)
-        (folder / "issue.md").write_text(f"---\ndate: {date}\nstatus: {status}\n---\nIntro.\n",
-                                         encoding="utf-8")
+        (folder / "issue.md").write_text(
+            f"---\ndate: {date}\nstatus: {status}\n---\nIntro.\n", encoding="utf-8"
+        )
         for slug, start, campaigns, goals, groups in items:
             meta = [f"title: {TITLE[slug]}", f"date: {date}", f"id: test-{slug}"]
             if campaigns:
@@ -93,8 +130,9 @@ def write_tree(root: Path) -> Path:
                 meta.append(f"malgrupp: {_list(groups)}")
             if start:
                 meta += ["type: event", f"start: {start}", "location: Jönköping"]
-            (folder / f"{slug}.md").write_text("---\n" + "\n".join(meta) + "\n---\nText.\n",
-                                               encoding="utf-8")
+            (folder / f"{slug}.md").write_text(
+                "---\n" + "\n".join(meta) + "\n---\nText.\n", encoding="utf-8"
+            )
     return root
 
 
@@ -137,21 +175,37 @@ ISSUE_ROWS = [
 TOTAL = ["8", "3", "11"]
 DELIVERED = ["3", "2", "0", "0", "0", "0", "0"]  # failed and test sends do not count
 # alfa: a1 b1 f1 f2; beta: a2 b1 c2 d1 e1; gamma: g1; delta: none; untagged: c1 g2
-PER_CAMPAIGN = [("Alfa-kampanjen", 4), ("Beta", 5), ("Delta", 0), ("Gamma", 1),
-                ("Ingen kampanj", 2)]
+PER_CAMPAIGN = [
+    ("Alfa-kampanjen", 4),
+    ("Beta", 5),
+    ("Delta", 0),
+    ("Gamma", 1),
+    ("Ingen kampanj", 2),
+]
 # 1: a1 b1 f1; 2: a2 e1 f1 g2; 3: a2 c2 d1 f1 g1; 4: none (h1 and x1 do not count); 5: b1 f2
 PER_GOAL = [(1, 3), (2, 4), (3, 5), (4, 0), (5, 2)]
 NO_GOAL = 1  # c1
 # by count, then Swedish order (Å before Ä, both after S)
-PER_GROUP = [("Skolan", 5), ("Polisen", 3), ("Socialtjänsten", 2),
-             ("Socialtjänsten, handläggare BOU", 1), ("Åklagare", 1), ("Ägare av bostäder", 1),
-             ("Ingen målgrupp angiven", 1)]
+PER_GROUP = [
+    ("Skolan", 5),
+    ("Polisen", 3),
+    ("Socialtjänsten", 2),
+    ("Socialtjänsten, handläggare BOU", 1),
+    ("Åklagare", 1),
+    ("Ägare av bostäder", 1),
+    ("Ingen målgrupp angiven", 1),
+]
 PER_TYPE = [("Nyheter", 8), ("Evenemang", 3)]
 # by start, not by issue
 EVENTS = [
     ["2023-04-10 kl. 13.00", "Seminarium för rättsväsendet", "Polisen; Åklagare", "3", "2023-03"],
-    ["2023-10-05 kl. 18.00", "Kvällsföreläsning", "Socialtjänsten, handläggare BOU", "5",
-     "2023-09"],
+    [
+        "2023-10-05 kl. 18.00",
+        "Kvällsföreläsning",
+        "Socialtjänsten, handläggare BOU",
+        "5",
+        "2023-09",
+    ],
     ["2023-12-01 kl. 09.00", "Konferens om skydd", "Socialtjänsten; Skolan", "2, 3", "2023-01"],
 ]
 # per issue 1..7, then issues carried and longest gap
@@ -164,22 +218,70 @@ PRESENCE = [
 SHORT_DATES = ["15/1", "15/2", "15/3", "15/5", "15/6", "15/9", "15/11"]
 CSV_ROWS = [
     ["2023-01", "2023-01-15", "Alfa i skolan", "nyhet", "Alfa-kampanjen", "1", "Skolan", ""],
-    ["2023-01", "2023-01-15", "Konferens om skydd", "evenemang", "Beta", "2, 3",
-     "Socialtjänsten | Skolan", "2023-12-01 09:00"],
-    ["2023-02", "2023-02-15", "Två kampanjer samtidigt", "nyhet", "Alfa-kampanjen | Beta",
-     "1, 5", "Polisen", ""],
+    [
+        "2023-01",
+        "2023-01-15",
+        "Konferens om skydd",
+        "evenemang",
+        "Beta",
+        "2, 3",
+        "Socialtjänsten | Skolan",
+        "2023-12-01 09:00",
+    ],
+    [
+        "2023-02",
+        "2023-02-15",
+        "Två kampanjer samtidigt",
+        "nyhet",
+        "Alfa-kampanjen | Beta",
+        "1, 5",
+        "Polisen",
+        "",
+    ],
     ["2023-03", "2023-03-15", "En text utan taggar", "nyhet", "", "", "", ""],
-    ["2023-03", "2023-03-15", "Seminarium för rättsväsendet", "evenemang", "Beta", "3",
-     "Polisen | Åklagare", "2023-04-10 13:00"],
+    [
+        "2023-03",
+        "2023-03-15",
+        "Seminarium för rättsväsendet",
+        "evenemang",
+        "Beta",
+        "3",
+        "Polisen | Åklagare",
+        "2023-04-10 13:00",
+    ],
     ["2023-05", "2023-05-15", "Beta i skolan", "nyhet", "Beta", "3", "Skolan", ""],
     ["2023-06", "2023-06-15", "Upptäcka våld", "nyhet", "Beta", "2", "Socialtjänsten", ""],
-    ["2023-09", "2023-09-15", "Tre delmål på en gång", "nyhet", "Alfa-kampanjen", "1, 2, 3",
-     "Skolan", ""],
-    ["2023-09", "2023-09-15", "Kvällsföreläsning", "evenemang", "Alfa-kampanjen", "5",
-     "Socialtjänsten, handläggare BOU", "2023-10-05 18:00"],
+    [
+        "2023-09",
+        "2023-09-15",
+        "Tre delmål på en gång",
+        "nyhet",
+        "Alfa-kampanjen",
+        "1, 2, 3",
+        "Skolan",
+        "",
+    ],
+    [
+        "2023-09",
+        "2023-09-15",
+        "Kvällsföreläsning",
+        "evenemang",
+        "Alfa-kampanjen",
+        "5",
+        "Socialtjänsten, handläggare BOU",
+        "2023-10-05 18:00",
+    ],
     ["2023-11", "2023-11-15", "Gamma till slut", "nyhet", "Gamma", "3", "Skolan", ""],
-    ["2023-11", "2023-11-15", "Bostäder och våld", "nyhet", "", "2",
-     "Polisen | Ägare av bostäder", ""],
+    [
+        "2023-11",
+        "2023-11-15",
+        "Bostäder och våld",
+        "nyhet",
+        "",
+        "2",
+        "Polisen | Ägare av bostäder",
+        "",
+    ],
 ]
 
 
@@ -202,10 +304,14 @@ def md_rows(text: str, heading: str) -> list[list[str]]:
 def test_markdown_has_every_number(run, ledger_tree):
     text = report(run, ledger_tree, "md")
     assert text.startswith("# Nyhetsbrevet 2023: vad som förmedlades\n")
-    assert "- Utgivna nummer (planen: 6–12): 7\n- Texter: 11\n- Varav evenemang: 3\n" \
-           "- Levererade meddelanden: 5\n" in text
-    assert ("7 nummer gavs ut 2023, inom planens 6–12. 1 av dem har status klart men är ännu "
-            "inte markerat som skickat.") in text
+    assert (
+        "- Utgivna nummer (planen: 6–12): 7\n- Texter: 11\n- Varav evenemang: 3\n"
+        "- Levererade meddelanden: 5\n" in text
+    )
+    assert (
+        "7 nummer gavs ut 2023, inom planens 6–12. 1 av dem har status klart men är ännu "
+        "inte markerat som skickat."
+    ) in text
     assert md_rows(text, "Utgivna nummer") == [
         row + [d] for row, d in zip(ISSUE_ROWS, DELIVERED, strict=True)
     ] + [["Totalt", "", "", *TOTAL, "5"]]
@@ -252,15 +358,25 @@ def test_csv_has_one_row_per_item_with_its_tags(run, ledger_tree):
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM, for Excel
     assert data.count(b"\r\n") == 1 + len(CSV_ROWS)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
-    assert rows[0] == ["nummer", "datum", "titel", "typ", "kampanjer", "delmål", "målgrupper",
-                       "start"]
+    assert rows[0] == [
+        "nummer",
+        "datum",
+        "titel",
+        "typ",
+        "kampanjer",
+        "delmål",
+        "målgrupper",
+        "start",
+    ]
     assert rows[1:] == CSV_ROWS
 
 
 def test_csv_quotes_a_semicolon_in_a_title(run, year_tree):
     item = year_tree / "newsletters/2023/2023-05/d1.md"
-    item.write_text(item.read_text(encoding="utf-8").replace(
-        "title: Beta i skolan", 'title: "Beta; i skolan"'), encoding="utf-8")
+    item.write_text(
+        item.read_text(encoding="utf-8").replace("title: Beta i skolan", 'title: "Beta; i skolan"'),
+        encoding="utf-8",
+    )
     data = report(run, year_tree, "csv")
     assert '"Beta; i skolan"' in data
     rows = list(csv.reader(io.StringIO(data.lstrip("\ufeff"), newline=""), delimiter=";"))
@@ -285,10 +401,14 @@ def cells(row) -> list[str]:
 
 def table(page, caption: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Return the header, body rows and footer rows of the table whose caption starts so."""
-    [found] = [t for t in page.iter("table")
-               if t.find("caption").text_content().startswith(caption)]
-    return (cells(found.find("thead/tr")), [cells(r) for r in found.xpath("./tbody/tr")],
-            [cells(r) for r in found.xpath("./tfoot/tr")])
+    [found] = [
+        t for t in page.iter("table") if t.find("caption").text_content().startswith(caption)
+    ]
+    return (
+        cells(found.find("thead/tr")),
+        [cells(r) for r in found.xpath("./tbody/tr")],
+        [cells(r) for r in found.xpath("./tfoot/tr")],
+    )
 
 
 def test_html_tables_have_every_number(page):
@@ -305,14 +425,21 @@ def test_html_tables_have_every_number(page):
     assert table(page, "Evenemang som nyhetsbrevet")[1] == EVENTS
     head, body, _ = table(page, "Kampanjer per nummer")
     assert head == ["Kampanj", *SHORT_DATES, "Nummer", "Längsta uppehåll"]
-    assert body == [[name, *("✓ja" if c else "·nej" for c in carried), str(n), str(gap)]
-                    for name, carried, n, gap in PRESENCE]
+    assert body == [
+        [name, *("✓ja" if c else "·nej" for c in carried), str(n), str(gap)]
+        for name, carried, n, gap in PRESENCE
+    ]
     _, body, foot = table(page, "Levererade meddelanden per nummer")
     assert [r[1] for r in body] == DELIVERED and foot == [["Totalt", "5"]]
-    figures = [(d.findtext("dt"), d.findtext("dd"))
-               for d in page.xpath("//dl[@class='figures']/div")]
-    assert figures == [("Utgivna nummer (planen: 6–12)", "7"), ("Texter", "11"),
-                       ("Varav evenemang", "3"), ("Levererade meddelanden", "5")]
+    figures = [
+        (d.findtext("dt"), d.findtext("dd")) for d in page.xpath("//dl[@class='figures']/div")
+    ]
+    assert figures == [
+        ("Utgivna nummer (planen: 6–12)", "7"),
+        ("Texter", "11"),
+        ("Varav evenemang", "3"),
+        ("Levererade meddelanden", "5"),
+    ]
 
 
 def charts(page) -> dict[str, etree._Element]:
@@ -338,19 +465,29 @@ def bar_values(svg) -> list[tuple[str, int]]:
 
 def test_svg_charts_parse_as_xml_and_draw_the_numbers(page):
     found = charts(page)
-    assert sorted(found) == sorted(["diagram-nummer", "diagram-kampanj", "diagram-delmal",
-                                    "diagram-malgrupp", "diagram-typ", "diagram-narvaro",
-                                    "diagram-levererade"])
+    assert sorted(found) == sorted(
+        [
+            "diagram-nummer",
+            "diagram-kampanj",
+            "diagram-delmal",
+            "diagram-malgrupp",
+            "diagram-typ",
+            "diagram-narvaro",
+            "diagram-levererade",
+        ]
+    )
     assert bar_values(found["diagram-kampanj"]) == PER_CAMPAIGN
     assert bar_values(found["diagram-delmal"]) == [
-        (f"Mål {g} {GOALS[g]}", c) for g, c in PER_GOAL] + [("Inget delmål angivet", NO_GOAL)]
+        (f"Mål {g} {GOALS[g]}", c) for g, c in PER_GOAL
+    ] + [("Inget delmål angivet", NO_GOAL)]
     assert bar_values(found["diagram-malgrupp"]) == PER_GROUP
     assert bar_values(found["diagram-typ"]) == PER_TYPE
     assert [n for _, n in bar_values(found["diagram-levererade"])] == [int(d) for d in DELIVERED]
     promise = found["diagram-nummer"]
     assert [t.text for t in promise.iter(f"{SVG}text") if t.get("class") == "value"] == ["7"]
-    assert promise.find(f"{SVG}title").text == ("Utgivna nummer 2023: 7. Planen lovar 6–12 "
-                                                "nummer om året.")
+    assert promise.find(f"{SVG}title").text == (
+        "Utgivna nummer 2023: 7. Planen lovar 6–12 nummer om året."
+    )
 
 
 def test_bar_lengths_are_proportional(page):
@@ -366,7 +503,7 @@ def test_presence_chart_fills_one_square_per_carrying_issue(page):
     squares = list(grid.iter(f"{SVG}rect"))
     assert len(squares) == 4 * 7
     filled = [0 if s.get("class") == "empty" else 1 for s in squares]
-    assert [filled[i * 7:(i + 1) * 7] for i in range(4)] == [c for _, c, _, _ in PRESENCE]
+    assert [filled[i * 7 : (i + 1) * 7] for i in range(4)] == [c for _, c, _, _ in PRESENCE]
     ticks = [t.text for t in grid.iter(f"{SVG}text") if t.get("class") == "tick"]
     assert ticks == SHORT_DATES
 
@@ -403,8 +540,12 @@ def test_every_chart_is_followed_by_its_table(page):
 
 def test_markup_in_content_is_escaped(run, year_tree, tmp_path):
     item = year_tree / "newsletters/2023/2023-05/d1.md"
-    item.write_text(item.read_text(encoding="utf-8").replace(
-        "malgrupp: [\"Skolan\"]", 'malgrupp: ["<b>Skolan</b> & co"]'), encoding="utf-8")
+    item.write_text(
+        item.read_text(encoding="utf-8").replace(
+            'malgrupp: ["Skolan"]', 'malgrupp: ["<b>Skolan</b> & co"]'
+        ),
+        encoding="utf-8",
+    )
     text = report(run, year_tree, "html")
     assert "&lt;b&gt;Skolan&lt;/b&gt; &amp; co" in text and "<b>Skolan" not in text
     for svg in lxml_html.fromstring(text.encode()).iter("svg"):
@@ -417,11 +558,14 @@ def test_html_passes_axe_in_chromium(run, ledger_tree, tmp_path):
     from playwright.sync_api import sync_playwright
 
     out = tmp_path / "rapport.html"
-    assert run("report", "2023", "--format", "html", "--out", out, "--root",
-               ledger_tree).exit_code == 0
+    assert (
+        run("report", "2023", "--format", "html", "--out", out, "--root", ledger_tree).exit_code
+        == 0
+    )
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         view = browser.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
         view.goto(out.as_uri())
         results = Axe().run(view)
@@ -448,7 +592,8 @@ def test_year_without_issues_fails_in_swedish(run, year_tree):
     assert result.stdout == ""
     assert result.stderr == (
         "Inga nummer för 2030: newsletters/2030/ saknas eller har inga nummer. Det finns nummer "
-        "för 2022, 2023. Ange ett annat år, t.ex. `nyhetsbrev report 2023`.\n")
+        "för 2022, 2023. Ange ett annat år, t.ex. `nyhetsbrev report 2023`.\n"
+    )
 
 
 def test_year_without_issues_writes_no_file(run, year_tree, tmp_path):
@@ -465,17 +610,20 @@ def test_unreadable_ledger_fails_in_swedish(run, year_tree):
     assert result.exit_code == 1
     assert result.stderr == (
         f"{ledger}: utskicksregistret kan inte läsas (file is not a database); kontrollera att "
-        "filen är det register som `nyhetsbrev send` skriver\n")
+        "filen är det register som `nyhetsbrev send` skriver\n"
+    )
 
 
 def test_content_errors_stop_the_report(run, year_tree):
     item = year_tree / "newsletters/2023/2023-05/d1.md"
-    item.write_text(item.read_text(encoding="utf-8").replace("delmal: [3]", "delmal: [7]"),
-                    encoding="utf-8")
+    item.write_text(
+        item.read_text(encoding="utf-8").replace("delmal: [3]", "delmal: [7]"), encoding="utf-8"
+    )
     result = run("report", "2023", "--root", year_tree)
     assert result.exit_code == 1
-    assert result.stderr == ('newsletters/2023/2023-05/d1.md:6: delmål "7" finns inte: '
-                             "delmålen är heltalen 1–5\n")
+    assert result.stderr == (
+        'newsletters/2023/2023-05/d1.md:6: delmål "7" finns inte: delmålen är heltalen 1–5\n'
+    )
 
 
 def test_unknown_format_is_a_usage_error(run, year_tree):
@@ -486,13 +634,25 @@ def test_unknown_format_is_a_usage_error(run, year_tree):
 
 def test_counts_are_written_the_swedish_way():
     assert [tal(n) for n in (0, 1585, 9999, 12345, 1234567)] == [
-        "0", "1585", "9999", "12\u00a0345", "1\u00a0234\u00a0567"]
+        "0",
+        "1585",
+        "9999",
+        "12\u00a0345",
+        "1\u00a0234\u00a0567",
+    ]
 
 
-@pytest.mark.parametrize(("carried", "gap"), [
-    ([], 0), ([True], 0), ([False], 1), ([True, False, False, True], 2),
-    ([False, False, True, False], 2), ([True, False, True, False, False, False], 3),
-])
+@pytest.mark.parametrize(
+    ("carried", "gap"),
+    [
+        ([], 0),
+        ([True], 0),
+        ([False], 1),
+        ([True, False, False, True], 2),
+        ([False, False, True, False], 2),
+        ([True, False, True, False, False, False], 3),
+    ],
+)
 def test_longest_gap_counts_the_ends_of_the_year(carried, gap):
     assert longest_gap(carried) == gap
 

@@ -84,8 +84,10 @@ class Recorder:
         return collections.Counter(r for r, _ in self.messages)
 
     def parsed(self) -> list[tuple[str, email.message.EmailMessage]]:
-        return [(r, email.message_from_bytes(raw, policy=email.policy.default))
-                for r, raw in self.messages]
+        return [
+            (r, email.message_from_bytes(raw, policy=email.policy.default))
+            for r, raw in self.messages
+        ]
 
 
 def free_port() -> int:
@@ -103,8 +105,7 @@ class Server:
         if auth:
             options = {"auth_require_tls": False, "authenticator": self._authenticate}
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     **options)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
         self.controller.start()
 
     def _authenticate(self, server, session, envelope, mechanism, data):
@@ -154,8 +155,11 @@ def expected_token(address: str) -> str:
 
 def raw_unsubscribe(raw: bytes) -> str:
     """Return the https URL of List-Unsubscribe as it stands in the sent bytes (no RFC 2047)."""
-    found = re.findall(rb"^List-Unsubscribe: <(https://[^>\s]+)>, <mailto:avsluta@example\.se>\r$",
-                       raw, flags=re.MULTILINE)
+    found = re.findall(
+        rb"^List-Unsubscribe: <(https://[^>\s]+)>, <mailto:avsluta@example\.se>\r$",
+        raw,
+        flags=re.MULTILINE,
+    )
     assert len(found) == 1, raw.split(b"\r\n\r\n")[0]
     return found[0].decode()
 
@@ -169,8 +173,12 @@ def parts(msg) -> tuple[str, str]:
 def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
     db = sqlite3.connect(tree / ".nyhetsbrev" / "sends.sqlite")
     try:
-        return {a: (s, r) for a, s, r in db.execute(
-            "SELECT address, state, reply FROM sends WHERE issue = ?", (ISSUE,))}
+        return {
+            a: (s, r)
+            for a, s, r in db.execute(
+                "SELECT address, state, reply FROM sends WHERE issue = ?", (ISSUE,)
+            )
+        }
     finally:
         db.close()
 
@@ -179,12 +187,14 @@ def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
 
 
 def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "Samordnare@Example.se",
-                 "--to", "kollega@example.se")
+    result = run(
+        "send", ISSUE, "--root", site, "--to", "Samordnare@Example.se", "--to", "kollega@example.se"
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "Testbrev till samordnare@example.se: skickat (250 2.0.0 Ok: queued as Q1)\n"
-        "Testbrev till kollega@example.se: skickat (250 2.0.0 Ok: queued as Q2)\n")
+        "Testbrev till kollega@example.se: skickat (250 2.0.0 Ok: queued as Q2)\n"
+    )
     got = server.handler.parsed()
     assert [r for r, _ in got] == ["samordnare@example.se", "kollega@example.se"]
     recipient, msg = got[0]
@@ -200,8 +210,10 @@ def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, r
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     plain, html = parts(msg)
-    url = (f"https://nyhetsbrev.example.se/avsluta?token={expected_token(recipient)}"
-           "&email=samordnare%40example.se")
+    url = (
+        f"https://nyhetsbrev.example.se/avsluta?token={expected_token(recipient)}"
+        "&email=samordnare%40example.se"
+    )
     assert raw_unsubscribe(server.handler.messages[0][1]) == url
     assert url in plain and url.replace("&", "&amp;") in html
     assert "Välj att sluta" in plain and "Välj att sluta" in html
@@ -212,8 +224,9 @@ def test_test_send_is_not_a_list_send(site, server, run):
     assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
     status = run("send", ISSUE, "--root", site, "--status")
     lines = status.stdout.splitlines()
-    assert lines[0] == ("2022-10: 0 skickade, 0 misslyckade, 0 väntar "
-                        "(0 mottagare i .nyhetsbrev/sends.sqlite)")
+    assert lines[0] == (
+        "2022-10: 0 skickade, 0 misslyckade, 0 väntar (0 mottagare i .nyhetsbrev/sends.sqlite)"
+    )
     assert lines[1].startswith("testbrev: 1, senast till mig@example.se 20")
     assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {}
 
@@ -231,7 +244,8 @@ def test_test_send_without_secret_uses_the_general_link(site, server, run, monke
     assert result.exit_code == 0
     assert result.stderr == (
         "varning: NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt; testbrevet får den allmänna "
-        "avregistreringslänken i stället för en personlig\n")
+        "avregistreringslänken i stället för en personlig\n"
+    )
     raw = server.handler.messages[0][1]
     assert raw_unsubscribe(raw) == "https://nyhetsbrev.example.se/avsluta"
 
@@ -239,24 +253,29 @@ def test_test_send_without_secret_uses_the_general_link(site, server, run, monke
 def test_test_send_dry_run_connects_to_nothing(site, server, run):
     result = run("send", ISSUE, "--root", site, "--to", "mig@example.se", "--dry-run")
     assert result.exit_code == 0
-    assert result.stdout == ('Provkörning, inget skickas: testbrev "[TEST] Nyhetsbrev oktober '
-                             f'2022" till mig@example.se via 127.0.0.1:{server.port}\n')
+    assert result.stdout == (
+        'Provkörning, inget skickas: testbrev "[TEST] Nyhetsbrev oktober '
+        f'2022" till mig@example.se via 127.0.0.1:{server.port}\n'
+    )
     assert server.handler.connections == 0
 
 
 def test_test_send_to_an_invalid_address_is_refused(site, server, run):
     result = run("send", ISSUE, "--root", site, "--to", "mig@example")
     assert result.exit_code == 1
-    assert result.stderr == ('--to mig@example: "mig@example" är ingen giltig e-postadress: '
-                             "domänen saknar punkt (t.ex. .se)\n")
+    assert result.stderr == (
+        '--to mig@example: "mig@example" är ingen giltig e-postadress: '
+        "domänen saknar punkt (t.ex. .se)\n"
+    )
     assert server.handler.messages == []
 
 
 def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
     result = run("send", ISSUE, "--root", site, "--to", "AVREGISTRERAD@example.se")
     assert result.exit_code == 0
-    assert result.stderr == ("varning: avregistrerad@example.se står i avregistreringslistan "
-                             "och får inget\n")
+    assert result.stderr == (
+        "varning: avregistrerad@example.se står i avregistreringslistan och får inget\n"
+    )
     assert server.handler.messages == []
 
 
@@ -269,11 +288,13 @@ def test_list_send_delivers_50_distinct_messages_with_personal_links(site, serve
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(
         "Klart: 2022-10 till " + csv.as_posix() + ": 50 skickade nu, 0 hade redan fått numret, "
-        "0 misslyckades, 0 avregistrerade, 0 rader hoppades över (")
+        "0 misslyckades, 0 avregistrerade, 0 rader hoppades över ("
+    )
     got = server.handler.parsed()
     assert len(got) == 50
     assert sorted(server.handler.by_recipient()) == sorted(
-        f"mottagare{i:02d}@kommun{i % 3}.example.se" for i in range(50))
+        f"mottagare{i:02d}@kommun{i % 3}.example.se" for i in range(50)
+    )
     assert len({m["Message-ID"] for _, m in got}) == 50
     for (recipient, msg), (_, raw) in zip(got, server.handler.messages, strict=True):
         assert msg["Subject"] == "Nyhetsbrev oktober 2022"
@@ -288,7 +309,8 @@ def test_list_send_delivers_50_distinct_messages_with_personal_links(site, serve
         assert url in plain and url.replace("&", "&amp;") in html
         assert PLACEHOLDER not in plain + html
     assert sorted(ledger_rows(site).values()) == sorted(
-        ("sent", f"250 2.0.0 Ok: queued as Q{i}") for i in range(1, 51))
+        ("sent", f"250 2.0.0 Ok: queued as Q{i}") for i in range(1, 51)
+    )
     assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
 
 
@@ -329,7 +351,8 @@ def test_server_gone_after_20_then_second_run_gives_everyone_exactly_one(site, s
     assert first.stderr.endswith(
         f"127.0.0.1:{server.port}: kunde inte ansluta till SMTP-servern (Connection unexpectedly "
         "closed). Kör samma kommando igen när servern svarar; redan skickade mottagare hoppas "
-        "över\n")
+        "över\n"
+    )
     assert len(handler.messages) == 20
     states = collections.Counter(s for s, _ in ledger_rows(site).values())
     assert states == {"sent": 20, "pending": 30}
@@ -351,7 +374,8 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
     assert result.stderr.endswith(
         "mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
         "1 mottagare fick inte numret; se ovan och `send 2022-10 --status`. Kör samma kommando "
-        "igen för att försöka på nytt; de som fått numret hoppas över\n")
+        "igen för att försöka på nytt; de som fått numret hoppas över\n"
+    )
     assert len(server.handler.messages) == 9
     rows = ledger_rows(site)
     assert rows["mottagare03@kommun0.example.se"] == ("failed", "550 5.1.1 Mailbox unavailable")
@@ -360,7 +384,8 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
     assert status.stdout == (
         "2022-10: 9 skickade, 1 misslyckad, 0 väntar (10 mottagare i .nyhetsbrev/sends.sqlite)\n"
         "misslyckade:\n"
-        "  mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n")
+        "  mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
+    )
 
 
 def test_451_is_retried(site, server, run):
@@ -379,16 +404,22 @@ def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server,
     first = send_list(run, site, csv)
     assert first.exit_code == 1
     assert ledger_rows(site)["mottagare00@kommun0.example.se"] == (
-        "failed", "451 4.7.1 Försök igen senare")
+        "failed",
+        "451 4.7.1 Försök igen senare",
+    )
     second = send_list(run, site, csv)
     assert second.exit_code == 0
     assert set(server.handler.by_recipient().values()) == {1}
 
 
 def test_suppressed_and_invalid_addresses_get_nothing(site, server, run):
-    csv = recipients(site, 3, extra="Avregistrerad@Example.se,Borta\nkalle@,Kalle\n"
-                                     "MOTTAGARE00@kommun0.example.se,Dubblett\n,\n"
-                                     "a b@example.se,\n")
+    csv = recipients(
+        site,
+        3,
+        extra="Avregistrerad@Example.se,Borta\nkalle@,Kalle\n"
+        "MOTTAGARE00@kommun0.example.se,Dubblett\n,\n"
+        "a b@example.se,\n",
+    )
     result = send_list(run, site, csv)
     assert result.exit_code == 0, result.output
     shown = csv.as_posix()
@@ -400,19 +431,22 @@ def test_suppressed_and_invalid_addresses_get_nothing(site, server, run):
         "raden hoppas över",
     ]
     assert sorted(server.handler.by_recipient()) == [
-        "mottagare00@kommun0.example.se", "mottagare01@kommun1.example.se",
-        "mottagare02@kommun2.example.se"]
-    assert "3 skickade nu, 0 hade redan fått numret, 0 misslyckades, 1 avregistrerad, " \
-           "3 rader hoppades över" in result.stdout
+        "mottagare00@kommun0.example.se",
+        "mottagare01@kommun1.example.se",
+        "mottagare02@kommun2.example.se",
+    ]
+    assert (
+        "3 skickade nu, 0 hade redan fått numret, 0 misslyckades, 1 avregistrerad, "
+        "3 rader hoppades över" in result.stdout
+    )
     assert "avregistrerad@example.se" not in ledger_rows(site)
 
 
 def test_semicolon_csv_from_a_spreadsheet_with_bom(site, server, run):
     csv = site / "excel.csv"
-    csv.write_bytes("\ufeffE-post;Email;Name\nx;Asa.Oberg@Malmö.Example.se;Åsa Öberg\n"
-                    .encode())
+    csv.write_bytes("\ufeffE-post;Email;Name\nx;Asa.Oberg@Malmö.Example.se;Åsa Öberg\n".encode())
     assert send_list(run, site, csv).exit_code == 0
-    (recipient, msg), = server.handler.parsed()
+    ((recipient, msg),) = server.handler.parsed()
     assert recipient == "asa.oberg@xn--malm-8qa.example.se"  # the domain in punycode
     assert msg["To"].addresses[0].display_name == "Åsa Öberg"
 
@@ -425,7 +459,8 @@ def test_a_draft_issue_is_refused_for_a_list_send(site, server, run):
     assert result.stderr == (
         'newsletters/2022/2022-10/issue.md:3: numret har status "draft"; bara ett nummer med '
         'status "ready" får skickas till en lista. Skicka ett testbrev med --to och sätt '
-        "status: ready när numret är klart\n")
+        "status: ready när numret är klart\n"
+    )
     assert server.handler.messages == []
     assert not (site / ".nyhetsbrev" / "sends.sqlite").exists()
 
@@ -436,7 +471,8 @@ def test_a_sent_issue_is_refused_with_the_way_to_resume(site, server, run):
     assert result.stderr.endswith(
         'newsletters/2022/2022-03/issue.md:5: numret har status "sent"; bara ett nummer med '
         'status "ready" får skickas till en lista. För att fortsätta ett avbrutet utskick: '
-        "sätt tillbaka status: ready; de som fått numret hoppas över\n")
+        "sätt tillbaka status: ready; de som fått numret hoppas över\n"
+    )
     assert server.handler.messages == []
 
 
@@ -480,13 +516,17 @@ def auth_server():
 def secret_forms(password: str) -> list[str]:
     """Return the password as written and as it travels in AUTH PLAIN and AUTH LOGIN."""
     plain = f"\0utskick\0{password}".encode()
-    return [password, base64.b64encode(plain).decode(),
-            base64.b64encode(password.encode()).decode()]
+    return [
+        password,
+        base64.b64encode(plain).decode(),
+        base64.b64encode(password.encode()).decode(),
+    ]
 
 
 @pytest.mark.parametrize("password", [PASSWORD, "ascii-only-Secret-4711"])
-def test_password_never_appears_in_output_or_logs(tree, auth_server, run, monkeypatch, caplog,
-                                                  password):
+def test_password_never_appears_in_output_or_logs(
+    tree, auth_server, run, monkeypatch, caplog, password
+):
     auth_server.password = password
     caplog.set_level(logging.DEBUG)
     point(tree, auth_server.port, user="utskick")
@@ -506,7 +546,8 @@ def test_password_never_appears_in_output_or_logs(tree, auth_server, run, monkey
     assert refused.stderr == (
         f'127.0.0.1:{auth_server.port}: inloggningen som "utskick" nekades (535 5.7.8 '
         "Authentication credentials invalid); kontrollera [smtp] user och "
-        "NYHETSBREV_SMTP_PASSWORD\n")
+        "NYHETSBREV_SMTP_PASSWORD\n"
+    )
     assert "ansluter till" in caplog.text  # the log was captured, and holds no secret
     written = b"".join(p.read_bytes() for p in (tree / ".nyhetsbrev").iterdir() if p.is_file())
     for form in secret_forms(password):
@@ -523,9 +564,11 @@ def test_user_without_password_is_refused(tree, auth_server, run, monkeypatch):
     monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
     result = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
     assert result.exit_code == 1
-    assert result.stderr == ('[smtp] user är "utskick" men miljövariabeln '
-                             "NYHETSBREV_SMTP_PASSWORD är inte satt; sätt den i skalet "
-                             "(aldrig i newsletter.toml)\n")
+    assert result.stderr == (
+        '[smtp] user är "utskick" men miljövariabeln '
+        "NYHETSBREV_SMTP_PASSWORD är inte satt; sätt den i skalet "
+        "(aldrig i newsletter.toml)\n"
+    )
     assert auth_server.logins == []
 
 
@@ -535,7 +578,8 @@ def test_list_send_without_secret_is_refused(site, server, run, monkeypatch):
     assert result.exit_code == 1
     assert result.stderr == (
         "miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt: varje mottagare behöver en "
-        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan använder\n")
+        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan använder\n"
+    )
     assert server.handler.messages == []
 
 
@@ -556,9 +600,22 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
     handler.delay = 0.3
     env = dict(os.environ, NYHETSBREV_UNSUBSCRIBE_SECRET=SECRET, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root", str(site),
-         "--list", str(csv), "--retry-wait", "0.01"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            str(REPO / "build.py"),
+            "send",
+            ISSUE,
+            "--root",
+            str(site),
+            "--list",
+            str(csv),
+            "--retry-wait",
+            "0.01",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(handler.messages) < 10 and time.monotonic() < deadline:
@@ -581,8 +638,10 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
     for address in twice:
         ids = {m["Message-ID"] for r, m in handler.parsed() if r == address}
         assert len(ids) == 1  # the retry reuses the Message-ID
-        assert (f"varning: {address} kan redan ha fått brevet (förra körningen avbröts medan "
-                "det skickades); det skickas igen") in resumed.stderr
+        assert (
+            f"varning: {address} kan redan ha fått brevet (förra körningen avbröts medan "
+            "det skickades); det skickas igen"
+        ) in resumed.stderr
     assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
 
 
@@ -593,7 +652,8 @@ def test_to_and_list_together_is_a_usage_error(site, run):
     result = run("send", ISSUE, "--root", site, "--to", "a@example.se", "--list", "x.csv")
     assert result.exit_code == 2
     assert result.stderr.endswith(
-        "Error: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n")
+        "Error: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n"
+    )
 
 
 def test_neither_to_nor_list_is_a_usage_error(site, run):
@@ -605,8 +665,9 @@ def test_neither_to_nor_list_is_a_usage_error(site, run):
 def test_unknown_issue(site, run):
     result = run("send", "2022-11", "--root", site, "--to", "a@example.se")
     assert result.exit_code == 1
-    assert result.stderr == ('numret "2022-11" finns inte under newsletters/ '
-                             '(menade du "2022-10"?)\n')
+    assert result.stderr == (
+        'numret "2022-11" finns inte under newsletters/ (menade du "2022-10"?)\n'
+    )
 
 
 def test_missing_list_file(site, server, run):
@@ -620,9 +681,11 @@ def test_list_without_email_column(site, server, run):
     csv.write_text("e-mail,namn\na@example.se,A\n", "utf-8")
     result = send_list(run, site, csv)
     assert result.exit_code == 1
-    assert result.stderr == (f'{csv.as_posix()}:1: kolumnen "email" saknas (hittade "e-mail", '
-                             '"namn") (menade du "email"?); första raden ska vara rubriker, '
-                             't.ex. "email,name"\n')
+    assert result.stderr == (
+        f'{csv.as_posix()}:1: kolumnen "email" saknas (hittade "e-mail", '
+        '"namn") (menade du "email"?); första raden ska vara rubriker, '
+        't.ex. "email,name"\n'
+    )
     assert server.handler.messages == []
 
 
@@ -631,8 +694,9 @@ def test_list_that_is_not_utf8(site, server, run):
     csv.write_bytes("email,name\nasa@example.se,Åsa\n".encode("cp1252"))
     result = send_list(run, site, csv)
     assert result.exit_code == 1
-    assert result.stderr == (f'{csv.as_posix()}:2: filen är inte UTF-8; spara den som '
-                             '"CSV UTF-8 (kommaavgränsad)"\n')
+    assert result.stderr == (
+        f'{csv.as_posix()}:2: filen är inte UTF-8; spara den som "CSV UTF-8 (kommaavgränsad)"\n'
+    )
 
 
 def test_missing_suppression_file_stops_the_send(site, server, run):
@@ -652,20 +716,27 @@ def test_no_server_listening(site, run):
     assert result.exit_code == 1
     last = result.stderr.splitlines()[-1] + "\n"
     assert last.startswith(f"127.0.0.1:{port}: kunde inte ansluta till SMTP-servern (")
-    assert last.endswith("Kör samma kommando igen när servern svarar; redan skickade "
-                                  "mottagare hoppas över\n")
+    assert last.endswith(
+        "Kör samma kommando igen när servern svarar; redan skickade mottagare hoppas över\n"
+    )
     assert collections.Counter(s for s, _ in ledger_rows(site).values()) == {"pending": 2}
 
 
 def test_ledger_inside_public_is_refused(site, server, run):
     toml = site / "newsletter.toml"
-    toml.write_text(toml.read_text("utf-8").replace(
-        "[sending]\n", '[sending]\nledger = "public/sends.sqlite"\n'), "utf-8")
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            "[sending]\n", '[sending]\nledger = "public/sends.sqlite"\n'
+        ),
+        "utf-8",
+    )
     result = send_list(run, site, recipients(site, 2))
     assert result.exit_code == 1
-    assert result.stderr == ('newsletter.toml:1: [sending] ledger "public/sends.sqlite" ligger '
-                             "i public/, som ersätts vid varje build; välj en fil utanför, "
-                             't.ex. ".nyhetsbrev/sends.sqlite"\n')
+    assert result.stderr == (
+        'newsletter.toml:1: [sending] ledger "public/sends.sqlite" ligger '
+        "i public/, som ersätts vid varje build; välj en fil utanför, "
+        't.ex. ".nyhetsbrev/sends.sqlite"\n'
+    )
 
 
 def test_a_second_run_at_the_same_time_is_refused(site, server, run):
@@ -674,8 +745,9 @@ def test_a_second_run_at_the_same_time_is_refused(site, server, run):
         assert free
         result = send_list(run, site, recipients(site, 2))
     assert result.exit_code == 1
-    assert result.stderr == (f"ett annat utskick använder {path} just nu; vänta tills det är "
-                             "klart\n")
+    assert result.stderr == (
+        f"ett annat utskick använder {path} just nu; vänta tills det är klart\n"
+    )
     assert server.handler.messages == []
 
 
@@ -688,7 +760,8 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
     assert result.stderr == (
         ".nyhetsbrev/sends.sqlite: liggaren kan inte läsas eller skrivas (file is not a "
         "database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
-        "sist kan då få brevet två gånger\n")
+        "sist kan då få brevet två gånger\n"
+    )
     assert server.handler.messages == []
     assert run("send", ISSUE, "--root", site, "--status").stderr == result.stderr
 
@@ -696,15 +769,17 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
 def test_status_without_ledger(site, run):
     result = run("send", ISSUE, "--root", site, "--status")
     assert result.exit_code == 0
-    assert result.stdout == ("2022-10: inga utskick ännu (liggaren .nyhetsbrev/sends.sqlite "
-                             "finns inte)\n")
+    assert result.stdout == (
+        "2022-10: inga utskick ännu (liggaren .nyhetsbrev/sends.sqlite finns inte)\n"
+    )
 
 
 def test_status_of_an_issue_never_sent_names_the_close_one(site, server, run):
     send_list(run, site, recipients(site, 1))
     result = run("send", "2022-1O", "--root", site, "--status")
-    assert result.stdout == ('2022-1O: inga utskick i .nyhetsbrev/sends.sqlite '
-                             '(menade du "2022-10"?)\n')
+    assert result.stdout == (
+        '2022-1O: inga utskick i .nyhetsbrev/sends.sqlite (menade du "2022-10"?)\n'
+    )
 
 
 # --- parts --------------------------------------------------------------------------------

@@ -32,8 +32,9 @@ def test_an_edited_item_re_renders_its_issue_only(preview, tree):
 def test_a_campaign_change_re_renders_every_issue(preview, tree):
     october = preview.view("2022/2022-10")
     campaign = tree / "campaigns/valj-att-sluta.md"
-    campaign.write_text(campaign.read_text("utf-8").replace("En nationell", "Den nationella"),
-                        "utf-8")
+    campaign.write_text(
+        campaign.read_text("utf-8").replace("En nationell", "Den nationella"), "utf-8"
+    )
     assert preview.changed([campaign]) == {"*"}
     assert "Den nationella stödlinje" in preview.view("2022/2022-10").rendered.html
     assert preview.view("2022/2022-10") is not october
@@ -64,7 +65,8 @@ def test_a_broken_item_keeps_the_last_good_render(preview, tree):
     assert broken.stale and broken.rendered is good.rendered
     assert [str(p) for p in broken.problems if p.severity == "error"] == [
         'newsletters/2022/2022-03/svartsjuka.md:3: date "2022-13-01" är inget giltigt datum: '
-        "skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15"]
+        "skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15"
+    ]
     assert broken.title == "Nyhetsbrev mars 2022"
 
 
@@ -75,8 +77,10 @@ def test_a_broken_template_is_shown_as_a_problem(preview, tree):
     assert preview.changed([template]) == {"*"}
     view = preview.view("2022/2022-10")
     assert view.rendered is None and view.errors == 1
-    assert str(view.problems[0]) == ("templates/email/issue.mjml:2: mallen går inte att läsa: "
-                                     "Expected an expression, got 'end of statement block'")
+    assert str(view.problems[0]) == (
+        "templates/email/issue.mjml:2: mallen går inte att läsa: "
+        "Expected an expression, got 'end of statement block'"
+    )
 
 
 def get(url: str) -> tuple[int, str, bytes]:

@@ -19,8 +19,10 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
-                       "(/usr/bin/chromium); .ci/run installs it"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it",
+    ),
 ]
 
 
@@ -29,8 +31,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM),
-                                     args=["--no-sandbox", "--disable-gpu"])
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
         yield chromium
         chromium.close()
 
@@ -86,13 +89,17 @@ def test_an_edited_item_appears_within_two_seconds_without_reload(page, server, 
     expect(page.frame_locator("#ram-600").locator("body")).to_contain_text("Materialet finns")
     page.evaluate("window.notReloaded = true")
     item = tree / "newsletters/2022/2022-03/svartsjuka.md"
-    item.write_text(item.read_text("utf-8").replace(
-        "Materialet finns att beställa.", "Nu finns affischerna på arabiska."), "utf-8")
+    item.write_text(
+        item.read_text("utf-8").replace(
+            "Materialet finns att beställa.", "Nu finns affischerna på arabiska."
+        ),
+        "utf-8",
+    )
     for frame in ("#ram-375", "#ram-600"):
         expect(page.frame_locator(frame).locator("body")).to_contain_text(
-            "Nu finns affischerna på arabiska.", timeout=2000)
-    expect(page.locator("#text")).to_contain_text("Nu finns affischerna på arabiska.",
-                                                  timeout=2000)
+            "Nu finns affischerna på arabiska.", timeout=2000
+        )
+    expect(page.locator("#text")).to_contain_text("Nu finns affischerna på arabiska.", timeout=2000)
     assert page.evaluate("window.notReloaded") is True
     page.screenshot(path=ARTIFACTS / "preview-issue.png", full_page=True)
 
@@ -105,14 +112,16 @@ def test_a_broken_file_shows_its_error_and_the_server_keeps_going(page, server, 
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("Numret kan inte byggas: 1 fel.", timeout=2000)
     expect(page.locator("#fynd")).to_contain_text(
-        "newsletters/2022/2022-03/svartsjuka.md:4: ogiltig YAML")
+        "newsletters/2022/2022-03/svartsjuka.md:4: ogiltig YAML"
+    )
     expect(page.locator("#vyer")).to_have_class(re.compile(r"\bstale\b"))
     expect(page.frame_locator("#ram-600").locator("body")).to_contain_text("Materialet finns")
     page.screenshot(path=ARTIFACTS / "preview-error.png", full_page=True)
     item.write_text(good.replace("Materialet", "Det rättade materialet"), "utf-8")
     expect(alert).to_have_count(0, timeout=2000)
     expect(page.frame_locator("#ram-600").locator("body")).to_contain_text(
-        "Det rättade materialet", timeout=2000)
+        "Det rättade materialet", timeout=2000
+    )
     page.goto(server.url)
     expect(page.locator("tbody tr")).to_have_count(3)
 
@@ -131,8 +140,9 @@ def test_the_email_fits_a_phone_inside_the_preview_and_alone(browser, page, serv
     frame = page.frame_locator("#ram-375").locator("html")
     expect(frame).to_contain_text("Avsluta prenumeration")
     assert frame.evaluate("e => e.scrollWidth") <= 375
-    phone = browser.new_context(viewport={"width": 375, "height": 800}, is_mobile=True,
-                                device_scale_factor=2)
+    phone = browser.new_context(
+        viewport={"width": 375, "height": 800}, is_mobile=True, device_scale_factor=2
+    )
     alone = phone.new_page()
     alone.goto(server.url + "utskick/2022/2022-03/email.html")
     assert alone.evaluate("document.documentElement.scrollWidth") <= 375
@@ -148,8 +158,9 @@ def test_screenshots_at_600_and_in_dark_mode(browser, server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 600
     page.screenshot(path=ARTIFACTS / "email-600.png", full_page=True)
     desktop.close()
-    dark = browser.new_context(viewport={"width": 375, "height": 800}, is_mobile=True,
-                               color_scheme="dark")
+    dark = browser.new_context(
+        viewport={"width": 375, "height": 800}, is_mobile=True, color_scheme="dark"
+    )
     page = dark.new_page()
     page.goto(server.url + "utskick/2022/2022-03/email.html")
     assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") is True
@@ -177,8 +188,9 @@ def test_no_wcag_22_aa_violations_in_email_and_web_version(browser, content, out
 
     from nyhetsbrev.serve import start
 
-    root = request.getfixturevalue("tree") if content == "basic" else request.getfixturevalue(
-        "sample")
+    root = (
+        request.getfixturevalue("tree") if content == "basic" else request.getfixturevalue("sample")
+    )
     running = start(root)
     context = browser.new_context(viewport={"width": 600, "height": 900})
     try:

@@ -39,8 +39,16 @@ def test_new_issue_item_and_campaign_write_files_that_pass_strict_check(run, bar
     issue = run("new", "issue", "2023-03", "--root", bare)
     assert issue.exit_code == 0, issue.output
     assert issue.output == f"{bare / 'newsletters/2023/2023-03/issue.md'}\n"
-    item = run("new", "item", "2023-03", "Välj att sluta – öppet hus på Ängen i Åseda",
-               "--campaign", "valj-att-sluta", "--root", bare)
+    item = run(
+        "new",
+        "item",
+        "2023-03",
+        "Välj att sluta – öppet hus på Ängen i Åseda",
+        "--campaign",
+        "valj-att-sluta",
+        "--root",
+        bare,
+    )
     assert item.exit_code == 0, item.output
     path = bare / "newsletters/2023/2023-03/valj-att-sluta-oppet-hus-pa-angen-i-aseda.md"
     assert item.output == f"{path}\n"
@@ -49,8 +57,9 @@ def test_new_issue_item_and_campaign_write_files_that_pass_strict_check(run, bar
     assert uuid.UUID(meta["id"]).version == 4
     assert meta["campaign"] == "valj-att-sluta"
     assert str(meta["date"]) == "2023-03-15"
-    event = run("new", "item", "2023-03", "Webbinarium: våld i nära relationer", "--event",
-                "--root", bare)
+    event = run(
+        "new", "item", "2023-03", "Webbinarium: våld i nära relationer", "--event", "--root", bare
+    )
     assert event.exit_code == 0, event.output
     meta = front_matter(bare / "newsletters/2023/2023-03/webbinarium-vald-i-nara-relationer.md")
     assert meta["type"] == "event" and str(meta["start"]).startswith("2023-03-15")
@@ -87,8 +96,10 @@ def test_new_issue_refuses_to_overwrite(run, tree):
     before = path.read_bytes()
     result = run("new", "issue", "2022-03", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == ("newsletters/2022/2022-03/issue.md:1: filen finns redan och skrivs "
-                             "inte över; redigera den eller välj ett annat namn\n")
+    assert result.output == (
+        "newsletters/2022/2022-03/issue.md:1: filen finns redan och skrivs "
+        "inte över; redigera den eller välj ett annat namn\n"
+    )
     assert path.read_bytes() == before
 
 
@@ -97,16 +108,20 @@ def test_new_item_refuses_to_overwrite(run, tree):
     before = path.read_bytes()
     result = run("new", "item", "2022-03", "Svartsjuka", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == ("newsletters/2022/2022-03/svartsjuka.md:1: filen finns redan och "
-                             "skrivs inte över; redigera den eller välj ett annat namn\n")
+    assert result.output == (
+        "newsletters/2022/2022-03/svartsjuka.md:1: filen finns redan och "
+        "skrivs inte över; redigera den eller välj ett annat namn\n"
+    )
     assert path.read_bytes() == before
 
 
 def test_new_campaign_refuses_to_overwrite(run, tree):
     result = run("new", "campaign", "svartsjuka", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == ("campaigns/svartsjuka.md:1: filen finns redan och skrivs inte över; "
-                             "redigera den eller välj ett annat namn\n")
+    assert result.output == (
+        "campaigns/svartsjuka.md:1: filen finns redan och skrivs inte över; "
+        "redigera den eller välj ett annat namn\n"
+    )
 
 
 def test_new_item_refuses_an_unknown_issue_with_suggestions(run, tree):
@@ -115,16 +130,18 @@ def test_new_item_refuses_an_unknown_issue_with_suggestions(run, tree):
     assert result.output == (
         'okänt nummer "2022-3" (menade du "2022-03" eller "2022-10" eller "2021-11"?); '
         'befintliga nummer: "2021-11", "2022-03", "2022-10". Skapa ett nytt med '
-        "`nyhetsbrev new issue ÅÅÅÅ-MM`\n")
+        "`nyhetsbrev new issue ÅÅÅÅ-MM`\n"
+    )
     assert sorted(p.name for p in (tree / "newsletters/2022").iterdir()) == ["2022-03", "2022-10"]
 
 
 def test_new_item_refuses_an_unknown_campaign_with_suggestions(run, tree):
-    result = run("new", "item", "2022-03", "Rubrik", "--campaign", "valj-att-slut",
-                 "--root", tree)
+    result = run("new", "item", "2022-03", "Rubrik", "--campaign", "valj-att-slut", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == ('okänd kampanj "valj-att-slut" (menade du "valj-att-sluta"?); '
-                             'kända kampanjer: "svartsjuka", "valj-att-sluta"\n')
+    assert result.output == (
+        'okänd kampanj "valj-att-slut" (menade du "valj-att-sluta"?); '
+        'kända kampanjer: "svartsjuka", "valj-att-sluta"\n'
+    )
     assert not (tree / "newsletters/2022/2022-03/rubrik.md").exists()
 
 
@@ -144,15 +161,19 @@ def test_new_item_named_issue_does_not_replace_the_issue(run, tree):
 def test_new_issue_refuses_a_bad_month_as_a_usage_error(run, tree, month):
     result = run("new", "issue", month, "--root", tree)
     assert result.exit_code == 2
-    assert (f'Invalid value for YYYY-MM: "{month}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03'
-            in result.output)
+    assert (
+        f'Invalid value for YYYY-MM: "{month}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03'
+        in result.output
+    )
 
 
 def test_new_campaign_refuses_a_bad_slug_and_suggests_one(run, tree):
     result = run("new", "campaign", "Köp av sex", "--root", tree)
     assert result.exit_code == 2
-    assert ('Invalid value for SLUG: "Köp av sex" får bara innehålla a–z, 0–9 och bindestreck, '
-            't.ex. "kop-av-sex"') in result.output
+    assert (
+        'Invalid value for SLUG: "Köp av sex" får bara innehålla a–z, 0–9 och bindestreck, '
+        't.ex. "kop-av-sex"'
+    ) in result.output
     assert not (tree / "campaigns/kop-av-sex.md").exists()
 
 
@@ -170,9 +191,12 @@ def test_plan_table_shows_the_year_and_its_gaps(run, tree):
         "\n"
         "Månader utan nummer: januari, februari, april, maj, juni, juli, augusti, september, "
         "november, december\n"
-        "Delmål som inget nummer tar upp: 2, 4\n")
-    assert result.stderr == ("varning: 2022 har 2 nummer; handlingsplanen lovar 6–12 om året: "
-                             "planera minst 4 till med `nyhetsbrev new issue 2022-MM`\n")
+        "Delmål som inget nummer tar upp: 2, 4\n"
+    )
+    assert result.stderr == (
+        "varning: 2022 har 2 nummer; handlingsplanen lovar 6–12 om året: "
+        "planera minst 4 till med `nyhetsbrev new issue 2022-MM`\n"
+    )
 
 
 def test_plan_markdown_reports_campaigns_absent_longer_than_gap(run, tree):
@@ -188,7 +212,8 @@ def test_plan_markdown_reports_campaigns_absent_longer_than_gap(run, tree):
         "- Månader utan nummer: januari, februari, april, maj, juni, juli, augusti, september, "
         "november, december\n"
         '- Kampanjen "Välj att sluta" saknas i 1 nummer i följd (2022-03)\n'
-        "- Delmål som inget nummer tar upp: 2, 4\n")
+        "- Delmål som inget nummer tar upp: 2, 4\n"
+    )
     assert "Välj att sluta" not in run("plan", "2022", "--format", "md", "--root", tree).stdout
 
 
@@ -198,9 +223,11 @@ def test_plan_csv_is_the_table_only_and_parses(run, tree):
     result = run("plan", "2022", "--format", "csv", "--root", tree)
     assert result.exit_code == 0
     rows = list(csv.reader(result.stdout.splitlines()))
-    assert rows == [["Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål"],
-                    ["2022-03", "2022-03-15", "skickat", "3", "svartsjuka", "1, 3, 5"],
-                    ["2022-10", "2022-10-20", "klart", "2", "svartsjuka, valj-att-sluta", "1, 3"]]
+    assert rows == [
+        ["Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål"],
+        ["2022-03", "2022-03-15", "skickat", "3", "svartsjuka", "1, 3, 5"],
+        ["2022-10", "2022-10-20", "klart", "2", "svartsjuka, valj-att-sluta", "1, 3"],
+    ]
     assert result.stderr.splitlines()[0].startswith("Månader utan nummer: januari")
     assert result.stderr.splitlines()[-1].startswith("varning: 2022 har 2 nummer")
 
@@ -213,8 +240,9 @@ def test_plan_warns_about_more_than_twelve_issues(run, bare):
     (folder / "issue.md").write_text("---\ndate: 2024-12-28\n---\nMellandagarna.\n", "utf-8")
     result = run("plan", "2024", "--root", bare)
     assert result.exit_code == 0
-    assert result.stderr == ("varning: 2024 har 13 nummer; handlingsplanen lovar 6–12 om året: "
-                             "slå ihop eller flytta 1\n")
+    assert result.stderr == (
+        "varning: 2024 har 13 nummer; handlingsplanen lovar 6–12 om året: slå ihop eller flytta 1\n"
+    )
     assert "Månader utan nummer" not in result.stdout
     assert result.stdout.count(" utkast ") == 13
 
@@ -239,7 +267,8 @@ def test_plan_reports_content_errors_like_check(run, tree):
     assert result.output == (
         "newsletters/2022/2022-03/issue.md:1: date saknas, skriv datumet som ÅÅÅÅ-MM-DD\n"
         'newsletters/2022/2022-03/issue.md:2: status "klar" är inte ett av "draft", "ready", '
-        '"sent"\n')
+        '"sent"\n'
+    )
 
 
 # -- serve -------------------------------------------------------------------------------
@@ -248,8 +277,9 @@ def test_plan_reports_content_errors_like_check(run, tree):
 def test_serve_refuses_a_folder_without_newsletter_toml(run, tmp_path):
     result = run("serve", "--root", tmp_path, "--port", "0")
     assert result.exit_code == 1
-    assert result.output == (f"newsletter.toml saknas i {tmp_path.resolve()}: ange innehållets "
-                             "mapp med --root\n")
+    assert result.output == (
+        f"newsletter.toml saknas i {tmp_path.resolve()}: ange innehållets mapp med --root\n"
+    )
 
 
 def test_serve_refuses_a_port_in_use(run, tree):
@@ -259,18 +289,35 @@ def test_serve_refuses_a_port_in_use(run, tree):
         port = taken.getsockname()[1]
         result = run("serve", "--root", tree, "--port", port)
     assert result.exit_code == 1
-    assert result.output == (f"kan inte lyssna på 127.0.0.1:{port} (Address already in use): "
-                             "välj en annan port med --port\n")
+    assert result.output == (
+        f"kan inte lyssna på 127.0.0.1:{port} (Address already in use): "
+        "välj en annan port med --port\n"
+    )
 
 
 def test_serve_prints_its_address_serves_the_index_and_stops_on_ctrl_c(tree):
     process = subprocess.Popen(
-        [sys.executable, "-c", "from nyhetsbrev.cli import cli; cli()", "serve", "--root",
-         str(tree), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from nyhetsbrev.cli import cli; cli()",
+            "serve",
+            "--root",
+            str(tree),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
-        match = re.fullmatch(r"Förhandsvisning på (http://127\.0\.0\.1:\d+/) "
-                             r"\(avsluta med Ctrl\+C\)\n", line)
+        match = re.fullmatch(
+            r"Förhandsvisning på (http://127\.0\.0\.1:\d+/) "
+            r"\(avsluta med Ctrl\+C\)\n",
+            line,
+        )
         assert match, line
         with urllib.request.urlopen(match.group(1)) as response:
             page = response.read().decode()
@@ -286,4 +333,3 @@ def test_every_new_command_is_in_the_readme():
     readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
     for command in ("new item", "new issue", "new campaign", "plan YEAR", "serve"):
         assert f"`{command}" in readme, command
-
