@@ -32,9 +32,10 @@ bench: $(VENV)/.installed-test  ## the build benchmark (prints a table)
 fuzz: $(VENV)/.installed-test  ## a long property-based run
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_properties.py
 
-lint: $(VENV)/.installed-test
-	$(BIN)/ruff check nyhetsbrev tests
-	$(BIN)/ruff format --check nyhetsbrev tests
+lint: $(VENV)/.installed-test  ## ruff (lint and format) and mypy
+	$(BIN)/ruff check nyhetsbrev tests benchmarks
+	$(BIN)/ruff format --check nyhetsbrev tests benchmarks
+	$(BIN)/mypy nyhetsbrev
 
 clean:
 	rm -rf $(VENV) public

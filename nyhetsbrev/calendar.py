@@ -58,7 +58,7 @@ def calendar(site: Site, events: Iterable[Item], name: str) -> bytes:
     years = []
     for item in events:
         cal.add_component(event(site, item))
-        years += [item.start.year, (item.end or item.start).year]
+        years += [moment.year for moment in (item.start, item.end) if moment]
     if years:
         # Only the years the events need: the default span (1970-2038) is 70 years of rules.
         cal.add_missing_timezones(dt.date(min(years), 1, 1), dt.date(max(years) + 1, 1, 1))

@@ -94,7 +94,9 @@ class _Fields:
         self.problems.append(Problem(self.doc.path, self.doc.line(key, index), message, **kw))
 
     def has(self, key: str) -> bool:
-        return key in self.doc.meta and self.doc.meta[key] not in ("", None)
+        value = self.doc.meta.get(key)
+        # Blank text counts as absent, as text() reads it.
+        return value is not None and not (isinstance(value, str) and not value.strip())
 
     def text(self, key: str, required: bool = False, hint: str = "") -> str:
         value = self.doc.meta.get(key)

@@ -200,7 +200,9 @@ def html_size(eml: bytes) -> int:
     msg = email.message_from_bytes(eml, policy=email.policy.default)
     for part in msg.walk():
         if part.get_content_type() == "text/html":
-            return len(part.get_payload(decode=False).encode("ascii", "replace"))
+            payload = part.get_payload(decode=False)
+            if isinstance(payload, str):  # a list only for multipart parts
+                return len(payload.encode("ascii", "replace"))
     return 0
 
 

@@ -84,11 +84,18 @@ class Place:
     base_url: str
 
 
+class _AnyLink(MarkdownIt):
+    """A parser that keeps every link: nh3 decides which schemes survive."""
+
+    def validateLink(self, url: str) -> bool:
+        """Return True for every URL."""
+        return True
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    md = _AnyLink("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
-    md.validateLink = lambda url: True  # nh3 decides which schemes survive
     return md
 
 
@@ -381,8 +388,10 @@ def wrap(text: str, width: int = 78) -> str:
         if not line.strip():
             out.append("")
             continue
-        match = re.match(r"((?:> )*(?:\s*(?:- |\d+\. ))?)(.*)", line)
-        lead, body = match.group(1), match.group(2)
+        # Optional parts only, so it matches every line (possibly with an empty lead).
+        match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
+        lead = match.group() if match else ""
+        body = line[len(lead) :]
         indent = re.sub(r"[^>\s]", " ", lead)
         out.extend(
             textwrap.wrap(

@@ -131,7 +131,14 @@ class Issue:
 
     @property
     def events(self) -> tuple[Item, ...]:
-        return tuple(sorted((i for i in self.items if i.is_event), key=lambda i: i.start))
+        return tuple(sorted((i for i in self.items if i.is_event), key=_start))
+
+
+def _start(item: Item) -> dt.datetime:
+    """Return an event's start, which check() requires of every event."""
+    if item.start is None:
+        raise ValueError(f"event {item.id} has no start")
+    return item.start
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from .markup import sized_images, wrap
 from .models import Campaign, Content, Issue, Item, Markup, Site
@@ -89,11 +90,9 @@ def when(item: Item) -> str:
     return f"{text} {time}"
 
 
-def email_body(markup: Markup) -> Markup:
+def email_body(markup: Markup) -> SafeHTML:
     """Return a Markup's HTML for the email: every image with an integer width."""
-    from markupsafe import Markup as Safe
-
-    return Safe(sized_images(markup.html, markup.assets, EMAIL_CONTENT_WIDTH))
+    return SafeHTML(sized_images(markup.html, markup.assets, EMAIL_CONTENT_WIDTH))
 
 
 def web_url(site: Site, issue: Issue) -> str:
@@ -187,6 +186,8 @@ def inline_css(html: str, css: str) -> str:
 
 def email_css(env: jinja2.Environment) -> str:
     """Return the CSS that is inlined into the email (a content tree may override it)."""
+    if env.loader is None:
+        raise ValueError("the template environment has no loader")
     source, _, _ = env.loader.get_source(env, "email/inline.css")
     return source
 

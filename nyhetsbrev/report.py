@@ -220,7 +220,7 @@ def _per_group(items: Sequence[Item]) -> tuple[Count, ...]:
 
 def _sv(text: str) -> str:
     """Return a sort key that puts å, ä, ö after z, in that order, as Swedish does."""
-    return text.casefold().translate(str.maketrans({"å": "{", "ä": "|", "ö": "}"}))
+    return text.casefold().translate(str.maketrans("åäö", "{|}"))
 
 
 def _event_row(item: Item) -> EventRow:
@@ -536,7 +536,7 @@ def presence_chart(chart_id: str, report: Report) -> str:
     for index, row in enumerate(report.issues):
         x = index * cell + cell / 2
         parts.append(f'<text x="{x:.1f}" y="16" class="tick">{short_date(row.date)}</text>')
-    y = 24
+    y: float = 24
     for p in report.presence:
         y += LINE
         parts.append(

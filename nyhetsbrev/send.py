@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import partial
 from pathlib import Path
 
 from . import ledger as ledgers
@@ -360,6 +361,7 @@ class Connection:
         """
         client = self.open()
         self.in_data = False
+        text: bytes | str  # the server's reply; SMTPDataError may carry either
         code, text = client.mail(sender)
         if code == 250:
             code, text = client.rcpt(to)
@@ -517,8 +519,8 @@ def send_list(
             template.site.sender_address,
             r.address,
             data,
-            begin=lambda a=r.address, m=msg_id: book.begin(issue_id, a, m),
-            note=lambda reply, a=r.address: book.finish(issue_id, a, ledgers.PENDING, reply),
+            begin=partial(book.begin, issue_id, r.address, msg_id),
+            note=partial(book.finish, issue_id, r.address, ledgers.PENDING),
         )
         book.finish(issue_id, r.address, outcome.state, outcome.reply)
         outcomes.append(outcome)

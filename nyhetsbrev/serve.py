@@ -105,7 +105,8 @@ class Preview:
                 key = f"{raw.year}/{raw.id}"
                 mine = [p for p in tree.problems if p.path.startswith(f"newsletters/{key}/")]
                 previous = old.get(key)
-                self._entries[key] = _Entry(raw, mine, last_good=previous and previous.last_good)
+                last_good = previous.last_good if previous else None
+                self._entries[key] = _Entry(raw, mine, last_good=last_good)
 
     def _reread(self, key: str) -> None:
         folder = self.root / "newsletters" / key
@@ -116,7 +117,8 @@ class Preview:
             problems: list[Problem] = []
             raw = _read_issue(self.root, folder, problems)
             previous = self._entries.get(key)
-            self._entries[key] = _Entry(raw, problems, last_good=previous and previous.last_good)
+            last_good = previous.last_good if previous else None
+            self._entries[key] = _Entry(raw, problems, last_good=last_good)
 
     def changed(self, paths: Iterable[Path | str]) -> set[str]:
         """Re-read what changed; return the keys of the issues it affects ("*": all)."""
@@ -241,10 +243,12 @@ class Preview:
     def _broken(self, key: str, entry: _Entry, problems: list[Problem]) -> IssueView:
         meta = entry.raw.doc.meta if entry.raw.doc else {}
         date = str(meta.get("date", "")) if isinstance(meta.get("date", ""), str) else ""
-        title = meta.get("title") if isinstance(meta.get("title"), str) else None
+        title = meta.get("title")
+        title = title if isinstance(title, str) else None
         if not title and len(date) >= 7 and date[5:7].isdecimal() and 1 <= int(date[5:7]) <= 12:
             title = f"Nyhetsbrev {MONTHS[int(date[5:7]) - 1]} {date[:4]}"
-        status = meta.get("status") if isinstance(meta.get("status"), str) else "draft"
+        status = meta.get("status")
+        status = status if isinstance(status, str) else "draft"
         return IssueView(
             key,
             title or entry.raw.id,
@@ -532,9 +536,11 @@ class PreviewServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host = self.server_address[0]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{self.server_address[1]}/"
+        host, port = self.server_address[:2]
+        if isinstance(host, bytes):  # only AF_UNIX sockets name themselves in bytes
+            host = host.decode()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/"
 
     def start(self) -> PreviewServer:
         """Serve and watch in background threads; return self."""
