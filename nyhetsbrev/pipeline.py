@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,4 +173,4 @@ def summary(content: Content) -> dict[str, int]:
     }
 
 
-__all__ = ["build", "load_content", "render_all", "outputs", "summary", "json"]
+__all__ = ["build", "load_content", "render_all", "outputs", "summary"]
