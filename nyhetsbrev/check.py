@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .config import parse_config
 from .errors import ERROR, WARNING, Problem, did_you_mean, known
 from .load import Document, RawIssue, Tree
 from .markup import Place, render_markdown, resolve_url
-from .models import Campaign, Content, Issue, Item, Markup, Site
+from .models import STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ITEM_KEYS = {
     "title",
     "date",
@@ -42,20 +40,6 @@ TYPES = ("news", "event")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 
 
 def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
@@ -322,7 +306,7 @@ def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Proble
     f.unknown(ISSUE_KEYS)
     if _failed(problems, before) or date is None:
         return None
-    title = f.text("title") or f"Nyhetsbrev {MONTHS[date.month - 1]} {date.year}"
+    title = f.text("title") or issue_title(date.year, date.month)
     preheader = f.text("preheader") or default_preheader(ordered, intro)
     return Issue(
         raw.id,

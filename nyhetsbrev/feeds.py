@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
-from .models import Campaign, Content, Item, Site
+from .models import STOCKHOLM, Campaign, Content, Item, Site
 from .render import ics_url, when
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 PUBLISHED_AT = dt.time(8)  # an item's `date` is a day; feeds show it at 08:00 Swedish time
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=STOCKHOLM)  # `updated` of a feed with no items at all
 TAG_DATE = "2022"  # date part of tag: GUIDs (RFC 4151); changing it would change those GUIDs

@@ -5,6 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+MONTHS = (
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def issue_title(year: int | str, month: int) -> str:
+    """Return an issue's default title in Swedish, e.g. 'Nyhetsbrev mars 2022'."""
+    return f"Nyhetsbrev {MONTHS[month - 1]} {year}"
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from .models import Content, Issue
+from .models import MONTHS, Content, Issue
 
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 FEWEST, MOST = 6, 12
 STATUS = {"draft": "utkast", "ready": "klart", "sent": "skickat"}
 HEADERS = ("Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål")

@@ -18,16 +18,14 @@ from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from .markup import sized_images, wrap
-from .models import Campaign, Content, Issue, Item, Markup, Site
+from .models import STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site
 from .timing import Timings, timed
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ACCENT = "#1d4f91"
 SEND_HOUR = 8  # Date: header of a built message, local time on the issue's date
 DOCTYPE = "<!DOCTYPE html>"

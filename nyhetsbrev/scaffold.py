@@ -19,23 +19,10 @@ from slugify import slugify
 
 from .errors import NyhetsbrevError, known
 from .load import relative
+from .models import issue_title
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-MONTHS = (
-    "januari",
-    "februari",
-    "mars",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "augusti",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 PLANNED_DAY = 15  # a new issue is planned for the middle of its month
 DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
 
@@ -95,7 +82,7 @@ def new_issue(root: Path, month: str) -> Path:
     """Write newsletters/YYYY/YYYY-MM/issue.md for a planned issue; return its path."""
     year, number = parse_month(month)
     date = dt.date(year, number, PLANNED_DAY)
-    title = f"Nyhetsbrev {MONTHS[number - 1]} {year}"
+    title = issue_title(year, number)
     text = f"""---
 # Planerat utskicksdatum, ÅÅÅÅ-MM-DD.
 date: {date.isoformat()}

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from . import ledger as ledgers
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
-from .models import Content, Issue, Site, Smtp
+from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, unsubscribe_url
-from .render import STOCKHOLM, environment, message, render_issue
+from .render import environment, message, render_issue
 
 log = logging.getLogger(__name__)
 

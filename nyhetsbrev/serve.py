@@ -27,12 +27,12 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
-from .check import MONTHS, check
+from .check import check
 from .config import parse_config
 from .errors import ERROR, NyhetsbrevError, Problem
 from .lint import documents, lint
 from .load import CONFIG, RawIssue, Tree, _read_issue, load
-from .models import Content
+from .models import Content, issue_title
 from .plan import STATUS
 from .render import RenderedIssue, environment, render_issue, stylesheet
 
@@ -246,7 +246,7 @@ class Preview:
         title = meta.get("title")
         title = title if isinstance(title, str) else None
         if not title and len(date) >= 7 and date[5:7].isdecimal() and 1 <= int(date[5:7]) <= 12:
-            title = f"Nyhetsbrev {MONTHS[int(date[5:7]) - 1]} {date[:4]}"
+            title = issue_title(date[:4], int(date[5:7]))
         status = meta.get("status")
         status = status if isinstance(status, str) else "draft"
         return IssueView(
