@@ -20,7 +20,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 build: $(VENV)/.installed  ## build the sample year into public/
 	$(BIN)/nyhetsbrev build --root . --out public
 
-test: $(VENV)/.installed-test  ## run the test suite
+test: $(VENV)/.installed-test  ## run the test suite (installs Debian's chromium when root)
+	scripts/ensure-browser
 	$(BIN)/python -m pytest -q
 
 golden: $(VENV)/.installed-test  ## regenerate tests/expected/ (read the diff before committing)

@@ -35,6 +35,27 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 EXPECTED = HERE / "expected"
 REPO = HERE.parent
+# The browser the tests drive; another path only to prove the suite skips cleanly without one.
+CHROMIUM = Path(os.environ.get("NYHETSBREV_TEST_CHROMIUM", "/usr/bin/chromium"))
+NO_BROWSER = (
+    f"Debian's chromium is not installed ({CHROMIUM}): every browser test is skipped; "
+    "`make test` installs it when run as root"
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip every test marked `browser`, for one stated reason, when Chromium is missing."""
+    if CHROMIUM.exists():
+        return
+    skip = pytest.mark.skip(reason=NO_BROWSER)
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not CHROMIUM.exists():
+        terminalreporter.write_line(f"NOTE: {NO_BROWSER}")
 
 
 @pytest.fixture

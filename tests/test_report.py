@@ -21,7 +21,7 @@ from lxml import html as lxml_html
 from nyhetsbrev.ledger import FAILED, SENT, Ledger
 from nyhetsbrev.report import GOALS, longest_gap, tal
 
-from .conftest import FIXTURES
+from .conftest import CHROMIUM, FIXTURES
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -564,7 +564,7 @@ def test_html_passes_axe_in_chromium(run, ledger_tree, tmp_path):
     )
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
         )
         view = browser.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
         view.goto(out.as_uri())

@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from .conftest import CHROMIUM, REPO
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WCAG = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it",
-    ),
-]
+pytestmark = pytest.mark.browser  # skipped, with one reason, where Chromium is missing
 
 
 @pytest.fixture(scope="module")
