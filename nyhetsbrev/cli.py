@@ -8,6 +8,10 @@ from pathlib import Path
 
 import click
 
+from . import click_sv
+
+click_sv.install()
+
 ROOT = click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -18,7 +22,9 @@ ROOT = click.option(
 STRICT = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "nyhetsbrev", cls=click_sv.Group, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="nyhetsbrev")
 def cli() -> None:
     """Nyhetsbrev: Markdown items to email issues, a web archive, feeds and a calendar.
@@ -27,6 +33,11 @@ def cli() -> None:
     Example:
         python build.py build
     """
+
+
+def seconds(value: float) -> str:
+    """Return a duration the Swedish way, with a decimal comma: '0,56 s'."""
+    return f"{value:.2f} s".replace(".", ",")
 
 
 def _warn(warnings) -> None:
@@ -63,7 +74,7 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
     n = summary(checked.content)
     click.echo(
         f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
-        f"{count} filer i {out or root / 'public'} på {time.perf_counter() - started:.2f} s"
+        f"{count} filer i {out or root / 'public'} på {seconds(time.perf_counter() - started)}"
     )
 
 
