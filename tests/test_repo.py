@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import click
+import pytest
+
+from nyhetsbrev.cli import cli
 
 from .conftest import REPO
 
@@ -70,3 +77,39 @@ def test_without_chromium_every_browser_test_is_skipped_with_one_reason(tmp_path
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" not in summary and "failed" not in summary and "skipped" in summary, summary
     assert "every browser test is skipped" in result.stdout
+
+
+def readme_commands() -> list[str]:
+    """Return every command line in README.md's shell blocks, without prompt or comment."""
+    text = (REPO / "README.md").read_text("utf-8")
+    lines = []
+    for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", text, flags=re.S):
+        prompted = any(line.startswith("$ ") for line in block.splitlines())
+        for line in block.splitlines():
+            if prompted and not line.startswith("$ "):
+                continue  # what the command above printed
+            line = line.removeprefix("$ ").split("  #")[0].split(" # ")[0].strip()
+            if line:
+                lines.append(line)
+    return lines
+
+
+def test_readme_runs_the_tool_as_a_fresh_shell_can():
+    """Each command in README.md starts with something a fresh shell has after `make build`."""
+    starts = ("make ", "python3 build.py ", "export ", ". .venv/bin/activate", "sudo ")
+    odd = [line for line in readme_commands() if not line.startswith(starts)]
+    assert odd == [], "a fresh shell has no `nyhetsbrev` on its PATH: write `python3 build.py`"
+
+
+@pytest.mark.parametrize(
+    "line", [c for c in readme_commands() if c.startswith("python3 build.py ")], ids=str
+)
+def test_every_readme_command_parses(line):
+    """The command, its options and arguments exist exactly as README.md writes them."""
+    args = shlex.split(line)[2:]
+    command: click.Command = cli
+    name = "nyhetsbrev"
+    while isinstance(command, click.Group) and args and args[0] in command.commands:
+        name = f"{name} {args[0]}"
+        command = command.commands[args.pop(0)]
+    command.make_context(name, args, resilient_parsing=False)
