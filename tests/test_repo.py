@@ -113,3 +113,14 @@ def test_every_readme_command_parses(line):
         name = f"{name} {args[0]}"
         command = command.commands[args.pop(0)]
     command.make_context(name, args, resilient_parsing=False)
+
+
+def test_the_swedish_review_file_is_up_to_date():
+    """docs/texts-sv.md lists every Swedish text; a changed message must show up there."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts/texts.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
