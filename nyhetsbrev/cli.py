@@ -55,16 +55,12 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
         python build.py build --root . --out public
     """
     from .pipeline import build as run
-    from .pipeline import summary
+    from .pipeline import closing_line
 
     started = time.perf_counter()
     checked, count = run(root, out or root / "public", strict, emit_mjml)
     _warn(checked.warnings)
-    n = summary(checked.content)
-    click.echo(
-        f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
-        f"{count} filer i {out or root / 'public'} på {time.perf_counter() - started:.2f} s"
-    )
+    click.echo(closing_line(checked, count, out or root / "public", time.perf_counter() - started))
 
 
 @cli.command()
