@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-WORDS = ("noll", "ett", "två", "tre", "fyra", "fem", "sex", "sju", "åtta", "nio", "tio", "elva", "tolv")  # fmt: skip
+WORDS = "noll ett två tre fyra fem sex sju åtta nio tio elva tolv".split()
 
 
 def in_words(n: int, common: bool = False) -> str:
