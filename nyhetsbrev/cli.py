@@ -426,10 +426,10 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """
     from .pipeline import load_content
     from .plan import plan as make
-    from .plan import render
+    from .plan import render, render_csv
 
     result = make(load_content(root).content, year, gap)
-    click.echo(render(result, fmt), nl=False)
+    click.echo(render_csv(result) if fmt == "csv" else render(result, fmt), nl=False)
     if fmt == "csv":
         for line in result.gaps:
             click.echo(line, err=True)

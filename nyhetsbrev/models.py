@@ -28,6 +28,11 @@ DRAFT = "draft"  # an issue's status while it is written: never published, never
 ISSUES_PER_YEAR = (6, 12)  # the action plan: a newsletter six to twelve times a year
 
 
+def swedish_order(text: str) -> str:
+    """Return a sort key that puts å, ä, ö after z, in that order, as Swedish does."""
+    return text.casefold().translate(str.maketrans("åäö", "{|}"))
+
+
 def issue_title(year: int | str, month: int) -> str:
     """Return an issue's default title in Swedish, e.g. 'Nyhetsbrev mars 2022'."""
     return f"Nyhetsbrev {MONTHS[month - 1]} {year}"

@@ -30,6 +30,7 @@ from pathlib import Path
 from .csvout import to_csv
 from .errors import NyhetsbrevError
 from .models import ISSUES_PER_YEAR, Content, Issue, Item
+from .models import swedish_order as _sv
 from .numerals import capitalized, in_words
 
 PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year
@@ -224,11 +225,6 @@ def _per_group(items: Sequence[Item]) -> tuple[Count, ...]:
     rows = [Count(g, n, g) for g, n in sorted(tally.items(), key=lambda kv: (-kv[1], _sv(kv[0])))]
     untagged = sum(1 for i in items if not i.malgrupp)
     return (*rows, Count(NO_GROUP, untagged, color=GREY)) if untagged else tuple(rows)
-
-
-def _sv(text: str) -> str:
-    """Return a sort key that puts å, ä, ö after z, in that order, as Swedish does."""
-    return text.casefold().translate(str.maketrans("åäö", "{|}"))
 
 
 def _event_row(item: Item) -> EventRow:
