@@ -134,7 +134,9 @@ def test_the_closing_line_counts_what_was_published_and_names_the_drafts(built):
 
 def test_check_still_checks_drafts(run, drafted):
     item = drafted / "newsletters/2023/2023-02/mote.md"
-    item.write_text(item.read_text("utf-8").replace("type: event", "delmal: [9]\ntype: event"))
+    item.write_text(
+        item.read_text("utf-8").replace("type: event", "delmal: [9]\ntype: event"), "utf-8"
+    )
     result = run("check", "--root", drafted)
     assert result.exit_code == 1
     assert "newsletters/2023/2023-02/mote.md:" in result.stderr
@@ -156,3 +158,17 @@ def test_serve_shows_drafts_marked_as_drafts(drafted):
     assert ready.xpath("//*[@class='utkast']") == []
     web = site.get("/utskick/2023/2023-02/index.html")
     assert web.status == 200 and SECRET.encode() in web.body
+
+
+def test_an_issue_set_back_to_draft_leaves_the_site_on_the_next_build(run, tree, tmp_path):
+    out = tmp_path / "public"
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+    assert (out / "2022/2022-10/index.html").is_file()
+    assert "Hotell Test" in (out / "events.ics").read_text("utf-8")
+    issue = tree / "newsletters/2022/2022-10/issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
+    result = run("build", "--root", tree, "--out", out)
+    assert result.exit_code == 0 and "Ett utkast publicerades inte: 2022-10." in result.stdout
+    assert not (out / "2022/2022-10").exists()
+    assert b"2022-10/" not in (out / "feed.xml").read_bytes()
+    assert "Hotell Test" not in (out / "events.ics").read_text("utf-8")
