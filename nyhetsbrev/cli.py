@@ -417,8 +417,9 @@ def new_campaign(slug: str, root: Path) -> None:
 def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """Show the year's issues: dates, status, items, campaigns and delmål, and the gaps.
 
-    Warns when the year has fewer than 6 or more than 12 issues (the action plan's promise).
-    With --format csv the gaps and warnings go to standard error.
+    Campaigns are shown by name. Warns when the year has fewer than 6 or more than 12
+    issues that count (dated in the year, drafts excepted, as in `report`). With --format
+    csv the gaps and warnings go to standard error.
 
     \b
     Example:

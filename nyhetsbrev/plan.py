@@ -66,7 +66,7 @@ def _missing_months(issues: list[Issue]) -> list[str]:
 def _campaign_gaps(content: Content, issues: list[Issue], gap: int) -> list[str]:
     """Return a line for every run of more than `gap` issues in a row without a campaign."""
     lines = []
-    for slug, campaign in sorted(content.campaigns.items()):
+    for slug, campaign in sorted(content.campaigns.items(), key=lambda c: swedish_order(c[1].name)):
         run: list[Issue] = []
         for issue in [*issues, None]:
             if issue is not None and all(slug not in i.campaigns for i in issue.items):

@@ -173,7 +173,10 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         events=tuple(
             sorted((_event_row(i) for i in items if i.is_event), key=lambda e: (e.start, e.title))
         ),
-        presence=tuple(_presence(content, slug, published) for slug in sorted(content.campaigns)),
+        presence=tuple(
+            _presence(content, slug, published)
+            for slug in sorted(content.campaigns, key=lambda s: _sv(content.campaigns[s].name))
+        ),
         items=tuple(_item_row(i, names) for i in items),
         ledger=delivered is not None,
     )

@@ -148,3 +148,19 @@ def test_plan_texts_are_plain_swedish(run, tree):
         "varning: Under 2022 finns två nummer som räknas; handlingsplanen anger 6–12 om året. "
         "Planera minst fyra till med `nyhetsbrev new issue 2022-MM`.\n"
     )
+
+
+def test_campaigns_are_listed_in_the_order_of_their_names(run, tmp_path):
+    """A reader sees names, so every list of campaigns is in Swedish order of the names."""
+    root = write_tree(tmp_path / "ar")
+    campaign = root / "campaigns/alfa.md"
+    campaign.write_text(
+        campaign.read_text("utf-8").replace("Alfa-kampanjen", "Öppna dörrar"), "utf-8"
+    )
+    text = run("report", "2023", "--root", root).stdout
+    presence = text.split("## Kampanjernas närvaro\n", 1)[1].split("\n## ", 1)[0]
+    names = [line.split(" | ")[0][2:] for line in presence.splitlines() if line.startswith("| ")]
+    assert names[1:] == ["Beta", "Delta", "Gamma", "Öppna dörrar"]
+    gaps = run("plan", "2023", "--gap", "0", "--root", root).stdout.splitlines()
+    named = [line.split('"')[1] for line in gaps if line.startswith("Kampanjen ")]
+    assert list(dict.fromkeys(named)) == ["Beta", "Delta", "Gamma", "Öppna dörrar"]
