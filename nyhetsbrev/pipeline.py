@@ -191,7 +191,12 @@ def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str
     )
     if checked.drafts:
         ids = ", ".join(sorted(d.id for d in checked.drafts))
-        line += f" {capitalized(len(checked.drafts))} utkast publicerades inte: {ids}."
+        n = len(checked.drafts)
+        line += (
+            f" {capitalized(n)} utkast publicerades inte: {ids}."
+            if n <= 12
+            else f" Utkast som inte publicerades ({n}): {ids}."
+        )
     return line
 
 

@@ -328,11 +328,13 @@ def verdict(report: Report) -> str:
     else:
         judged = f"inom planens {low}–{high}"
     unsent = sum(1 for row in report.issues if row.status != "sent")
-    note = (
-        f" {capitalized(unsent)} av dem har status klart men är ännu inte markerat som skickat."
-        if unsent
-        else ""
-    )
+    if unsent == 1:
+        note = " Ett av dem har status klart men är ännu inte markerat som skickat."
+    elif unsent:
+        many = f"{capitalized(unsent)} av dem har" if unsent <= 12 else f"Av dem har {unsent}"
+        note = f" {many} status klart men är ännu inte markerade som skickade."
+    else:
+        note = ""
     return f"Under {report.year} gavs {in_words(n)} nummer ut, {judged}.{note}"
 
 

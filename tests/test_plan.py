@@ -164,3 +164,30 @@ def test_campaigns_are_listed_in_the_order_of_their_names(run, tmp_path):
     gaps = run("plan", "2023", "--gap", "0", "--root", root).stdout.splitlines()
     named = [line.split('"')[1] for line in gaps if line.startswith("Kampanjen ")]
     assert list(dict.fromkeys(named)) == ["Beta", "Delta", "Gamma", "Öppna dörrar"]
+
+
+# -- no sentence starts with a digit, however many --------------------------------------------
+
+
+def test_sentences_with_counts_never_start_with_a_digit(run, tmp_path):
+    """Fourteen issues of 2024: thirteen ready, one sent; then all fourteen drafts."""
+    root = tmp_path / "manga"
+    shutil.copytree(FIXTURES / "basic" / "campaigns", root / "campaigns")
+    shutil.copy(FIXTURES / "basic" / "newsletter.toml", root)
+    for n in range(14):
+        folder = root / f"newsletters/2024/2024-{n:02d}"
+        folder.mkdir(parents=True)
+        status = "sent" if n == 0 else "ready"
+        day = f"2024-{n % 12 + 1:02d}-{n // 12 + 10}"
+        (folder / "issue.md").write_text(f"---\ndate: {day}\nstatus: {status}\n---\nI.\n", "utf-8")
+    text = run("report", "2024", "--root", root).stdout
+    assert (
+        "Under 2024 gavs 14 nummer ut, fler än planens 6–12. Av dem har 13 status klart men "
+        "är ännu inte markerade som skickade."
+    ) in text
+    for issue in root.glob("newsletters/2024/*/issue.md"):
+        text = issue.read_text("utf-8").replace("status: ready", "status: draft")
+        issue.write_text(text.replace("status: sent", "status: draft"), "utf-8")
+    result = run("build", "--root", root, "--out", tmp_path / "ut")
+    assert result.exit_code == 0, result.output
+    assert " s. Utkast som inte publicerades (14): 2024-00, 2024-01, " in result.stdout
