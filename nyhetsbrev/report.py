@@ -335,7 +335,8 @@ def verdict(report: Report) -> str:
         note = f" {many} status klart men är ännu inte markerade som skickade."
     else:
         note = ""
-    return f"Under {report.year} gavs {in_words(n)} nummer ut, {judged}.{note}"
+    count = "inget" if n == 0 else in_words(n)
+    return f"Under {report.year} gavs {count} nummer ut, {judged}.{note}"
 
 
 def goal_list(goals: Iterable[int]) -> str:

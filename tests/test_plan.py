@@ -191,3 +191,15 @@ def test_sentences_with_counts_never_start_with_a_digit(run, tmp_path):
     result = run("build", "--root", root, "--out", tmp_path / "ut")
     assert result.exit_code == 0, result.output
     assert " s. Utkast som inte publicerades (14): 2024-00, 2024-01, " in result.stdout
+
+
+def test_a_year_of_drafts_only_has_no_issue_that_counts(run, tree):
+    issue = tree / "newsletters/2021/2021-11/issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("status: sent", "status: draft"), "utf-8")
+    assert "Under 2021 gavs inget nummer ut, färre än planens 6–12." in (
+        run("report", "2021", "--root", tree).stdout
+    )
+    assert run("plan", "2021", "--root", tree).stderr.startswith(
+        "varning: Under 2021 finns inget nummer som räknas; handlingsplanen anger 6–12 om året. "
+        "Årets utkast räknas inte förrän det har status ready. Planera minst fem till"
+    )
