@@ -44,7 +44,8 @@ def plan(content: Content, year: int, gap: int) -> Plan:
 
 def _row(issue: Issue, names: dict[str, str]) -> tuple[str, ...]:
     campaigns = sorted(
-        {names.get(c, c) for item in issue.items for c in item.campaigns}, key=swedish_order
+        {_one_line(names.get(c, c)) for item in issue.items for c in item.campaigns},
+        key=swedish_order,
     )
     delmal = sorted({d for item in issue.items for d in item.delmal})
     return (
@@ -55,6 +56,11 @@ def _row(issue: Issue, names: dict[str, str]) -> tuple[str, ...]:
         ", ".join(campaigns) or "–",
         ", ".join(map(str, delmal)) or "–",
     )
+
+
+def _one_line(text: str) -> str:
+    """Return text on one line, so a cell never breaks a table's row."""
+    return " ".join(text.split())
 
 
 def _missing_months(issues: list[Issue]) -> list[str]:
