@@ -84,7 +84,7 @@ def _campaign_gaps(content: Content, issues: list[Issue], gap: int) -> list[str]
                     if len(run) == 1
                     else f"{in_words(len(run))} nummer i följd ({run[0].id} – {run[-1].id})"
                 )
-                lines.append(f'Kampanjen "{campaign.name}" saknas i {where}')
+                lines.append(f'Kampanjen "{_one_line(campaign.name)}" saknas i {where}')
             run = []
     return lines
 
