@@ -191,11 +191,11 @@ def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str
     )
     if checked.drafts:
         ids = ", ".join(sorted(d.id for d in checked.drafts))
-        n = len(checked.drafts)
+        drafts = len(checked.drafts)
         line += (
-            f" {capitalized(n)} utkast publicerades inte: {ids}."
-            if n <= 12
-            else f" Utkast som inte publicerades ({n}): {ids}."
+            f" {capitalized(drafts)} utkast publicerades inte: {ids}."
+            if drafts <= 12
+            else f" Utkast som inte publicerades ({drafts}): {ids}."
         )
     return line
 
