@@ -35,11 +35,6 @@ def cli() -> None:
     """
 
 
-def seconds(value: float) -> str:
-    """Return a duration the Swedish way, with a decimal comma: '0,56 s'."""
-    return f"{value:.2f} s".replace(".", ",")
-
-
 def _warn(warnings) -> None:
     for problem in warnings:
         click.echo(str(problem), err=True)
@@ -66,16 +61,12 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
         python build.py build --root . --out public
     """
     from .pipeline import build as run
-    from .pipeline import summary
+    from .pipeline import closing_line
 
     started = time.perf_counter()
     checked, count = run(root, out or root / "public", strict, emit_mjml)
     _warn(checked.warnings)
-    n = summary(checked.content)
-    click.echo(
-        f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
-        f"{count} filer i {out or root / 'public'} på {seconds(time.perf_counter() - started)}"
-    )
+    click.echo(closing_line(checked, count, out or root / "public", time.perf_counter() - started))
 
 
 @cli.command()
@@ -432,8 +423,9 @@ def new_campaign(slug: str, root: Path) -> None:
 def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """Show the year's issues: dates, status, items, campaigns and delmål, and the gaps.
 
-    Warns when the year has fewer than 6 or more than 12 issues (the action plan's promise).
-    With --format csv the gaps and warnings go to standard error.
+    Campaigns are shown by name. Warns when the year has fewer than 6 or more than 12
+    issues that count (dated in the year, drafts excepted, as in `report`). With --format
+    csv the gaps and warnings go to standard error.
 
     \b
     Example:
@@ -441,10 +433,10 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """
     from .pipeline import load_content
     from .plan import plan as make
-    from .plan import render
+    from .plan import render, render_csv
 
     result = make(load_content(root).content, year, gap)
-    click.echo(render(result, fmt), nl=False)
+    click.echo(render_csv(result) if fmt == "csv" else render(result, fmt), nl=False)
     if fmt == "csv":
         for line in result.gaps:
             click.echo(line, err=True)

@@ -221,7 +221,10 @@ def _entry(fg: Any, content: Content, item: Item, with_enclosure: bool) -> None:
     fe.summary(escape(clean(item.summary), quote=False), type="html")
     fe.content(content_html(content, item), type="html")
     for slug in item.campaigns:
-        fe.category(term=slug, scheme=f"{site.base_url}/campaigns")  # pitfall 9: no label
+        category = {"term": slug, "scheme": f"{site.base_url}/campaigns"}
+        if not with_enclosure:  # Atom: readers show the label, so the campaign's name;
+            category["label"] = clean(content.campaigns[slug].name)  # RSS: pitfall 9
+        fe.category(**category)
     image = enclosure(item) if with_enclosure else None
     if image:  # pitfall 5: only in RSS, where it is an <enclosure>, not a second link
         url, length, kind = image

@@ -170,16 +170,17 @@ def in_flight(rows: Iterable[Row]) -> list[Row]:
 
 
 def delivered(path: Path) -> dict[str, int]:
-    """Return, per issue id, how many recipients the server accepted (0 issues if no ledger)."""
+    """Return, per issue id with list-send rows, how many recipients the server accepted.
+
+    An issue that was sent to a list has an entry, 0 when every recipient failed; an issue
+    the ledger knows nothing about (test sends only, or sent before the ledger) has none.
+    """
     if not path.is_file():
         return {}
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         return dict(
-            db.execute(
-                "SELECT issue, COUNT(*) FROM sends WHERE state = 'sent' "
-                "GROUP BY issue ORDER BY issue"
-            )
+            db.execute("SELECT issue, SUM(state = 'sent') FROM sends GROUP BY issue ORDER BY issue")
         )
     except sqlite3.OperationalError:  # a file that is not (yet) a ledger
         return {}

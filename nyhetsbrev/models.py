@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,15 @@ MONTHS = (
     "november",
     "december",
 )
+
+
+DRAFT = "draft"  # an issue's status while it is written: never published, never counted
+ISSUES_PER_YEAR = (6, 12)  # the action plan: a newsletter six to twelve times a year
+
+
+def swedish_order(text: str) -> str:
+    """Return a sort key that puts å, ä, ö after z, in that order, as Swedish does."""
+    return text.casefold().translate(str.maketrans("åäö", "{|}"))
 
 
 def issue_title(year: int | str, month: int) -> str:
@@ -143,6 +152,11 @@ class Issue:
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
     @property
+    def is_draft(self) -> bool:
+        """Return whether the issue is a draft (`status: draft`, also the default)."""
+        return self.status == DRAFT
+
+    @property
     def folder(self) -> str:
         """Return the issue's output folder relative to the output root."""
         return f"{self.year}/{self.id}"
@@ -174,3 +188,18 @@ class Content:
     @property
     def items(self) -> tuple[Item, ...]:
         return tuple(item for issue in self.issues for item in issue.items)
+
+    @property
+    def drafts(self) -> tuple[Issue, ...]:
+        return tuple(issue for issue in self.issues if issue.is_draft)
+
+    def published(self) -> Content:
+        """Return the content without its drafts: what `build` may publish (ready and sent)."""
+        return replace(self, issues=tuple(i for i in self.issues if not i.is_draft))
+
+    def counted(self, year: int) -> tuple[Issue, ...]:
+        """Return the issues that count towards the year's ISSUES_PER_YEAR: dated in it, no drafts.
+
+        `plan` and `report` both count with this, so they always agree.
+        """
+        return tuple(i for i in self.issues if i.date.year == year and not i.is_draft)

@@ -12,7 +12,8 @@ from .errors import ERROR, WARNING, ContentError, Problem
 from .feeds import feed_files
 from .lint import documents, lint
 from .load import Document, load
-from .models import Content
+from .models import Content, Issue
+from .numerals import capitalized, decimal
 from .parallel import in_background, render_parallel, workers_for
 from .publish import Output, publish
 from .render import (
@@ -31,6 +32,7 @@ class Checked:
     content: Content
     warnings: list[Problem]
     documents: Mapping[str, Document] = field(default_factory=dict)  # for lint's lines
+    drafts: tuple[Issue, ...] = ()  # checked, but left out of what was published
 
 
 def load_content(root: Path, strict: bool = False, timings: Timings | None = None) -> Checked:
@@ -54,7 +56,7 @@ def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False
     errors = [p for p in found if p.severity == ERROR] + (warnings if strict else [])
     if errors:
         raise ContentError(errors)
-    return Checked(checked.content, warnings, checked.documents)
+    return Checked(checked.content, warnings, checked.documents, checked.drafts)
 
 
 def render_all(
@@ -118,8 +120,15 @@ def build(
     emit_mjml: bool = False,
     timings: Timings | None = None,
 ) -> tuple[Checked, int]:
-    """Check, render and publish; return the checked content and the number of files."""
+    """Check everything, then render and publish all but the drafts.
+
+    Every file is checked, drafts too, but only `ready` and `sent` issues (their items and
+    their assets) reach the output: a draft is in no page, feed or calendar. Returns the
+    checked content of what was published, and the number of files.
+    """
     checked = load_content(root, False, timings)  # linted() applies --strict to all
+    drafts = checked.content.drafts
+    checked = Checked(checked.content.published(), checked.warnings, checked.documents, drafts)
     with timed(timings, "render"):
         rendered = render_all(checked.content, timings)
     checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
@@ -148,7 +157,7 @@ def _lint_beside_outputs(
         timings.add("lint", seconds)
     if errors:
         raise ContentError(errors)
-    return Checked(checked.content, warnings, checked.documents), files
+    return Checked(checked.content, warnings, checked.documents, checked.drafts), files
 
 
 def _lint_findings(
@@ -173,4 +182,22 @@ def summary(content: Content) -> dict[str, int]:
     }
 
 
-__all__ = ["build", "load_content", "render_all", "outputs", "summary"]
+def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str:
+    """Return build's last line: what was published, and which drafts were not."""
+    n = summary(checked.content)
+    line = (
+        f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
+        f"{files} filer i {out} på {decimal(seconds)} s."
+    )
+    if checked.drafts:
+        ids = ", ".join(sorted(d.id for d in checked.drafts))
+        drafts = len(checked.drafts)
+        line += (
+            f" {capitalized(drafts)} utkast publicerades inte: {ids}."
+            if drafts <= 12
+            else f" Utkast som inte publicerades ({drafts}): {ids}."
+        )
+    return line
+
+
+__all__ = ["build", "load_content", "render_all", "outputs", "summary", "closing_line"]

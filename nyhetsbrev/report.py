@@ -13,25 +13,28 @@ How the numbers are counted (also stated in the HTML and Markdown):
   it, counting the issues before its first and after its last appearance; a campaign that
   no issue carried has a gap of every issue of the year.
 - Delivered messages are the ledger's sends in state 'sent' for each issue (`ledger.delivered`);
-  test sends are kept apart by the ledger and never count.
+  test sends are kept apart by the ledger and never count. An issue the ledger has no list
+  send of has no figure ("uppgift saknas"), never 0, and totals say how many issues they cover.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
-import io
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .csvout import to_csv
 from .errors import NyhetsbrevError
-from .models import Content, Issue, Item
+from .models import ISSUES_PER_YEAR, Content, Issue, Item
+from .models import swedish_order as _sv
+from .numerals import capitalized, in_words
 
-PROMISE = (6, 12)  # the action plan: a newsletter 6-12 times a year
+PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year
+MISSING = "uppgift saknas"  # a figure the ledger cannot give
 GOALS = {  # the regional strategy's sub-goals, as the action plan names them
     1: "Ett utökat och verkningsfullt förebyggande arbete mot våld",
     2: "Förbättrad upptäckt av våld",
@@ -73,7 +76,7 @@ class IssueRow:
     status: str
     news: int
     events: int
-    delivered: int | None  # None without a ledger
+    delivered: int | None  # None when the ledger has no list send of the issue (or no ledger)
 
     @property
     def items(self) -> int:
@@ -137,7 +140,13 @@ class Report:
 
     @property
     def delivered(self) -> int:
+        """Return the messages delivered for the issues that have a figure (see `covered`)."""
         return sum(row.delivered or 0 for row in self.issues)
+
+    @property
+    def covered(self) -> int:
+        """Return how many of the published issues have a delivered figure."""
+        return sum(1 for row in self.issues if row.delivered is not None)
 
 
 # --- the numbers -------------------------------------------------------------------------
@@ -148,7 +157,7 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
     in_year = [issue for issue in content.issues if issue.year == year]
     if not in_year:
         raise ReportError(_no_issues(content, year))
-    published = [i for i in in_year if i.status != "draft"]
+    published = list(content.counted(year))
     items = [item for issue in published for item in issue.items]
     names = {slug: c.name for slug, c in content.campaigns.items()}
     return Report(
@@ -156,7 +165,7 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         organisation=content.site.organisation,
         newsletter=content.site.title,
         issues=tuple(_issue_row(i, delivered) for i in published),
-        drafts=tuple(_issue_row(i, delivered) for i in in_year if i.status == "draft"),
+        drafts=tuple(_issue_row(i, delivered) for i in in_year if i.is_draft),
         per_campaign=_per_campaign(content, items),
         per_goal=_per_goal(items),
         per_group=_per_group(items),
@@ -164,7 +173,10 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         events=tuple(
             sorted((_event_row(i) for i in items if i.is_event), key=lambda e: (e.start, e.title))
         ),
-        presence=tuple(_presence(content, slug, published) for slug in sorted(content.campaigns)),
+        presence=tuple(
+            _presence(content, slug, published)
+            for slug in sorted(content.campaigns, key=lambda s: _sv(content.campaigns[s].name))
+        ),
         items=tuple(_item_row(i, names) for i in items),
         ledger=delivered is not None,
     )
@@ -192,7 +204,7 @@ def _issue_row(issue: Issue, delivered: dict[str, int] | None) -> IssueRow:
         issue.status,
         news,
         len(issue.items) - news,
-        None if delivered is None else delivered.get(issue.id, 0),
+        None if delivered is None else delivered.get(issue.id),
     )
 
 
@@ -216,11 +228,6 @@ def _per_group(items: Sequence[Item]) -> tuple[Count, ...]:
     rows = [Count(g, n, g) for g, n in sorted(tally.items(), key=lambda kv: (-kv[1], _sv(kv[0])))]
     untagged = sum(1 for i in items if not i.malgrupp)
     return (*rows, Count(NO_GROUP, untagged, color=GREY)) if untagged else tuple(rows)
-
-
-def _sv(text: str) -> str:
-    """Return a sort key that puts å, ä, ö after z, in that order, as Swedish does."""
-    return text.casefold().translate(str.maketrans("åäö", "{|}"))
 
 
 def _event_row(item: Item) -> EventRow:
@@ -282,6 +289,25 @@ def tal(n: int) -> str:
     return f"{n:,}".replace(",", NBSP) if abs(n) >= 10_000 else str(n)
 
 
+MISSING_NOTE = (
+    "Uppgift saknas för nummer som utskicksregistret inte har något utskick till en lista "
+    "för, till exempel nummer som skickades innan registret fanns. Summan gäller bara de "
+    "nummer som har en uppgift."
+)
+
+
+def figure(n: int | None) -> str:
+    """Return a delivered count, or "uppgift saknas" when there is none (never 0)."""
+    return MISSING if n is None else tal(n)
+
+
+def delivered_total(report: Report) -> str:
+    """Return the delivered total and how many issues it covers: '5 för 3 av 7 nummer'."""
+    if not report.covered:
+        return MISSING
+    return f"{tal(report.delivered)} för {report.covered} av {len(report.issues)} nummer"
+
+
 def short_date(day: dt.date) -> str:
     """Return '16/3', the way Swedish writes a day and month in a narrow column."""
     return f"{day.day}/{day.month}"
@@ -293,7 +319,7 @@ def when(start: dt.datetime) -> str:
 
 
 def verdict(report: Report) -> str:
-    """Return the sentence on the number of issues against the plan's promise."""
+    """Return the sentence on the number of issues against the plan's 6-12."""
     n, (low, high) = len(report.issues), PROMISE
     if n < low:
         judged = f"färre än planens {low}–{high}"
@@ -302,12 +328,15 @@ def verdict(report: Report) -> str:
     else:
         judged = f"inom planens {low}–{high}"
     unsent = sum(1 for row in report.issues if row.status != "sent")
-    note = (
-        f" {unsent} av dem har status klart men är ännu inte markerat som skickat."
-        if unsent
-        else ""
-    )
-    return f"{n} nummer gavs ut {report.year}, {judged}.{note}"
+    if unsent == 1:
+        note = " Ett av dem har status klart men är ännu inte markerat som skickat."
+    elif unsent:
+        many = f"{capitalized(unsent)} av dem har" if unsent <= 12 else f"Av dem har {unsent}"
+        note = f" {many} status klart men är ännu inte markerade som skickade."
+    else:
+        note = ""
+    count = "inget" if n == 0 else in_words(n)
+    return f"Under {report.year} gavs {count} nummer ut, {judged}.{note}"
 
 
 def goal_list(goals: Iterable[int]) -> str:
@@ -324,7 +353,7 @@ def headline(report: Report) -> list[tuple[str, str]]:
         ("Varav evenemang", str(events)),
     ]
     if report.ledger:
-        rows.append(("Levererade meddelanden", tal(report.delivered)))
+        rows.append(("Levererade meddelanden", delivered_total(report)))
     return rows
 
 
@@ -364,7 +393,7 @@ def render_markdown(report: Report) -> str:
             str(r.events),
             str(r.items),
         ]
-        + ([tal(r.delivered or 0)] if report.ledger else [])
+        + ([figure(r.delivered)] if report.ledger else [])
         for r in report.issues
     ]
     total = [
@@ -377,7 +406,7 @@ def render_markdown(report: Report) -> str:
     ]
     if report.ledger:
         head.append("Levererade")
-        total.append(tal(report.delivered))
+        total.append(delivered_total(report))
     out += _md_table(head, [*rows, total])
     if report.drafts:
         out += [
@@ -388,6 +417,8 @@ def render_markdown(report: Report) -> str:
         ]
     if not report.ledger:
         out += ["", "Inget utskicksregister hittades, så levererade meddelanden redovisas inte."]
+    elif report.covered < len(report.issues):
+        out += ["", MISSING_NOTE]
     out += _md_counts("Texter per kampanj", "Kampanj", report.per_campaign)
     out += _md_goals(report.per_goal)
     out += _md_counts("Texter per målgrupp", "Målgrupp", report.per_group)
@@ -448,21 +479,29 @@ def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 # --- CSV ---------------------------------------------------------------------------------
 
-CSV_HEAD = ("nummer", "datum", "titel", "typ", "kampanjer", "delmål", "målgrupper", "start")
+CSV_HEAD = (
+    "nummer",
+    "datum",
+    "titel",
+    "typ",
+    "kampanjer",
+    "delmål",
+    "målgrupper",
+    "start",
+    "levererade för numret",
+)
 
 
-def render_csv(report: Report) -> str:
-    """Return one row per item, semicolon-separated, starting with a UTF-8 byte order mark.
+def render_csv(report: Report) -> bytes:
+    """Return one row per item in the tool's CSV convention (`csvout`), for Swedish Excel.
 
-    Swedish Excel opens such a file correctly with a double click: the mark tells it the
-    encoding, and the semicolon is its list separator (the comma is the decimal sign).
     Several campaigns or target groups in one cell are separated by " | ", goals by ", ".
+    The last column is the item's issue's delivered messages, or "uppgift saknas".
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CSV_HEAD)
-    for row in report.items:
-        writer.writerow(
+    delivered = {row.id: row.delivered for row in report.issues}
+    return to_csv(
+        CSV_HEAD,
+        (
             [
                 row.issue_id,
                 f"{row.date:%Y-%m-%d}",
@@ -472,9 +511,11 @@ def render_csv(report: Report) -> str:
                 goal_list(row.delmal),
                 " | ".join(row.malgrupp),
                 f"{row.start:%Y-%m-%d %H:%M}" if row.start else "",
+                figure(delivered.get(row.issue_id)),
             ]
-        )
-    return "\ufeff" + buffer.getvalue()
+            for row in report.items
+        ),
+    )
 
 
 # --- SVG charts --------------------------------------------------------------------------
@@ -485,9 +526,12 @@ LINE = 19  # height of one line of label text
 BAR = 18
 
 
-def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, int, str]]) -> str:
-    """Return an SVG of horizontal bars: each row's label above its bar, the number after it."""
-    top = _max(v for _, v, _ in rows)
+def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, int | None, str]]) -> str:
+    """Return an SVG of horizontal bars: each row's label above its bar, the number after it.
+
+    A row without a number (None) gets no bar, and "uppgift saknas" in its place.
+    """
+    top = _max(v for _, v, _ in rows if v is not None)
     room = CHART_WIDTH - 70  # the longest bar leaves room for its number
     parts, y = [], 4
     for label, value, color in rows:
@@ -495,6 +539,10 @@ def bar_chart(chart_id: str, title: str, rows: Sequence[tuple[str, int, str]]) -
         for line in lines:
             y += LINE
             parts.append(f'<text x="0" y="{y - 5}" class="label">{_x(line)}</text>')
+        if value is None:
+            parts.append(f'<text x="0" y="{y + BAR - 5}" class="value">{MISSING}</text>')
+            y += BAR + 10
+            continue
         width = round(room * value / top) if value else 0
         parts.append(
             f'<rect x="0" y="{y}" width="{max(width, 2)}" height="{BAR}" fill="{_x(color)}"/>'
@@ -523,7 +571,7 @@ def promise_chart(chart_id: str, report: Report) -> str:
         x = 10 + tick * scale
         parts.append(f'<line x1="{x:.1f}" y1="76" x2="{x:.1f}" y2="81" class="axis"/>')
         parts.append(f'<text x="{x:.1f}" y="98" class="tick">{tick}</text>')
-    title = f"Utgivna nummer {report.year}: {n}. Planen lovar {low}–{high} nummer om året."
+    title = f"Utgivna nummer {report.year}: {n}. Planen anger {low}–{high} nummer om året."
     return _svg(chart_id, title, 106, parts)
 
 
@@ -606,7 +654,7 @@ def render_html(report: Report) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters.update(goals=goal_list, short=short_date, tal=tal)
+    env.filters.update(goals=goal_list, short=short_date, tal=tal, figure=figure)
 
     def counts_chart(chart_id: str, what: str, counts: Sequence[Count]) -> Markup:
         return Markup(
@@ -615,7 +663,12 @@ def render_html(report: Report) -> str:
             )
         )
 
-    delivered = [Count(f"{r.date:%Y-%m-%d} {r.title}", r.delivered or 0) for r in report.issues]
+    delivered = [(f"{r.date:%Y-%m-%d} {r.title}", r.delivered, ACCENT) for r in report.issues]
+    delivered_title = (
+        "Levererade meddelanden per nummer: "
+        + "; ".join(f"{label} {figure(n)}" for label, n, _ in delivered)
+        + "."
+    )
     charts = {
         "promise": Markup(promise_chart("diagram-nummer", report)),
         "campaign": counts_chart("diagram-kampanj", "Texter per kampanj", report.per_campaign),
@@ -623,16 +676,16 @@ def render_html(report: Report) -> str:
         "group": counts_chart("diagram-malgrupp", "Texter per målgrupp", report.per_group),
         "type": counts_chart("diagram-typ", "Nyheter och evenemang", report.per_type),
         "presence": Markup(presence_chart("diagram-narvaro", report)),
-        "delivered": counts_chart(
-            "diagram-levererade", "Levererade meddelanden per nummer", delivered
-        ),
+        "delivered": Markup(bar_chart("diagram-levererade", delivered_title, delivered)),
     }
     return env.get_template("report/report.html").render(
         r=report,
         charts=charts,
         verdict=verdict(report),
         headline=headline(report),
+        delivered_total=delivered_total(report),
         method=METHOD,
+        missing_note=MISSING_NOTE,
         goals=GOALS,
         statuses=STATUSES,
         css=Markup(REPORT_CSS),
@@ -694,5 +747,6 @@ td.mark { text-align: center; }
 
 def render(report: Report, fmt: str) -> bytes:
     """Return the report in one of FORMATS as UTF-8 bytes."""
-    text = {"html": render_html, "md": render_markdown, "csv": render_csv}[fmt](report)
-    return text.encode("utf-8")
+    if fmt == "csv":
+        return render_csv(report)
+    return {"html": render_html, "md": render_markdown}[fmt](report).encode("utf-8")

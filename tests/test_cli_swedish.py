@@ -57,4 +57,4 @@ def test_the_catalogue_keeps_clicks_placeholders():
 
 def test_build_says_its_time_with_a_decimal_comma(run, tree):
     line = run("build", "--root", tree).stdout.splitlines()[-1]
-    assert re.search(r" på \d+,\d\d s$", line), line
+    assert re.search(r" på \d+,\d\d s\.", line), line

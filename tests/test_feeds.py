@@ -211,8 +211,12 @@ def test_categories_name_the_campaign_with_a_domain(built_basic):
     entries = xml(built_basic, "atom.xml").findall(f"{ATOM}entry")
     atom_cats = entries[1].findall(f"{ATOM}category")
     assert [dict(c.attrib) for c in atom_cats] == [
-        {"term": "valj-att-sluta", "scheme": f"{BASE}/campaigns"},
-        {"term": "svartsjuka", "scheme": f"{BASE}/campaigns"},
+        {"term": "valj-att-sluta", "scheme": f"{BASE}/campaigns", "label": "Välj att sluta"},
+        {
+            "term": "svartsjuka",
+            "scheme": f"{BASE}/campaigns",
+            "label": "Svartsjuka är inte romantiskt",
+        },
     ]
 
 

@@ -266,7 +266,8 @@ def write_tree(root: Path, item_meta: str, item_body: str, intro: str = "") -> N
     shutil.copy(
         FIXTURES / "basic" / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "bild.png"
     )
-    (folder / "issue.md").write_text(f"---\ndate: 2022-03-15\n---\n{intro}\n", "utf-8")
+    issue = f"---\ndate: 2022-03-15\nstatus: ready\n---\n{intro}\n"  # a draft is not built
+    (folder / "issue.md").write_text(issue, "utf-8")
     (folder / "nyhet.md").write_text(f"---\n{item_meta}\n---\n{item_body}\n", "utf-8")
 
 
@@ -289,6 +290,7 @@ def build(item_meta: str, item_body: str, intro: str = "") -> None:
             assert result.stderr.strip(), "exit 1 without saying why"
             assert not out.exists(), "a failed build wrote output"
         else:
+            assert (out / "2022/2022-03/index.html").is_file(), "the issue was not built"
             check_outputs(out)
 
 

@@ -137,7 +137,8 @@ def write_tree(root: Path) -> Path:
 
 
 def write_ledger(root: Path) -> None:
-    """Ledger: 2023-01 sent to 3, 2023-02 sent to 2 (one failed), a test send for 2023-03."""
+    """Ledger: 2023-01 sent to 3, 2023-02 sent to 2 (one failed), a test send for 2023-03,
+    and 2023-05 failed for its only recipient (a real 0). No rows at all for the others."""
     with Ledger(root / ".nyhetsbrev" / "sends.sqlite") as ledger:
         ledger.add("2023-01", ["a@example.se", "b@example.se", "c@example.se"])
         for address in ("a@example.se", "b@example.se", "c@example.se"):
@@ -147,6 +148,8 @@ def write_ledger(root: Path) -> None:
             ledger.finish("2023-02", address, SENT, "250 Ok")
         ledger.finish("2023-02", "c@example.se", FAILED, "550 Nej")
         ledger.record_test("2023-03", "test@example.se", "250 Ok")
+        ledger.add("2023-05", ["a@example.se"])
+        ledger.finish("2023-05", "a@example.se", FAILED, "550 Nej")
 
 
 @pytest.fixture
@@ -173,7 +176,10 @@ ISSUE_ROWS = [
     ["2023-11-15", "Nyhetsbrev november 2023", "klart", "2", "0", "2"],
 ]
 TOTAL = ["8", "3", "11"]
-DELIVERED = ["3", "2", "0", "0", "0", "0", "0"]  # failed and test sends do not count
+MISSING = "uppgift saknas"  # an issue with no list send in the ledger has no figure, not 0
+# failed and test sends do not count; 2023-05 was tried and failed: a real 0
+DELIVERED = ["3", "2", MISSING, "0", MISSING, MISSING, MISSING]
+DELIVERED_TOTAL = "5 för 3 av 7 nummer"
 # alfa: a1 b1 f1 f2; beta: a2 b1 c2 d1 e1; gamma: g1; delta: none; untagged: c1 g2
 PER_CAMPAIGN = [
     ("Alfa-kampanjen", 4),
@@ -306,15 +312,15 @@ def test_markdown_has_every_number(run, ledger_tree):
     assert text.startswith("# Nyhetsbrevet 2023: vad som förmedlades\n")
     assert (
         "- Utgivna nummer (planen: 6–12): 7\n- Texter: 11\n- Varav evenemang: 3\n"
-        "- Levererade meddelanden: 5\n" in text
+        f"- Levererade meddelanden: {DELIVERED_TOTAL}\n" in text
     )
     assert (
-        "7 nummer gavs ut 2023, inom planens 6–12. 1 av dem har status klart men är ännu "
-        "inte markerat som skickat."
+        "Under 2023 gavs sju nummer ut, inom planens 6–12. Ett av dem har status klart men är "
+        "ännu inte markerat som skickat."
     ) in text
     assert md_rows(text, "Utgivna nummer") == [
         row + [d] for row, d in zip(ISSUE_ROWS, DELIVERED, strict=True)
-    ] + [["Totalt", "", "", *TOTAL, "5"]]
+    ] + [["Totalt", "", "", *TOTAL, DELIVERED_TOTAL]]
     assert "Utkast som inte räknas: Nyhetsbrev december 2023 (2023-12-13)." in text
     assert md_rows(text, "Texter per kampanj") == [[n, str(c)] for n, c in PER_CAMPAIGN]
     assert md_rows(text, "Texter per delmål") == [
@@ -367,8 +373,41 @@ def test_csv_has_one_row_per_item_with_its_tags(run, ledger_tree):
         "delmål",
         "målgrupper",
         "start",
+        "levererade för numret",
     ]
-    assert rows[1:] == CSV_ROWS
+    by_issue = dict(zip([r[0][:7] for r in ISSUE_ROWS], DELIVERED, strict=True))
+    assert rows[1:] == [row + [by_issue[row[0]]] for row in CSV_ROWS]
+
+
+def test_an_issue_without_ledger_rows_has_no_figure_in_any_format(run, ledger_tree, tmp_path):
+    """The ledger has only 2023's sends: 2022's issue was sent before there was a ledger."""
+    result = run("report", "2022", "--format", "md", "--root", ledger_tree)
+    text = result.stdout
+    assert "- Levererade meddelanden: uppgift saknas\n" in text
+    assert md_rows(text, "Utgivna nummer") == [
+        ["2022-12-14", "Nyhetsbrev december 2022", "skickat", "1", "0", "1", MISSING],
+        ["Totalt", "", "", "1", "0", "1", MISSING],
+    ]
+    assert "0" not in md_rows(text, "Utgivna nummer")[0][6:]
+    out = tmp_path / "r.html"
+    run("report", "2022", "--format", "html", "--out", out, "--root", ledger_tree)
+    page = lxml_html.fromstring(out.read_bytes())
+    _, body, foot = table(page, "Utgivna nummer 2022")
+    assert body[0][-1] == MISSING and foot == [["Totalt", "1", "0", "1", MISSING]]
+    _, body, foot = table(page, "Levererade meddelanden per nummer")
+    assert body[0][-1] == MISSING and foot == [["Totalt", MISSING]]
+    assert bar_values(charts(page)["diagram-levererade"]) == [
+        ("2022-12-14 Nyhetsbrev december 2022", MISSING)
+    ]
+    data = run("report", "2022", "--format", "csv", "--root", ledger_tree).stdout_bytes
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert rows[1][-1] == MISSING
+
+
+def test_without_ledger_the_csv_says_the_figure_is_missing(run, year_tree):
+    data = run("report", "2023", "--format", "csv", "--root", year_tree).stdout_bytes
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert {row[-1] for row in rows[1:]} == {MISSING}
 
 
 def test_csv_quotes_a_semicolon_in_a_title(run, year_tree):
@@ -415,7 +454,7 @@ def test_html_tables_have_every_number(page):
     head, body, foot = table(page, "Utgivna nummer 2023")
     assert head == ["Datum", "Nummer", "Status", "Nyheter", "Evenemang", "Texter", "Levererade"]
     assert body == [row + [d] for row, d in zip(ISSUE_ROWS, DELIVERED, strict=True)]
-    assert foot == [["Totalt", *TOTAL, "5"]]
+    assert foot == [["Totalt", *TOTAL, DELIVERED_TOTAL]]
     assert table(page, "Antal texter per kampanj")[1] == [[n, str(c)] for n, c in PER_CAMPAIGN]
     assert table(page, "Antal texter per delmål")[1] == [
         [f"Mål {g}", GOALS[g], str(c)] for g, c in PER_GOAL
@@ -430,7 +469,7 @@ def test_html_tables_have_every_number(page):
         for name, carried, n, gap in PRESENCE
     ]
     _, body, foot = table(page, "Levererade meddelanden per nummer")
-    assert [r[1] for r in body] == DELIVERED and foot == [["Totalt", "5"]]
+    assert [r[1] for r in body] == DELIVERED and foot == [["Totalt", DELIVERED_TOTAL]]
     figures = [
         (d.findtext("dt"), d.findtext("dd")) for d in page.xpath("//dl[@class='figures']/div")
     ]
@@ -438,7 +477,7 @@ def test_html_tables_have_every_number(page):
         ("Utgivna nummer (planen: 6–12)", "7"),
         ("Texter", "11"),
         ("Varav evenemang", "3"),
-        ("Levererade meddelanden", "5"),
+        ("Levererade meddelanden", DELIVERED_TOTAL),
     ]
 
 
@@ -458,7 +497,7 @@ def bar_values(svg) -> list[tuple[str, int]]:
         if el.tag == f"{SVG}text" and el.get("class") == "label":
             label.append(el.text)
         elif el.tag == f"{SVG}text" and el.get("class") == "value":
-            rows.append((" ".join(label), int(el.text)))
+            rows.append((" ".join(label), el.text if el.text == MISSING else int(el.text)))
             label = []
     return rows
 
@@ -482,11 +521,13 @@ def test_svg_charts_parse_as_xml_and_draw_the_numbers(page):
     ] + [("Inget delmål angivet", NO_GOAL)]
     assert bar_values(found["diagram-malgrupp"]) == PER_GROUP
     assert bar_values(found["diagram-typ"]) == PER_TYPE
-    assert [n for _, n in bar_values(found["diagram-levererade"])] == [int(d) for d in DELIVERED]
+    assert [n for _, n in bar_values(found["diagram-levererade"])] == [
+        d if d == MISSING else int(d) for d in DELIVERED
+    ]
     promise = found["diagram-nummer"]
     assert [t.text for t in promise.iter(f"{SVG}text") if t.get("class") == "value"] == ["7"]
     assert promise.find(f"{SVG}title").text == (
-        "Utgivna nummer 2023: 7. Planen lovar 6–12 nummer om året."
+        "Utgivna nummer 2023: 7. Planen anger 6–12 nummer om året."
     )
 
 
@@ -659,7 +700,7 @@ def test_longest_gap_counts_the_ends_of_the_year(carried, gap):
 
 def test_sample_year_2022(run):
     text = report_root(run, FIXTURES.parent.parent, "md")
-    assert "8 nummer gavs ut 2022, inom planens 6–12." in text
+    assert "Under 2022 gavs åtta nummer ut, inom planens 6–12." in text
     assert "| Välj att sluta | – | x | – | x | – | x | – | x | 4 | 1 |" in text
 
 
