@@ -34,8 +34,8 @@ fuzz: $(VENV)/.installed-test  ## a long property-based run
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_properties.py
 
 lint: $(VENV)/.installed-test  ## ruff (lint and format) and mypy
-	$(BIN)/ruff check nyhetsbrev tests benchmarks
-	$(BIN)/ruff format --check nyhetsbrev tests benchmarks
+	$(BIN)/ruff check nyhetsbrev tests benchmarks scripts
+	$(BIN)/ruff format --check nyhetsbrev tests benchmarks scripts
 	$(BIN)/mypy nyhetsbrev
 
 clean:
