@@ -203,9 +203,9 @@ def test_a_link_to_a_file_that_does_not_exist_is_an_error(run, tree):
     write(tree, "bilaga.md", item("Se [programmet](program.pdf)."))
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (
-        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]\n'
-    )
+    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
+        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]'
+    ]
 
 
 def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
@@ -213,11 +213,11 @@ def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
     path.write_text(path.read_text("utf-8").replace("#8a1538", "#ff9999"), "utf-8")
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (
-        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2.05:1 mot "
-        "vitt; text och knappar kräver minst 4.5:1 (WCAG AA): välj en mörkare "
-        "nyans [contrast]\n"
-    )
+    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
+        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2,05:1 mot "
+        "vitt; text och knappar kräver minst 4,5:1 (WCAG AA): välj en mörkare "
+        "nyans [contrast]"
+    ]
 
 
 def test_campaign_logo_alt_and_body(run, tree):
@@ -257,7 +257,7 @@ def test_message_over_the_60_kb_budget_is_a_warning(run, tree):
     assert len(lines) == 1
     assert lines[0].startswith(f"{ISSUE}/issue.md:1: varning: mejlet är ")
     assert lines[0].endswith(
-        " kB, mer än budgeten 60 kB: korta texterna eller flytta några till nästa nummer [size]"
+        " kB, mer än gränsen 60 kB: korta texterna eller flytta några till nästa nummer [size]"
     )
     size = float(lines[0].split("mejlet är ")[1].split(" kB")[0].replace(",", "."))
     assert size > 60
