@@ -13,7 +13,7 @@ from typing import Any
 
 from . import campaign_names, scaffold
 from .config import one_of, parse_config
-from .errors import ERROR, WARNING, Problem, did_you_mean, shown
+from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
 from .load import Document, RawIssue, Tree
 from .markup import Place, render_markdown, resolve_url
 from .models import MONTHS, STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
@@ -43,7 +43,6 @@ TYPES = {"news": "nyhet", "event": "evenemang"}
 # Fields that may hold several lines; every other text is one line (titles, names and
 # places go into mail headers and calendar lines, which a line break would split).
 MULTILINE = {"summary"}
-ONE_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # tab allowed
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")

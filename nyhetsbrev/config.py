@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ERROR, LINE_BREAKS, Problem, did_you_mean, shown
+from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
 from .load import CONFIG, read_config
 from .models import Site, Smtp
 
@@ -145,7 +145,7 @@ class _Reader:
         Every setting is one line: names and addresses go into mail headers, which a line
         break would split.
         """
-        if match := LINE_BREAKS.search(value):
+        if match := ONE_LINE.search(value):
             self.fail(
                 section,
                 key,
@@ -181,7 +181,8 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal från {minimum}")
+            least = "större än noll" if minimum == 1 else f"från och med {minimum}"
+            self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal {least}")
             return default
         return value
 

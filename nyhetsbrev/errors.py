@@ -11,6 +11,9 @@ import click
 
 # What str.splitlines() splits on, and other control characters, shown as \n, \x85 ...
 LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What a one-line value (a title, a name, a place) may not hold: line breaks, U+2028/U+2029
+# and other control characters; a tab is only white space.
+ONE_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 ERROR = "error"
 WARNING = "warning"
 QUOTE_LIMIT = 80  # characters of a value quoted in a message

@@ -14,13 +14,12 @@ import re
 import uuid
 from pathlib import Path
 
-import yaml
 from slugify import slugify
 
 from . import load
 from .campaign_names import find as find_campaign
 from .campaign_names import unknown as unknown_campaign
-from .errors import NyhetsbrevError, known
+from .errors import ONE_LINE, NyhetsbrevError, known, shown
 from .load import relative
 from .models import issue_title
 
@@ -88,7 +87,7 @@ def parse_month(value: str) -> tuple[int, int]:
     """Return (year, month) from 'YYYY-MM', or raise ValueError with a Swedish reason."""
     match = MONTH.match(value)
     if not match or not 1 <= int(match.group(2)) <= 12:
-        raise ValueError(f'"{value}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03')
+        raise ValueError(f'"{shown(value)}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03')
     return int(match.group(1)), int(match.group(2))
 
 
@@ -131,11 +130,11 @@ status: draft
 
 def _issue_date(folder: Path) -> dt.date | None:
     """Return the planned date in the folder's issue.md, if it can be read."""
+    path = folder / "issue.md"
+    doc = load.read_document(path.parent, path, []) if path.is_file() else None
     try:
-        head = (folder / "issue.md").read_text("utf-8").split("\n---", 1)[0]
-        meta = yaml.load(head.removeprefix("---\n"), Loader=yaml.BaseLoader) or {}
-        return dt.date.fromisoformat(meta["date"])
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return dt.date.fromisoformat(doc.meta["date"]) if doc else None
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -146,7 +145,7 @@ def new_item(
     folders = issue_folders(root)
     if issue_id not in folders:
         raise NyhetsbrevError(
-            f'okänt nummer "{issue_id}"{suggestions(issue_id, set(folders))}; '
+            f'okänt nummer "{shown(issue_id)}"{suggestions(issue_id, set(folders))}; '
             f"befintliga nummer: {known(folders)}. Skapa ett nytt med "
             f"`nyhetsbrev new issue ÅÅÅÅ-MM`"
         )
@@ -157,6 +156,11 @@ def new_item(
             raise NyhetsbrevError(unknown_campaign(campaign, names))
         campaign = slug_of_campaign
     title = title.strip()
+    if match := ONE_LINE.search(title):
+        raise NyhetsbrevError(
+            f"rubriken innehåller tecknet U+{ord(match.group()):04X} (en radbrytning eller "
+            "ett osynligt styrtecken): skriv rubriken på en rad"
+        )
     slug = slugify(title, max_length=60, word_boundary=True)
     if not slug:
         raise NyhetsbrevError("rubriken behöver minst en bokstav eller siffra")

@@ -285,7 +285,7 @@ CASES = [
     (
         "config-wrong-type",
         lambda t: edit(t, "newsletter.toml", "items = 5", 'items = "fem"'),
-        "newsletter.toml:21: [feeds] items ska vara ett heltal från 1",
+        "newsletter.toml:21: [feeds] items ska vara ett heltal större än noll",
     ),
 ]
 

@@ -377,3 +377,13 @@ def test_smtp_security_names_the_meaning_of_each_value(run, tree):
         'newsletter.toml:26: [smtp] security "ssl" måste vara starttls (kryptering efter '
         "anslutningen), tls (kryptering från början) eller none (ingen kryptering)"
     ]
+
+
+def test_new_item_refuses_a_title_with_a_line_break(run, tree):
+    result = run("new", "item", "2022-03", "Rubrik\nBcc: alla", "--root", tree)
+    assert result.exit_code == 1
+    assert result.output == (
+        "rubriken innehåller tecknet U+000A (en radbrytning eller ett osynligt styrtecken): "
+        "skriv rubriken på en rad\n"
+    )
+    assert not list((tree / "newsletters/2022/2022-03").glob("rubrik*"))

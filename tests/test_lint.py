@@ -195,7 +195,7 @@ def test_max_words_must_be_a_positive_integer(run, tree):
     assert result.exit_code == 1
     line = len(config.read_text("utf-8").splitlines())
     assert result.output == (
-        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal från 1\n"
+        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal större än noll\n"
     )
 
 

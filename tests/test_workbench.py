@@ -333,7 +333,8 @@ def test_serve_refuses_a_folder_without_newsletter_toml(run, tmp_path):
     result = run("serve", "--root", tmp_path, "--port", "0")
     assert result.exit_code == 1
     assert result.output == (
-        f"newsletter.toml saknas i {tmp_path.resolve()}: ange innehållets mapp med --root\n"
+        f"newsletter.toml:1: newsletter.toml saknas i {tmp_path.resolve()}: ange rätt mapp "
+        "med --root eller skapa filen (se README)\n"
     )
 
 
