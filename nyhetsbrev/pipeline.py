@@ -53,7 +53,7 @@ def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False
     warnings = sorted(checked.warnings + [p for p in found if p.severity == WARNING])
     errors = [p for p in found if p.severity == ERROR] + (warnings if strict else [])
     if errors:
-        raise ContentError(errors)
+        raise ContentError(dict.fromkeys(errors + warnings))  # the warnings too: all at once
     return Checked(checked.content, warnings, checked.documents)
 
 

@@ -131,10 +131,17 @@ def test_front_matter_is_commented_in_swedish(run, bare):
     run("new", "issue", "2023-04", "--root", bare)
     text = (bare / "newsletters/2023/2023-04/issue.md").read_text("utf-8")
     assert "# Texten som syns efter ämnesraden i inkorgen: 40–130 tecken" in text
+    assert "kampanjer under våren" in text and "i våren" not in text
     run("new", "item", "2023-04", "Nyhet", "--root", bare)
     text = (bare / "newsletters/2023/2023-04/nyhet.md").read_text("utf-8")
     assert "# Stabil identitet för flödena: ändra den aldrig." in text
     assert "# campaign: svartsjuka" in text
+    run("new", "item", "2023-04", "Möte", "--event", "--root", bare)
+    text = (bare / "newsletters/2023/2023-04/mote.md").read_text("utf-8")
+    assert "# Start och slut i svensk tid, t.ex. 2023-03-14T09:00." in text
+    assert "TTT" not in text
+    run("new", "campaign", "ny-kampanj", "--root", bare)
+    assert "kontrast 4,5:1" in (bare / "campaigns/ny-kampanj.md").read_text("utf-8")
 
 
 def test_two_items_get_different_ids(run, bare):
