@@ -24,6 +24,8 @@ LEFTOVER = re.compile(
     r"^\.|~$|^#.*#$|\.(swp|swo|swx)$|^(Thumbs|ehthumbs)\.db$|^desktop\.ini$",
     re.IGNORECASE,
 )
+NBSP = "\u00a0"  # between thousands: 49 990
+MAX_LINES_PER_FILE = 10  # control-character findings reported one by one in a file
 # Control characters (all but tab and newline) break MRML, XML feeds and mail clients.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
@@ -208,6 +210,16 @@ def read_document(root: Path, path: Path, problems: list[Problem]) -> Document |
         for number, line in enumerate(text.split("\n"), 1)
         if (m := CONTROL.search(line))
     ]
+    if len(found) > MAX_LINES_PER_FILE:  # one line per line of a binary file helps nobody
+        rest = len(found) - MAX_LINES_PER_FILE
+        found = found[:MAX_LINES_PER_FILE] + [
+            Problem(
+                rel,
+                found[MAX_LINES_PER_FILE].line,
+                f"samma slags tecken finns på {f'{rest:,}'.replace(',', NBSP)} rader till: "
+                "är det här en textfil?",
+            )
+        ]
     problems += found
     return None if found else parse_document(rel, text, problems)
 

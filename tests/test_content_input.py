@@ -387,3 +387,25 @@ def test_new_item_refuses_a_title_with_a_line_break(run, tree):
         "skriv rubriken på en rad\n"
     )
     assert not list((tree / "newsletters/2022/2022-03").glob("rubrik*"))
+
+
+def test_a_binary_file_named_md_gets_a_bounded_report(run, tree):
+    (tree / "newsletters/2022/2022-03/bild.md").write_bytes(b"---\n" + b"\x01x\n" * 50_000)
+    lines = errors(fails(run, tree))
+    assert len(lines) == 11, lines[:3]
+    assert lines[-1] == (
+        "newsletters/2022/2022-03/bild.md:12: samma slags tecken finns på 49\u00a0990 rader till: "
+        "är det här en textfil?"
+    )
+
+
+def test_the_preview_ignores_an_editor_lock_file(tree):
+    from nyhetsbrev.serve import Preview
+
+    lock = tree / "newsletters/2022/2022-03/.#svartsjuka.md"
+    os.symlink("user@host.1234:1700000000", lock)
+    preview = Preview(tree)
+    preview.changed([lock])
+    view = preview.view("2022/2022-03")
+    assert view is not None and view.rendered is not None
+    assert not [p for p in view.problems if p.severity == "error"]
