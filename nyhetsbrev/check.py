@@ -7,14 +7,16 @@ tables gives one `path:line: message`, in Swedish, saying what to do.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from typing import Any
 
-from .config import parse_config
-from .errors import ERROR, WARNING, Problem, did_you_mean, known
+from . import campaign_names, scaffold
+from .config import one_of, parse_config
+from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
 from .load import Document, RawIssue, Tree
 from .markup import Place, render_markdown, resolve_url
-from .models import STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
+from .models import MONTHS, STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
 
 ITEM_KEYS = {
     "title",
@@ -35,8 +37,12 @@ ITEM_KEYS = {
 }
 ISSUE_KEYS = {"date", "title", "preheader", "status", "order"}
 CAMPAIGN_KEYS = {"name", "color", "url", "contact", "logo", "logo_alt"}
-STATUSES = ("draft", "ready", "sent")
-TYPES = ("news", "event")
+# Each value with what it means, in Swedish, for the message about a wrong one.
+STATUSES = {"draft": "utkast", "ready": "klart att skicka", "sent": "skickat"}
+TYPES = {"news": "nyhet", "event": "evenemang"}
+# Fields that may hold several lines; every other text is one line (titles, names and
+# places go into mail headers and calendar lines, which a line break would split).
+MULTILINE = {"summary"}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
@@ -54,9 +60,13 @@ def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
         campaign = _campaign(doc, tree, site, problems)
         if campaign:
             campaigns[campaign.slug] = campaign
-    slugs = {doc.path.rsplit("/", 1)[-1][:-3] for doc in tree.campaigns}
+    names = {
+        doc.path.rsplit("/", 1)[-1][:-3]: name.strip() if isinstance(name, str) else ""
+        for doc in tree.campaigns
+        for name in [doc.meta.get("name")]
+    }
     issues = [
-        issue for raw in tree.issues if (issue := _issue(raw, site, slugs, problems)) is not None
+        issue for raw in tree.issues if (issue := _issue(raw, site, names, problems)) is not None
     ]
     _unique_ids(issues, problems)
     _unique_issue_ids(tree.issues, problems)
@@ -73,6 +83,7 @@ class _Fields:
     def __init__(self, doc: Document, problems: list[Problem]):
         self.doc = doc
         self.problems = problems
+        self.reported: set[str] = set()  # one-line fields already reported
 
     def fail(self, key: str, message: str, index: int | None = None, **kw: Any) -> None:
         self.problems.append(Problem(self.doc.path, self.doc.line(key, index), message, **kw))
@@ -91,7 +102,21 @@ class _Fields:
         if not isinstance(value, str):
             self.fail(key, f"{key} ska vara en text, inte en lista eller tabell")
             return ""
-        return value.strip()
+        return self.one_line(key, value.strip())
+
+    def one_line(self, key: str, value: str, index: int | None = None) -> str:
+        """Return value, or "" with a problem if a one-line field holds a line break."""
+        if key in MULTILINE or not (match := ONE_LINE.search(value)):
+            return value
+        if key not in self.reported:
+            self.reported.add(key)
+            self.fail(
+                key,
+                f"{key} innehåller tecknet U+{ord(match.group()):04X} (en radbrytning eller "
+                "ett osynligt styrtecken): skriv värdet på en rad",
+                index,
+            )
+        return ""
 
     def texts(self, key: str) -> tuple[str, ...]:
         value = self.doc.meta.get(key)
@@ -101,44 +126,49 @@ class _Fields:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             self.fail(key, f"{key} ska vara en text eller en lista med texter")
             return ()
-        return tuple(v.strip() for v in values if v.strip())
+        return tuple(
+            text
+            for index, v in enumerate(values)
+            if (text := self.one_line(key, v.strip(), index if len(values) > 1 else None))
+        )
 
     def date(self, key: str, required: bool = False) -> dt.date | None:
         value = self.text(key, required, hint=", skriv datumet som ÅÅÅÅ-MM-DD")
         if not value:
             return None
-        try:
-            if not DATE.match(value):
-                raise ValueError
-            return dt.date.fromisoformat(value)
-        except ValueError:
+        if not DATE.match(value):
             self.fail(
-                key, f'{key} "{value}" är inget giltigt datum: skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15'
+                key,
+                f'{key} "{shown(value)}" är inget datum: skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15',
             )
             return None
+        if reason := _no_such_day(value):
+            self.fail(key, f'{key} "{value}" finns inte: {reason}')
+            return None
+        return dt.date.fromisoformat(value)
 
     def datetime(self, key: str) -> dt.datetime | None:
         value = self.text(key)
         if not value:
             return None
-        try:
-            if not DATETIME.match(value):
-                raise ValueError
-            return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
-        except ValueError:
+        if not DATETIME.match(value):
             self.fail(
                 key,
-                f'{key} "{value}" är ingen giltig tidpunkt: skriv ÅÅÅÅ-MM-DDTTT:MM, '
-                "t.ex. 2022-04-21T09:00 (svensk tid)",
+                f'{key} "{shown(value)}" är ingen tidpunkt: skriv datum och klockslag i '
+                "svensk tid, t.ex. 2023-03-14T09:00",
             )
             return None
+        if reason := _no_such_day(value[:10]) or _no_such_time(value[11:]):
+            self.fail(key, f'{key} "{value}" finns inte: {reason}')
+            return None
+        return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
 
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, key: str, choices: dict[str, str], default: str) -> str:
         value = self.text(key) or default
         if value not in choices:
             self.fail(
                 key,
-                f'{key} "{value}" är inte ett av {known(choices)}{did_you_mean(value, choices)}',
+                f'{key} "{shown(value)}" måste vara {one_of(choices)}{_closest(value, choices)}',
             )
             return default
         return value
@@ -148,10 +178,38 @@ class _Fields:
             if key not in keys:
                 self.fail(
                     key,
-                    f'okänt fält "{key}"{did_you_mean(key, keys)}; det används inte',
+                    f'okänt fält "{shown(key)}"{did_you_mean(key, keys)}; det används inte',
                     severity=WARNING,
                     rule="unknown-key",
                 )
+
+
+def _closest(value: str, choices: dict[str, str]) -> str:
+    """Return '; menade du "ready"?' for the value closest to value or to its Swedish meaning."""
+    words = {choice: choice for choice in choices}
+    words.update({meaning.split()[0]: choice for choice, meaning in choices.items()})
+    close = difflib.get_close_matches(value.strip().casefold(), list(words), n=1, cutoff=0.6)
+    return f'; menade du "{words[close[0]]}"?' if close else ""
+
+
+def _no_such_day(text: str) -> str:
+    """Return why a date written ÅÅÅÅ-MM-DD does not exist, or "" if it does."""
+    year, month, day = (int(part) for part in text.split("-"))
+    if not 1 <= month <= 12:
+        return f"det finns ingen månad {month}, året har tolv månader"
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return f"{MONTHS[month - 1]} {year} har ingen dag {day}"
+    return ""
+
+
+def _no_such_time(text: str) -> str:
+    """Return why a time written TT:MM (or TT:MM:SS) does not exist, or "" if it does."""
+    hour, minute, *second = (int(part) for part in text.split(":"))
+    if hour > 23 or minute > 59 or any(s > 59 for s in second):
+        return "dygnet går från 00:00 till 23:59"
+    return ""
 
 
 def _place(
@@ -180,7 +238,7 @@ def _url(fields: _Fields, key: str, place: Place) -> tuple[str, Any]:
     absolute, asset, found = resolve_url(value, _Place_for_key(place, fields.doc.line(key)))
     fields.problems.extend(found)
     if absolute is None and not found:
-        fields.fail(key, f'{key} "{value}" är ingen tillåten adress: använd https://…')
+        fields.fail(key, f'{key} "{shown(value)}" är ingen tillåten adress: använd https://…')
     return absolute or "", asset
 
 
@@ -214,7 +272,7 @@ def contrast(color: str, against: str = "#ffffff") -> float:
 def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) -> Campaign | None:
     before = len(problems)
     f = _Fields(doc, problems)
-    slug = doc.path.rsplit("/", 1)[-1][:-3]
+    slug = _file_name(doc, problems)
     place = _place(
         doc,
         site,
@@ -226,12 +284,12 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     name = f.text("name", required=True)
     color = f.text("color") or "#1d4f91"
     if not COLOR.match(color):
-        f.fail("color", f'color "{color}" ska vara en hexfärg som #8a1538')
+        f.fail("color", f'color "{shown(color)}" ska vara en hexfärg som #8a1538')
     elif (ratio := contrast(color)) < 4.5:
         f.fail(
             "color",
-            f"color {color} har kontrast {ratio:.2f}:1 mot vitt; text och knappar "
-            "kräver minst 4.5:1 (WCAG AA): välj en mörkare nyans",
+            f"color {color} har kontrast {ratio:.2f}:1 mot vitt; ".replace(".", ",")
+            + "text och knappar kräver minst 4,5:1 (WCAG AA): välj en mörkare nyans",
             rule="contrast",
         )
     url, _ = _url(f, "url", place)
@@ -240,6 +298,7 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     if logo and "logo_alt" not in doc.meta:
         f.fail("logo", 'logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: "")')
     f.unknown(CAMPAIGN_KEYS)
+    _placeholders(f)
     body = _markdown(doc, place, problems)
     if _failed(problems, before):
         return None
@@ -256,11 +315,62 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     )
 
 
+def _placeholders(f: _Fields, draft: bool = False) -> None:
+    """Report every text that `nyhetsbrev new` wrote for the coordinator to replace.
+
+    An error, except in a draft issue (which is published nowhere): there a warning, so
+    that `plan` and `build` still run while the year is being planned, and `--strict`
+    still fails.
+    """
+    severity, when = (WARNING, " innan numret blir ready") if draft else (ERROR, "")
+    for key, placeholder in scaffold.PLACEHOLDER_FIELDS.items():
+        value = f.doc.meta.get(key)
+        if isinstance(value, str) and value.strip() == placeholder:
+            f.fail(
+                key,
+                f'{key} är fortfarande exemplet "{placeholder}" från `nyhetsbrev new`: '
+                f"skriv den riktiga texten{when}",
+                severity=severity,
+                rule="placeholder",
+            )
+    for number, line in enumerate(f.doc.body.split("\n")):
+        for start in scaffold.PLACEHOLDER_BODIES:
+            if start in line:
+                f.problems.append(
+                    Problem(
+                        f.doc.path,
+                        f.doc.body_line + number,
+                        f'texten börjar fortfarande med exemplet "{start} …" från '
+                        f"`nyhetsbrev new`: skriv den riktiga texten i stället{when}",
+                        severity,
+                        "placeholder",
+                    )
+                )
+
+
+def _file_name(doc: Document, problems: list[Problem]) -> str:
+    """Return the slug (file name without .md), or "" with a problem if it cannot be one."""
+    slug = doc.path.rsplit("/", 1)[-1][:-3]
+    if match := ONE_LINE.search(slug):
+        problems.append(
+            Problem(
+                doc.path,
+                1,
+                f"filnamnet innehåller tecknet U+{ord(match.group()):04X} (en radbrytning "
+                "eller ett osynligt styrtecken): byt namn på filen",
+            )
+        )
+        return ""
+    return slug
+
+
 def _failed(problems: list[Problem], before: int) -> bool:
     return any(p.severity == ERROR for p in problems[before:])
 
 
-def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Problem]) -> Issue | None:
+def _issue(
+    raw: RawIssue, site: Site, campaigns: dict[str, str], problems: list[Problem]
+) -> Issue | None:
     before = len(problems)
     folder_rel = f"newsletters/{raw.year}/{raw.id}"
     if not re.match(r"^\d{4}$", raw.year):
@@ -299,11 +409,14 @@ def _issue(raw: RawIssue, site: Site, campaigns: set[str], problems: list[Proble
         f.fail("date", f"datumet {date} ligger inte i året {raw.year} som mappen anger")
     status = f.choice("status", STATUSES, "draft")
     items = [
-        item for d in raw.items if (item := _item(d, raw, site, campaigns, place(d), problems))
+        item
+        for d in raw.items
+        if (item := _item(d, raw, site, campaigns, place(d), problems, status == "draft"))
     ]
     ordered = _order(f, items, raw)
     intro = _markdown(doc, place(doc), problems)
     f.unknown(ISSUE_KEYS)
+    _placeholders(f, status == "draft")
     if _failed(problems, before) or date is None:
         return None
     title = f.text("title") or issue_title(date.year, date.month)
@@ -341,12 +454,12 @@ def _order(f: _Fields, items: list[Item], raw: RawIssue) -> list[Item]:
         if slug not in all_slugs:
             f.fail(
                 "order",
-                f'order nämner "{slug}" men det finns ingen {slug}.md i numret'
+                f'order nämner "{shown(slug)}" men det finns ingen {shown(slug)}.md i numret'
                 f"{did_you_mean(slug, all_slugs)}",
                 index,
             )
         elif slug in (c.slug for c in chosen):
-            f.fail("order", f'"{slug}" står två gånger i order', index)
+            f.fail("order", f'"{shown(slug)}" står två gånger i order', index)
         elif slug in by_slug:
             chosen.append(by_slug[slug])
     rest = sorted((i for i in items if i not in chosen), key=lambda i: (i.date, i.slug))
@@ -357,24 +470,17 @@ def _item(
     doc: Document,
     raw: RawIssue,
     site: Site,
-    campaigns: set[str],
+    campaigns: dict[str, str],
     place: Place,
     problems: list[Problem],
+    draft: bool = False,
 ) -> Item | None:
     before = len(problems)
     f = _Fields(doc, problems)
-    slug = doc.path.rsplit("/", 1)[-1][:-3]
+    slug = _file_name(doc, problems)
     title = f.text("title", required=True)
     date = f.date("date", required=True)
-    item_campaigns = f.texts("campaign")
-    for index, name in enumerate(item_campaigns):
-        if name not in campaigns:
-            f.fail(
-                "campaign",
-                f'okänd kampanj "{name}"{did_you_mean(name, campaigns)}; '
-                f"kända kampanjer: {known(campaigns)}",
-                index if len(item_campaigns) > 1 else None,
-            )
+    item_campaigns = _campaigns(f, campaigns)
     delmal = _delmal(f)
     kind = f.choice("type", TYPES, "news")
     start, end = f.datetime("start"), f.datetime("end")
@@ -399,6 +505,7 @@ def _item(
     registration, _ = _url(f, "registration", place)
     link, _ = _url(f, "link", place)
     f.unknown(ITEM_KEYS)
+    _placeholders(f, draft)
     body = _markdown(doc, place, problems)
     if _failed(problems, before) or date is None:
         return None
@@ -428,19 +535,36 @@ def _item(
     )
 
 
+def _campaigns(f: _Fields, names: dict[str, str]) -> tuple[str, ...]:
+    """Return the slugs of the item's campaigns, each written as its slug or its name."""
+    written = f.texts("campaign")
+    slugs: list[str] = []
+    for index, value in enumerate(written):
+        slug = campaign_names.find(value, names)
+        if slug is None:
+            f.fail(
+                "campaign",
+                campaign_names.unknown(value, names),
+                index if len(written) > 1 else None,
+            )
+        elif slug not in slugs:
+            slugs.append(slug)
+    return tuple(slugs)
+
+
 def _delmal(f: _Fields) -> tuple[int, ...]:
     values = f.doc.meta.get("delmal")
     if values in (None, ""):
         return ()
     values = [values] if isinstance(values, str) else values
     if not isinstance(values, list):
-        f.fail("delmal", "delmal ska vara en lista med heltal 1–5, t.ex. [1, 5]")
+        f.fail("delmal", "delmal ska vara en lista med heltalen 1–5, t.ex. [1, 5]")
         return ()
     goals = []
     for index, value in enumerate(values):
         # isdecimal, not isdigit: "¹" is a digit that int() refuses.
         if not (isinstance(value, str) and value.strip().isdecimal() and 1 <= int(value) <= 5):
-            f.fail("delmal", f'delmål "{value}" finns inte: delmålen är heltalen 1–5', index)
+            f.fail("delmal", f'delmål "{shown(value)}" finns inte: delmålen är heltalen 1–5', index)
         else:
             goals.append(int(value))
     return tuple(sorted(set(goals)))
@@ -455,7 +579,7 @@ def _unique_ids(issues: list[Issue], problems: list[Problem]) -> None:
                 Problem(
                     item.path,
                     item.lines.get("id", 1),
-                    f'id "{item.id}" används redan i {first.path}:'
+                    f'id "{shown(item.id)}" används redan i {first.path}:'
                     f"{first.lines.get('id', 1)}: varje text behöver ett eget id",
                 )
             )

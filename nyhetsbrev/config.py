@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ERROR, Problem, did_you_mean
-from .load import CONFIG
+from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
+from .load import CONFIG, read_config
 from .models import Site, Smtp
 
 KNOWN: dict[str, set[str]] = {
@@ -34,20 +34,28 @@ KNOWN: dict[str, set[str]] = {
     "sending": {"ledger", "suppression"},
     "check": {"max_words"},
 }
-SECURITY = ("starttls", "tls", "none")
+# Each value with what it means, in Swedish, for the message about a wrong one.
+SECURITY = {
+    "starttls": "kryptering efter anslutningen",
+    "tls": "kryptering från början",
+    "none": "ingen kryptering",
+}
+
+
+def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
+    """Read and check newsletter.toml alone: the site settings and every problem found."""
+    text, problems = read_config(root.resolve())
+    site, found = parse_config(text, root.resolve())
+    return site, problems + found
 
 
 def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Problem]]:
-    """Return the site settings and the problems found in newsletter.toml."""
+    """Return the site settings and the problems found in newsletter.toml.
+
+    text is None when the file could not be read; `read_config` has said why.
+    """
     if text is None:
-        return None, [
-            Problem(
-                CONFIG,
-                1,
-                f"{CONFIG} saknas i {root}: ange rätt mapp med --root "
-                "eller skapa filen (se README)",
-            )
-        ]
+        return None, []
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -83,6 +91,12 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
     return (None if failed else site), reader.problems
+
+
+def one_of(choices: dict[str, str]) -> str:
+    """Return 'a (meaning), b (meaning) eller c (meaning)' for a message."""
+    named = [f"{value} ({meaning})" for value, meaning in choices.items()]
+    return ", ".join(named[:-1]) + " eller " + named[-1] if len(named) > 1 else named[0]
 
 
 class _Reader:
@@ -123,7 +137,23 @@ class _Reader:
         if not isinstance(value, str):
             self.fail(section, key, f"{self.name(section, key)} ska vara text inom citattecken")
             return ""
-        return value.strip()
+        return self.one_line(section, key, value.strip())
+
+    def one_line(self, section: str, key: str, value: str) -> str:
+        """Return value, or "" with a problem if it holds a line break or control character.
+
+        Every setting is one line: names and addresses go into mail headers, which a line
+        break would split.
+        """
+        if match := ONE_LINE.search(value):
+            self.fail(
+                section,
+                key,
+                f"{self.name(section, key)} innehåller tecknet U+{ord(match.group()):04X} "
+                "(en radbrytning eller ett osynligt styrtecken): skriv värdet på en rad",
+            )
+            return ""
+        return value
 
     def texts(self, section: str, key: str) -> list[str]:
         value = self.value(section, key)
@@ -132,7 +162,7 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.fail(section, key, f"{self.name(section, key)} ska vara en lista med texter")
             return []
-        return value
+        return [self.one_line(section, key, v) for v in value]
 
     def url(self, section: str, key: str) -> str:
         value = self.text(section, key, required=True)
@@ -141,7 +171,8 @@ class _Reader:
             self.fail(
                 section,
                 key,
-                f'{self.name(section, key)} ska vara en absolut https-adress, inte "{value}"',
+                f"{self.name(section, key)} ska vara en absolut https-adress, "
+                f'inte "{shown(value)}"',
             )
         return value
 
@@ -150,18 +181,18 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal från {minimum}")
+            least = "större än noll" if minimum == 1 else f"från och med {minimum}"
+            self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal {least}")
             return default
         return value
 
-    def choice(self, section: str, key: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, section: str, key: str, choices: dict[str, str], default: str) -> str:
         value = self.text(section, key) or default
         if value not in choices:
             self.fail(
                 section,
                 key,
-                f'{self.name(section, key)} "{value}" är inte ett av '
-                + ", ".join(f'"{c}"' for c in choices),
+                f'{self.name(section, key)} "{shown(value)}" måste vara {one_of(choices)}',
             )
         return value
 
@@ -176,7 +207,7 @@ class _Reader:
                         Problem(
                             CONFIG,
                             self.line(section, key),
-                            f'okänd inställning "{self.name(section, key)}"'
+                            f'okänd inställning "{shown(self.name(section, key))}"'
                             f"{did_you_mean(key, keys)}",
                             severity="warning",
                             rule="unknown-key",

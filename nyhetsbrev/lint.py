@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from markdown_it.token import Token
 
-from .errors import ERROR, WARNING, Problem
+from .errors import ERROR, WARNING, Problem, shown
 from .load import Document, Tree
 from .markup import _parser
 from .models import Campaign, Content, Issue, Item
@@ -74,6 +74,23 @@ def documents(tree: Tree) -> dict[str, Document]:
         if raw.doc is not None:
             docs[raw.doc.path] = raw.doc
     return docs
+
+
+def body_lints(tree: Tree) -> list[Problem]:
+    """Return the body findings of every document that could be read, checked or not.
+
+    `check` stops at front-matter errors; these findings need only the Markdown, so they
+    are reported in the same run (lint() reports them when the content checks).
+    """
+    problems: list[Problem] = []
+    for doc in tree.campaigns:
+        problems += body_findings(doc, base=2)
+    for raw in tree.issues:
+        if raw.doc is not None:
+            problems += body_findings(raw.doc, base=1)
+        for doc in raw.items:
+            problems += body_findings(doc, base=3 if doc.meta.get("type") == "event" else 2)
+    return problems
 
 
 def lint(
@@ -162,7 +179,7 @@ def _key_line(docs: Mapping[str, Document], path: str, key: str) -> int:
 def _alt(path: str, line: int, alt: str) -> list[Problem]:
     text = alt.strip()
     if FILENAME.search(text):
-        message = f'alt-texten "{text}" ser ut som ett filnamn: beskriv vad bilden visar'
+        message = f'alt-texten "{shown(text)}" ser ut som ett filnamn: beskriv vad bilden visar'
     elif text.casefold().rstrip(".") in GENERIC_ALTS:
         message = f'alt-texten "{text}" säger inget om bilden: beskriv vad den visar'
     else:
@@ -226,7 +243,7 @@ def _size(issue: Issue, r: RenderedIssue) -> list[Problem]:
             Problem(
                 issue.path,
                 1,
-                f"mejlet är {_kb(len(r.eml))}, mer än budgeten 60 kB: korta "
+                f"mejlet är {_kb(len(r.eml))}, mer än gränsen 60 kB: korta "
                 "texterna eller flytta några till nästa nummer",
                 WARNING,
                 "size",
@@ -267,7 +284,7 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
                     Problem(
                         doc.path,
                         child_line,
-                        f'länktexten "{text.strip()}" säger inte vart länken '
+                        f'länktexten "{shown(text.strip())}" säger inte vart länken '
                         "leder: låt länktexten säga vad läsaren hittar där, t.ex. "
                         '"programmet för konferensen"',
                         WARNING,
@@ -279,8 +296,8 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
                     Problem(
                         doc.path,
                         child_line,
-                        f'bilden "{target}" saknar alt-text: beskriv vad den '
-                        f"visar inom hakparenteserna, ![Vad bilden visar]({target})",
+                        f'bilden "{shown(target)}" saknar alt-text: beskriv vad den '
+                        f"visar inom hakparenteserna, ![Vad bilden visar]({shown(target)})",
                         WARNING,
                         "image-alt",
                     )

@@ -14,10 +14,18 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
+from .errors import Problem, shown
 
 CONFIG = "newsletter.toml"
 YEAR = re.compile(r"^\d{4}$")
+# What editors and operating systems leave beside files: never content, never published.
+# Dot-files (.#lock, .DS_Store, .x.swp), backups (x~), autosaves (#x#), Thumbs.db.
+LEFTOVER = re.compile(
+    r"^\.|~$|^#.*#$|\.(swp|swo|swx)$|^(Thumbs|ehthumbs)\.db$|^desktop\.ini$",
+    re.IGNORECASE,
+)
+NBSP = "\u00a0"  # between thousands: 49 990
+MAX_LINES_PER_FILE = 10  # control-character findings reported one by one in a file
 # Control characters (all but tab and newline) break MRML, XML feeds and mail clients.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
@@ -61,24 +69,64 @@ class Tree:
     problems: tuple[Problem, ...] = field(default=())
 
 
+def leftover(name: str) -> bool:
+    """Return True for a name an editor or the operating system left: never content."""
+    return bool(LEFTOVER.search(name))
+
+
+def markdown_files(folder: Path) -> list[Path]:
+    """Return the Markdown files of folder, sorted, without editors' and systems' leftovers."""
+    if not folder.is_dir():
+        return []
+    return [
+        p
+        for p in sorted(folder.glob("*.md"))
+        if not leftover(p.name) and p.is_file()  # is_file follows a symlink; dangling: False
+    ]
+
+
+def issue_folders(root: Path) -> list[Path]:
+    """Return every folder newsletters/YEAR/ID, sorted, leftovers and dot-folders skipped."""
+    return [
+        folder
+        for year in sorted((root / "newsletters").glob("*"))
+        if year.is_dir() and not leftover(year.name)
+        for folder in sorted(year.iterdir())
+        if folder.is_dir() and not leftover(folder.name)
+    ]
+
+
+def read_config(root: Path) -> tuple[str | None, list[Problem]]:
+    """Return the text of newsletter.toml, or None and the one problem saying why not.
+
+    The only reader of the settings file: every command gets the same message for a
+    missing file or one that is not UTF-8.
+    """
+    path = root / CONFIG
+    if not path.is_file():
+        return None, [
+            Problem(
+                CONFIG,
+                1,
+                f"{CONFIG} saknas i {root}: ange rätt mapp med --root "
+                "eller skapa filen (se README)",
+            )
+        ]
+    problems: list[Problem] = []
+    return _read_text(root, path, problems), problems
+
+
 def load(root: Path) -> Tree:
     """Read the whole content tree under root; unreadable files become problems."""
     root = root.resolve()
-    problems: list[Problem] = []
-    config = _read_text(root, root / CONFIG, problems) if (root / CONFIG).is_file() else None
+    config, problems = read_config(root)
     campaign_dir = root / "campaigns"
     campaigns = tuple(
         doc
-        for path in sorted(campaign_dir.glob("*.md"))
+        for path in markdown_files(campaign_dir)
         if (doc := read_document(root, path, problems)) is not None
     )
-    issues = tuple(
-        _read_issue(root, folder, problems)
-        for year in sorted((root / "newsletters").glob("*"))
-        if year.is_dir() and not year.name.startswith(".")
-        for folder in sorted(year.iterdir())
-        if folder.is_dir() and not folder.name.startswith(".")
-    )
+    issues = tuple(_read_issue(root, folder, problems) for folder in issue_folders(root))
     templates = root / "templates"
     return Tree(
         root=root,
@@ -94,7 +142,7 @@ def load(root: Path) -> Tree:
 def _read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
     issue_md = folder / "issue.md"
     doc = read_document(root, issue_md, problems) if issue_md.is_file() else None
-    paths = [p for p in sorted(folder.glob("*.md")) if p.name != "issue.md"]
+    paths = [p for p in markdown_files(folder) if p.name != "issue.md"]
     items = tuple(
         item for path in paths if (item := read_document(root, path, problems)) is not None
     )
@@ -109,7 +157,9 @@ def _files(folder: Path) -> dict[str, int]:
     return {
         p.relative_to(folder).as_posix(): p.stat().st_size
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix != ".md" and not p.name.startswith(".")
+        if p.is_file()
+        and p.suffix != ".md"
+        and not any(leftover(part) for part in p.relative_to(folder).parts)
     }
 
 
@@ -122,7 +172,13 @@ def relative(root: Path, path: Path) -> str:
 
 
 def _read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:  # removed meanwhile, no permission, a folder named x.md ...
+        problems.append(
+            Problem(relative(root, path), 1, f"filen går inte att läsa ({e.strerror or e})")
+        )
+        return None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -154,6 +210,16 @@ def read_document(root: Path, path: Path, problems: list[Problem]) -> Document |
         for number, line in enumerate(text.split("\n"), 1)
         if (m := CONTROL.search(line))
     ]
+    if len(found) > MAX_LINES_PER_FILE:  # one line per line of a binary file helps nobody
+        rest = len(found) - MAX_LINES_PER_FILE
+        found = found[:MAX_LINES_PER_FILE] + [
+            Problem(
+                rel,
+                found[MAX_LINES_PER_FILE].line,
+                f"samma slags tecken finns på {f'{rest:,}'.replace(',', NBSP)} rader till: "
+                "är det här en textfil?",
+            )
+        ]
     problems += found
     return None if found else parse_document(rel, text, problems)
 
@@ -171,6 +237,8 @@ def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
         loader = loader_class(source)
         try:
             node = loader.get_single_node()
+            if node is not None and (alias := _alias(node)) is not None:
+                raise AliasError(alias)
             return node, (loader.construct_document(node) if node is not None else {})
         except yaml.YAMLError:
             if loader_class is yaml.BaseLoader:
@@ -178,6 +246,39 @@ def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
         finally:
             loader.dispose()
     raise AssertionError("unreachable: the pure-Python loader returns or raises")
+
+
+class AliasError(ValueError):
+    """Front matter uses a YAML alias (*name): the node it repeats is the argument."""
+
+
+def _alias(root: yaml.Node) -> yaml.Node | None:
+    """Return the first node that the tree under root reaches twice (through an alias).
+
+    An alias repeats a node instead of copying it, so a few hundred bytes can stand for
+    billions of values ("billion laughs"): the walk stops at the first node seen twice and
+    never expands anything.
+    """
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack += node.value
+        elif isinstance(node, yaml.MappingNode):
+            stack += [part for pair in node.value for part in pair]
+    return None
+
+
+def _first_alias(source: str) -> tuple[int, str]:
+    """Return the file line and the name of the first alias in front matter source."""
+    for token in yaml.scan(source):  # tokens only: nothing is expanded
+        if isinstance(token, yaml.AliasToken):
+            return token.start_mark.line + 2, str(token.value)
+    return 2, ""
 
 
 YAML_WORDS = [
@@ -229,6 +330,18 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
     source = "\n".join(lines[1:close])
     try:
         node, meta = parse_yaml(source)
+    except AliasError:
+        line, name = _first_alias(source)
+        problems.append(
+            Problem(
+                rel,
+                line,
+                f"aliaset *{shown(name, 40)} upprepar ett annat värde: ankare (&namn) och "
+                "alias (*namn) går inte i front matter; skriv ut värdet där det behövs",
+                rule="yaml-alias",
+            )
+        )
+        return None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = (mark.line + 2) if mark else 1
@@ -252,7 +365,7 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
                 Problem(
                     rel,
                     key_node.start_mark.line + 2,
-                    f'nyckeln "{key}" finns redan på rad {key_lines[key]}',
+                    f'nyckeln "{shown(key)}" finns redan på rad {key_lines[key]}',
                 )
             )
         key_lines[key] = key_node.start_mark.line + 2
@@ -263,7 +376,7 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         Problem(
             rel,
             key_lines.get(key, 2),
-            f'fältet "{CONTROL.sub("", key)}" innehåller tecknet '
+            f'fältet "{shown(CONTROL.sub("", key))}" innehåller tecknet '
             f"U+{ord(char):04X}, ett osynligt styrtecken (skrivet som \\-kod inom "
             "citattecken): ta bort det",
         )

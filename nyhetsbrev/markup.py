@@ -20,7 +20,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .errors import WARNING, Problem
+from .errors import WARNING, Problem, shown
 from .models import Asset, Markup
 
 TAGS = {
@@ -68,6 +68,15 @@ UNSAFE = re.compile(
 )
 
 
+# A web address written without its scheme, as a browser's address bar shows it:
+# "www.example.se/anmalan", "example.se" or "kommun.se/sida". A file beside the text with
+# the same name wins; a bare "bilaga.pdf" is a file name, so the part before the first "/"
+# must start with www. or end in a top-level domain that is not a file type.
+WEB_ADDRESS = re.compile(
+    r"^(www\.[^/\s]+\.[a-z]{2,}|[a-z0-9-]+(\.[a-z0-9-]+)*\.(se|nu|com|org|net|eu|info|"
+    r"gov|edu|dk|no|fi|is|de|uk|io))(/|$)",
+    re.IGNORECASE,
+)
 HIDDEN_OPEN = re.compile(r"<\s*(script|style)\b[^>]*>", re.IGNORECASE)  # "<script/>" opens, too
 
 
@@ -122,6 +131,17 @@ class _Resolver:
         """Return the absolute URL for url, copying local files; None drops the attribute."""
         url = url.strip()
         parts = urlsplit(url)
+        if parts.scheme.lower() == "http":
+            self.problems.append(
+                Problem(
+                    self.place.path,
+                    self.line_of(url),
+                    f'adressen "{shown(url)}" börjar med http://, som inte är krypterad: '
+                    "skriv https:// om webbplatsen har det",
+                    severity=WARNING,
+                    rule="http-link",
+                )
+            )
         if parts.scheme:
             return url if parts.scheme.lower() in SCHEMES else None
         if url.startswith("//"):
@@ -139,7 +159,18 @@ class _Resolver:
                 Problem(
                     self.place.path,
                     self.line_of(url),
-                    f'"{url}" pekar utanför mappen: lägg filen bredvid texten',
+                    f'"{shown(url)}" pekar utanför mappen: lägg filen bredvid texten',
+                )
+            )
+            return None
+        if name not in self.place.files and WEB_ADDRESS.match(path):
+            self.problems.append(
+                Problem(
+                    self.place.path,
+                    self.line_of(url),
+                    f'"{shown(url)}" ser ut som en webbadress: skriv den med https:// först, '
+                    f'"https://{shown(url)}"',
+                    rule="missing-https",
                 )
             )
             return None
@@ -148,7 +179,8 @@ class _Resolver:
                 Problem(
                     self.place.path,
                     self.line_of(url),
-                    f'filen "{url}" finns inte i {posixpath.dirname(self.place.path) or "."}/',
+                    f'filen "{shown(url)}" finns inte i '
+                    f"{posixpath.dirname(self.place.path) or '.'}/",
                     rule="missing-file",
                 )
             )

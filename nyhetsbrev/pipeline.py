@@ -10,7 +10,7 @@ from .calendar import calendar_files
 from .check import check
 from .errors import ERROR, WARNING, ContentError, Problem
 from .feeds import feed_files
-from .lint import documents, lint
+from .lint import body_lints, documents, lint
 from .load import Document, load
 from .models import Content, Issue
 from .numerals import capitalized, decimal
@@ -43,9 +43,9 @@ def load_content(root: Path, strict: bool = False, timings: Timings | None = Non
         content, problems = check(tree)
     errors = [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]
     if errors or content is None:
-        raise ContentError(
-            errors if strict else [p for p in problems if p.severity == ERROR] or problems
-        )
+        # Everything at once: the warnings and the body findings too, which a run that
+        # stopped at front-matter errors would otherwise show only once those are fixed.
+        raise ContentError(dict.fromkeys([*problems, *body_lints(tree)]))
     return Checked(content, [p for p in problems if p.severity == WARNING], documents(tree))
 
 
@@ -55,7 +55,7 @@ def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False
     warnings = sorted(checked.warnings + [p for p in found if p.severity == WARNING])
     errors = [p for p in found if p.severity == ERROR] + (warnings if strict else [])
     if errors:
-        raise ContentError(errors)
+        raise ContentError(dict.fromkeys(errors + warnings))  # the warnings too: all at once
     return Checked(checked.content, warnings, checked.documents, checked.drafts)
 
 

@@ -14,10 +14,12 @@ import re
 import uuid
 from pathlib import Path
 
-import yaml
 from slugify import slugify
 
-from .errors import NyhetsbrevError, known
+from . import load
+from .campaign_names import find as find_campaign
+from .campaign_names import unknown as unknown_campaign
+from .errors import ONE_LINE, NyhetsbrevError, known, shown
 from .load import relative
 from .models import issue_title
 
@@ -25,6 +27,32 @@ MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PLANNED_DAY = 15  # a new issue is planned for the middle of its month
 DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
+
+# The texts `new` writes for a coordinator to replace. `check` reports each one left in a
+# file (rule "placeholder"), so these are also the list it looks for: one home.
+ISSUE_INTRO = (
+    "Skriv numrets inledning här: en eller två meningar om vad som är nytt sedan förra numret."
+)
+ITEM_BODY = (
+    "Skriv texten här i Markdown. Berätta kort vad som händer, för vem och vad läsaren kan göra."
+)
+CAMPAIGN_BODY = (
+    "Skriv kampanjens stående text här. Den visas en gång per nummer, efter kampanjens texter."
+)
+LOCATION = "Plats eller Digitalt via Teams"
+# Examples written as comments: harmless while commented out, placeholders once uncommented.
+PREHEADER_EXAMPLE = "Kort om vad numret innehåller, t.ex. utbildningar och kampanjer under våren."
+IMAGE_ALT_EXAMPLE = "Vad bilden visar"
+# Front-matter fields whose value, left as written, is a placeholder.
+PLACEHOLDER_FIELDS = {
+    "location": LOCATION,
+    "preheader": PREHEADER_EXAMPLE,
+    "image_alt": IMAGE_ALT_EXAMPLE,
+}
+# Body texts: the words before the first colon or full stop mark a placeholder left in.
+PLACEHOLDER_BODIES = tuple(
+    re.split(r"[.:]", text, maxsplit=1)[0] for text in (ISSUE_INTRO, ITEM_BODY, CAMPAIGN_BODY)
+)
 
 
 def suggestions(word: str, choices: list[str] | set[str]) -> str:
@@ -42,25 +70,24 @@ def quoted(text: str) -> str:
 
 def issue_folders(root: Path) -> dict[str, Path]:
     """Return every issue folder under newsletters/ by issue id."""
-    return {
-        folder.name: folder
-        for year in sorted((root / "newsletters").glob("*"))
-        if year.is_dir() and not year.name.startswith(".")
-        for folder in sorted(year.iterdir())
-        if folder.is_dir() and not folder.name.startswith(".")
-    }
+    return {folder.name: folder for folder in load.issue_folders(root)}
 
 
-def campaign_slugs(root: Path) -> set[str]:
-    """Return the slugs of the campaigns under campaigns/."""
-    return {p.stem for p in (root / "campaigns").glob("*.md")}
+def campaign_names(root: Path) -> dict[str, str]:
+    """Return the campaigns under campaigns/: slug -> name ("" if the file has none)."""
+    names = {}
+    for path in load.markdown_files(root / "campaigns"):
+        doc = load.read_document(root.resolve(), path, [])
+        name = doc.meta.get("name") if doc else None
+        names[path.stem] = name.strip() if isinstance(name, str) else ""
+    return names
 
 
 def parse_month(value: str) -> tuple[int, int]:
     """Return (year, month) from 'YYYY-MM', or raise ValueError with a Swedish reason."""
     match = MONTH.match(value)
     if not match or not 1 <= int(match.group(2)) <= 12:
-        raise ValueError(f'"{value}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03')
+        raise ValueError(f'"{shown(value)}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03')
     return int(match.group(1)), int(match.group(2))
 
 
@@ -90,24 +117,24 @@ date: {date.isoformat()}
 title: {quoted(title)}
 # Texten som syns efter ämnesraden i inkorgen: 40–130 tecken, inte samma som rubriken.
 # Utan preheader byggs den av texternas rubriker.
-# preheader: "Kort om vad numret innehåller, t.ex. utbildningar och kampanjer i våren."
+# preheader: {quoted(PREHEADER_EXAMPLE)}
 # draft (utkast), ready (klart att skicka) eller sent (skickat).
 status: draft
 # Texternas ordning (filnamn utan .md); utan order sorteras de efter datum.
 # order: [forsta-texten, andra-texten]
 ---
-Skriv numrets inledning här: en eller två meningar om vad som är nytt sedan förra numret.
+{ISSUE_INTRO}
 """
     return _write(root, root / "newsletters" / str(year) / month / "issue.md", text)
 
 
 def _issue_date(folder: Path) -> dt.date | None:
     """Return the planned date in the folder's issue.md, if it can be read."""
+    path = folder / "issue.md"
+    doc = load.read_document(path.parent, path, []) if path.is_file() else None
     try:
-        head = (folder / "issue.md").read_text("utf-8").split("\n---", 1)[0]
-        meta = yaml.load(head.removeprefix("---\n"), Loader=yaml.BaseLoader) or {}
-        return dt.date.fromisoformat(meta["date"])
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return dt.date.fromisoformat(doc.meta["date"]) if doc else None
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -118,17 +145,22 @@ def new_item(
     folders = issue_folders(root)
     if issue_id not in folders:
         raise NyhetsbrevError(
-            f'okänt nummer "{issue_id}"{suggestions(issue_id, set(folders))}; '
+            f'okänt nummer "{shown(issue_id)}"{suggestions(issue_id, set(folders))}; '
             f"befintliga nummer: {known(folders)}. Skapa ett nytt med "
             f"`nyhetsbrev new issue ÅÅÅÅ-MM`"
         )
-    campaigns = campaign_slugs(root)
-    if campaign is not None and campaign not in campaigns:
-        raise NyhetsbrevError(
-            f'okänd kampanj "{campaign}"{suggestions(campaign, campaigns)}; '
-            f"kända kampanjer: {known(campaigns)}"
-        )
+    if campaign is not None:
+        names = campaign_names(root)
+        slug_of_campaign = find_campaign(campaign, names)
+        if slug_of_campaign is None:
+            raise NyhetsbrevError(unknown_campaign(campaign, names))
+        campaign = slug_of_campaign
     title = title.strip()
+    if match := ONE_LINE.search(title):
+        raise NyhetsbrevError(
+            f"rubriken innehåller tecknet U+{ord(match.group()):04X} (en radbrytning eller "
+            "ett osynligt styrtecken): skriv rubriken på en rad"
+        )
     slug = slugify(title, max_length=60, word_boundary=True)
     if not slug:
         raise NyhetsbrevError("rubriken behöver minst en bokstav eller siffra")
@@ -170,22 +202,21 @@ def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> 
     if event:
         lines += [
             "type: event",
-            "# Start och slut, svensk tid: ÅÅÅÅ-MM-DDTTT:MM.",
+            "# Start och slut i svensk tid, t.ex. 2023-03-14T09:00.",
             f"start: {date.isoformat()}T09:00",
             f"end: {date.isoformat()}T12:00",
-            'location: "Plats eller Digitalt via Teams"',
+            f"location: {quoted(LOCATION)}",
             "# Adress till anmälan (https://…).",
             "# registration: https://www.example.se/anmalan",
         ]
     lines += [
         "# Bild i mappen (eller https://…) och en beskrivning för den som inte ser den.",
         "# image: bild.png",
-        '# image_alt: "Vad bilden visar"',
+        f"# image_alt: {quoted(IMAGE_ALT_EXAMPLE)}",
         '# Adress för knappen "Läs mer".',
         "# link: https://www.example.se/",
         "---",
-        "Skriv texten här i Markdown. Berätta kort vad som händer, för vem och vad läsaren "
-        "kan göra.",
+        ITEM_BODY,
         "",
     ]
     return "\n".join(lines)
@@ -202,7 +233,7 @@ def new_campaign(root: Path, slug: str) -> Path:
     text = f"""---
 # Kampanjens namn, visas på märket vid varje text.
 name: {quoted(name)}
-# Kampanjens färg (hex). Vit text på färgen måste nå kontrast 4.5:1 (WCAG AA).
+# Kampanjens färg (hex). Vit text på färgen måste nå kontrast 4,5:1 (WCAG AA).
 color: "{DEFAULT_COLOR}"
 # Kampanjens webbplats (https://…).
 # url: https://www.example.se/kampanj
@@ -212,6 +243,6 @@ color: "{DEFAULT_COLOR}"
 # logo: logotyp.png
 # logo_alt: ""
 ---
-Skriv kampanjens stående text här. Den visas en gång per nummer, efter kampanjens texter.
+{CAMPAIGN_BODY}
 """
     return _write(root, root / "campaigns" / f"{slug}.md", text)

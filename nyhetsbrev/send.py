@@ -530,13 +530,10 @@ def send_list(
 
 def load_site(root: Path) -> Site:
     """Return the checked newsletter.toml alone (enough for --status)."""
-    from .config import parse_config
+    from .config import load_site as read
     from .errors import ERROR
-    from .load import CONFIG
 
-    root = root.resolve()
-    path = root / CONFIG
-    site, problems = parse_config(path.read_text("utf-8-sig") if path.is_file() else None, root)
+    site, problems = read(root)
     if site is None:
         raise ContentError([p for p in problems if p.severity == ERROR])
     return site

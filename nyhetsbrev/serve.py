@@ -29,9 +29,9 @@ import jinja2
 
 from .check import check
 from .config import parse_config
-from .errors import ERROR, NyhetsbrevError, Problem
+from .errors import ERROR, ContentError, NyhetsbrevError, Problem
 from .lint import documents, lint
-from .load import CONFIG, RawIssue, Tree, _read_issue, load
+from .load import CONFIG, RawIssue, Tree, _read_issue, load, read_config
 from .models import Content, issue_title
 from .plan import STATUS
 from .render import RenderedIssue, environment, render_issue, stylesheet
@@ -563,8 +563,8 @@ class PreviewServer(ThreadingHTTPServer):
 def start(root: Path, host: str = "127.0.0.1", port: int = 0) -> PreviewServer:
     """Return a running preview server for the content tree at root."""
     root = root.resolve()
-    if not (root / CONFIG).is_file():
-        raise NyhetsbrevError(f"{CONFIG} saknas i {root}: ange innehållets mapp med --root")
+    if not (root / CONFIG).is_file():  # the same message as every other command
+        raise ContentError(read_config(root)[1])
     preview = Preview(root)
     try:
         server = PreviewServer(preview, host, port)

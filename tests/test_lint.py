@@ -195,7 +195,7 @@ def test_max_words_must_be_a_positive_integer(run, tree):
     assert result.exit_code == 1
     line = len(config.read_text("utf-8").splitlines())
     assert result.output == (
-        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal från 1\n"
+        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal större än noll\n"
     )
 
 
@@ -203,9 +203,9 @@ def test_a_link_to_a_file_that_does_not_exist_is_an_error(run, tree):
     write(tree, "bilaga.md", item("Se [programmet](program.pdf)."))
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (
-        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]\n'
-    )
+    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
+        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]'
+    ]
 
 
 def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
@@ -213,11 +213,11 @@ def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
     path.write_text(path.read_text("utf-8").replace("#8a1538", "#ff9999"), "utf-8")
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (
-        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2.05:1 mot "
-        "vitt; text och knappar kräver minst 4.5:1 (WCAG AA): välj en mörkare "
-        "nyans [contrast]\n"
-    )
+    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
+        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2,05:1 mot "
+        "vitt; text och knappar kräver minst 4,5:1 (WCAG AA): välj en mörkare "
+        "nyans [contrast]"
+    ]
 
 
 def test_campaign_logo_alt_and_body(run, tree):
@@ -257,7 +257,7 @@ def test_message_over_the_60_kb_budget_is_a_warning(run, tree):
     assert len(lines) == 1
     assert lines[0].startswith(f"{ISSUE}/issue.md:1: varning: mejlet är ")
     assert lines[0].endswith(
-        " kB, mer än budgeten 60 kB: korta texterna eller flytta några till nästa nummer [size]"
+        " kB, mer än gränsen 60 kB: korta texterna eller flytta några till nästa nummer [size]"
     )
     size = float(lines[0].split("mejlet är ")[1].split(" kB")[0].replace(",", "."))
     assert size > 60
@@ -267,8 +267,9 @@ def test_html_over_gmail_clipping_limit_is_an_error_and_fails_build(run, tree):
     big_issue(tree, 12, 1200)
     result = run("check", "--root", tree)
     assert result.exit_code == 1
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if ": varning: " not in line]
     assert len(lines) == 1
+    assert "[unsafe-html]" in result.stderr  # the fixture's warnings come in the same run
     assert lines[0].startswith(f"{ISSUE}/issue.md:1: mejlets HTML är ")
     assert lines[0].endswith(
         " kB när det skickas; Gmail klipper meddelanden över 102 kB och "

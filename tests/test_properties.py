@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import lxml.etree
 import lxml.html
+import pytest
 from click.testing import CliRunner
 from hypothesis import event, example, given
 from hypothesis import strategies as st
@@ -402,3 +404,218 @@ def test_any_body_gives_safe_output(body):
 @given(front_matter(), BODY, BODY)
 def test_any_item_and_intro_together(meta, body, intro):
     build(meta, body, intro)
+
+
+# --- hostile trees: control characters in every field, aliases, odd file names ---------------
+
+# Every character that breaks a line or is invisible: C0 and C1 controls, U+2028/U+2029.
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))] + [
+    "\u2028",
+    "\u2029",
+    "\r\n",
+]
+HOSTILE_TEXT = st.builds(
+    lambda before, char, after: before + char + after,
+    st.text(st.characters(whitelist_categories=("L", "Zs")), max_size=12),
+    st.sampled_from(CONTROL_CHARACTERS),
+    st.text(st.characters(whitelist_categories=("L", "Zs")), max_size=12),
+)
+ISSUE_FIELDS = ["title", "preheader", "status", "date", "order"]
+CAMPAIGN_FIELDS = ["name", "color", "url", "contact", "logo", "logo_alt"]
+CONFIG_FIELDS = [
+    ("", "title"),
+    ("", "organisation"),
+    ("", "base_url"),
+    ("sender", "name"),
+    ("sender", "address"),
+    ("sender", "reply_to"),
+    ("sender", "postal"),
+    ("sender", "reason"),
+    ("unsubscribe", "url"),
+    ("unsubscribe", "mailto"),
+    ("smtp", "host"),
+    ("smtp", "user"),
+]
+ALIAS_BOMB = (
+    "["
+    + ", ".join(
+        ["&a0 [x, x, x, x, x, x, x, x, x]"]
+        + [f"&a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    )
+    + "]"
+)
+ODD_NAMES = [
+    ".#nyhet.md",  # Emacs' lock: a dangling symlink
+    "#nyhet.md#",
+    "nyhet.md~",
+    ".nyhet.md.swp",
+    ".DS_Store",
+    "Thumbs.db",
+    "ny\ntext.md",
+    "ny\u2028text.md",
+    "ny text.md",
+    "å ä ö.md",
+    "a#b.md",
+    "a?b.md",
+    "bild å.png",
+    "mapp.md",  # a folder
+    "-.md",
+    "issue.md.md",
+]
+VALID_ISSUE = {"date": "2022-03-15", "title": '"Mars"', "status": "ready"}
+VALID_CAMPAIGN = {"name": '"Svartsjuka är inte romantiskt"', "color": '"#8a1538"'}
+
+
+@st.composite
+def hostile_tree(draw) -> dict:
+    """Return what to put where: one hostile value in one field of one file, and odd files."""
+    where = draw(st.sampled_from(["item", "issue", "campaign", "config"]))
+    value = draw(st.one_of(HOSTILE_TEXT.map(json.dumps), st.just(ALIAS_BOMB), st.just("*nope")))
+    if where == "item":
+        key: object = draw(st.sampled_from(ITEM_FIELDS))
+    elif where == "issue":
+        key = draw(st.sampled_from(ISSUE_FIELDS))
+    elif where == "campaign":
+        key = draw(st.sampled_from(CAMPAIGN_FIELDS))
+    else:
+        key = draw(st.sampled_from(CONFIG_FIELDS))
+        value = draw(HOSTILE_TEXT.map(json.dumps))  # TOML reads JSON's escapes the same
+    odd = draw(st.lists(st.sampled_from(ODD_NAMES), max_size=3, unique=True))
+    return {"where": where, "key": key, "value": value, "odd": odd}
+
+
+def write_hostile_tree(root: Path, spec: dict) -> None:
+    """Write write_tree's one-item tree, then put spec's value and odd files in it."""
+    item, issue = dict(VALID_ITEM), dict(VALID_ISSUE)
+    campaign = dict(VALID_CAMPAIGN)
+    {"item": item, "issue": issue, "campaign": campaign}.get(spec["where"], {})[
+        str(spec["key"])
+    ] = spec["value"]
+    write_tree(root, "\n".join(f"{k}: {v}" for k, v in item.items()), "Lite text.")
+    folder = root / "newsletters" / "2022" / "2022-03"
+    (folder / "issue.md").write_text(
+        "---\n" + "\n".join(f"{k}: {v}" for k, v in issue.items()) + "\n---\nInledning.\n",
+        "utf-8",
+    )
+    (root / "campaigns" / "svartsjuka.md").write_text(
+        "---\n" + "\n".join(f"{k}: {v}" for k, v in campaign.items()) + "\n---\nText.\n",
+        "utf-8",
+    )
+    if spec["where"] == "config":
+        section, key = spec["key"]
+        config = root / "newsletter.toml"
+        lines = config.read_text("utf-8").split("\n")
+        current = ""
+        for number, line in enumerate(lines):
+            if line.startswith("["):
+                current = line.strip("[]")
+            elif current == section and line.startswith(f"{key} ="):
+                lines[number] = f"{key} = {spec['value']}"
+                break
+        else:
+            index = lines.index(f"[{section}]") + 1 if section else 0
+            lines.insert(index, f"{key} = {spec['value']}")
+        config.write_text("\n".join(lines), "utf-8")
+    for name in spec["odd"]:
+        path = folder / name
+        if name == ".#nyhet.md":
+            os.symlink("user@host.1234:1700000000", path)
+        elif name == "mapp.md":
+            path.mkdir()
+        elif name.endswith(".md"):
+            path.write_text('---\ntitle: "Udda namn"\ndate: 2022-03-11\n---\nText.\n', "utf-8")
+        else:
+            path.write_bytes(b"\x00\xff leftover")
+
+
+@given(hostile_tree())
+@example({"where": "item", "key": "delmal", "value": ALIAS_BOMB, "odd": []})
+@example({"where": "issue", "key": "title", "value": '"Mars\\u2028april"', "odd": []})
+@example({"where": "item", "key": "location", "value": '"Plats\\nX"', "odd": [".#nyhet.md"]})
+@example({"where": "config", "key": ("sender", "name"), "value": '"A\\nB"', "odd": []})
+@example({"where": "campaign", "key": "name", "value": '"A\\u0085B"', "odd": ["ny\ntext.md"]})
+def test_a_hostile_tree_builds_or_reports_lines(spec):
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        root, out = Path(tmp) / "innehall", Path(tmp) / "public"
+        write_hostile_tree(root, spec)
+        result = CliRunner().invoke(
+            cli, ["build", "--root", str(root), "--out", str(out)], catch_exceptions=True
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            f"traceback: {result.exception!r}\n{result.stderr}"
+        )
+        assert result.exit_code in (0, 1), result.output
+        event(f"exit {result.exit_code}")
+        bad = [line for line in result.stderr.splitlines() if not PROBLEM_LINE.match(line)]
+        assert bad == [], f"stderr lines that are not path:line: message: {bad}"
+        assert all(len(line) < 2_500 for line in result.stderr.splitlines())
+        if result.exit_code == 1:
+            assert result.stderr.strip(), "exit 1 without saying why"
+            assert not out.exists(), "a failed build wrote output"
+        else:
+            check_outputs(out)
+            published = {p.name for p in out.rglob("*")}
+            assert not published & {".DS_Store", "Thumbs.db", "nyhet.md~", "#nyhet.md#"}
+
+
+# --- memory: the peak of a whole build, measured in a child process ------------------------
+
+PEAK = """
+import resource, sys
+from nyhetsbrev.cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="nyhetsbrev")
+finally:
+    usage = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    sys.stderr.write(f"PEAK_KB {usage}\\n")
+"""
+PEAK_LIMIT_MB = 250  # measured: a plain build of this tree peaks at 59 MB, the bombs at 34 MB
+
+
+def peak_build(root: Path, out: Path) -> tuple[int, str, float]:
+    """Build in a child process; return its exit code, its stderr and its peak RSS in MB."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:  # a regression fails with MemoryError, not by taking the machine
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+    child = subprocess.run(
+        [sys.executable, "-c", PEAK, "build", "--root", str(root), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+    )
+    lines = child.stderr.splitlines()
+    peak = next(int(line.split()[1]) for line in lines if line.startswith("PEAK_KB "))
+    rest = "\n".join(line for line in lines if not line.startswith("PEAK_KB "))
+    return child.returncode, rest, peak / 1024
+
+
+HUGE = [
+    ("item", "delmal", ALIAS_BOMB),
+    ("item", "malgrupp", ALIAS_BOMB),
+    ("issue", "order", ALIAS_BOMB),
+    ("campaign", "name", ALIAS_BOMB),
+    ("item", "title", json.dumps("å" * 100_000)),
+    ("item", "date", json.dumps("9" * 1_000_000)),
+]
+
+
+@pytest.mark.parametrize("where,key,value", HUGE, ids=[f"{w}-{k}" for w, k, _ in HUGE])
+def test_hostile_values_build_in_bounded_memory(where, key, value):
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        root, out = Path(tmp) / "innehall", Path(tmp) / "public"
+        write_hostile_tree(root, {"where": where, "key": key, "value": value, "odd": []})
+        code, stderr, peak = peak_build(root, out)
+        print(f"peak {peak:.0f} MB for {where}.{key}")
+        assert "Traceback" not in stderr, stderr[-2000:]
+        assert code in (0, 1), stderr[-2000:]
+        assert all(PROBLEM_LINE.match(line) for line in stderr.splitlines()), stderr[-2000:]
+        assert len(stderr) < 10_000
+        assert peak < PEAK_LIMIT_MB, f"peak {peak:.0f} MB"

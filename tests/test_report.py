@@ -670,7 +670,7 @@ def test_content_errors_stop_the_report(run, year_tree):
 def test_unknown_format_is_a_usage_error(run, year_tree):
     result = run("report", "2023", "--format", "pdf", "--root", year_tree)
     assert result.exit_code == 2
-    assert "'pdf' is not one of 'html', 'md', 'csv'" in result.stderr
+    assert "'pdf' måste vara en av 'html', 'md', 'csv'" in result.stderr
 
 
 def test_counts_are_written_the_swedish_way():

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nyhetsbrev.scaffold import CAMPAIGN_BODY, ISSUE_INTRO, ITEM_BODY, LOCATION
+
 from .conftest import FIXTURES
 
 
@@ -66,6 +68,7 @@ def test_new_issue_item_and_campaign_write_files_that_pass_strict_check(run, bar
     campaign = run("new", "campaign", "kop-av-sex", "--root", bare)
     assert campaign.exit_code == 0, campaign.output
     assert front_matter(bare / "campaigns/kop-av-sex.md")["color"] == "#1d4f91"
+    fill_in_placeholders(bare)
     checked = run("check", "--strict", "--root", bare)
     assert checked.exit_code == 0, checked.output
     assert checked.output == "Inga fel: 1 nummer, 2 texter\n"
@@ -73,14 +76,72 @@ def test_new_issue_item_and_campaign_write_files_that_pass_strict_check(run, bar
     assert built.exit_code == 0, built.output
 
 
+def fill_in_placeholders(root: Path) -> None:
+    """Replace every text `new` wrote for the coordinator, as a coordinator would."""
+    for path in root.rglob("*.md"):
+        text = path.read_text("utf-8")
+        for placeholder in (ITEM_BODY, ISSUE_INTRO, CAMPAIGN_BODY, LOCATION):
+            text = text.replace(placeholder, "Riktig text om kvinnofrid i länet.")
+        path.write_text(text, "utf-8")
+
+
+def test_placeholders_that_new_writes_are_errors_until_replaced(run, bare):
+    assert run("new", "issue", "2023-03", "--root", bare).exit_code == 0
+    assert run("new", "item", "2023-03", "Nyhet", "--root", bare).exit_code == 0
+    assert run("new", "item", "2023-03", "Möte", "--event", "--root", bare).exit_code == 0
+    folder = "newsletters/2023/2023-03"
+    draft = run("check", "--root", bare)  # in a draft issue: warnings, the build still runs
+    assert draft.exit_code == 0, draft.output
+    assert draft.stderr.count("[placeholder]") == 4
+    assert run("check", "--strict", "--root", bare).exit_code == 1
+    assert run("new", "campaign", "kop-av-sex", "--root", bare).exit_code == 0
+    issue = bare / folder / "issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("status: draft", "status: ready"), "utf-8")
+    result = run("check", "--root", bare)
+    assert result.exit_code == 1
+    found = sorted(line for line in result.stderr.splitlines() if line.endswith("[placeholder]"))
+    assert [line.split(": ", 1)[0] for line in found] == [
+        "campaigns/kop-av-sex.md:14",
+        f"{folder}/issue.md:14",
+        f"{folder}/mote.md:19",
+        f"{folder}/mote.md:28",
+        f"{folder}/nyhet.md:21",
+    ]
+    assert f'{folder}/mote.md:19: location är fortfarande exemplet "{LOCATION}" från ' in (
+        result.stderr
+    )
+    assert "varning" not in "".join(found)
+    # A commented-out example is no placeholder; an example uncommented and kept is one.
+    assert '# image_alt: "Vad bilden visar"' in (bare / folder / "nyhet.md").read_text("utf-8")
+    fill_in_placeholders(bare)
+    assert run("check", "--strict", "--root", bare).exit_code == 0
+    item = bare / folder / "nyhet.md"
+    item.write_text(
+        item.read_text("utf-8")
+        .replace("# image: bild.png", "image: https://www.example.se/bild.png")
+        .replace('# image_alt: "Vad bilden visar"', 'image_alt: "Vad bilden visar"'),
+        "utf-8",
+    )
+    result = run("check", "--root", bare)
+    assert result.exit_code == 1
+    assert f"{folder}/nyhet.md:" in result.stderr and "[placeholder]" in result.stderr
+
+
 def test_front_matter_is_commented_in_swedish(run, bare):
     run("new", "issue", "2023-04", "--root", bare)
     text = (bare / "newsletters/2023/2023-04/issue.md").read_text("utf-8")
     assert "# Texten som syns efter ämnesraden i inkorgen: 40–130 tecken" in text
+    assert "kampanjer under våren" in text and "i våren" not in text
     run("new", "item", "2023-04", "Nyhet", "--root", bare)
     text = (bare / "newsletters/2023/2023-04/nyhet.md").read_text("utf-8")
     assert "# Stabil identitet för flödena: ändra den aldrig." in text
     assert "# campaign: svartsjuka" in text
+    run("new", "item", "2023-04", "Möte", "--event", "--root", bare)
+    text = (bare / "newsletters/2023/2023-04/mote.md").read_text("utf-8")
+    assert "# Start och slut i svensk tid, t.ex. 2023-03-14T09:00." in text
+    assert "TTT" not in text
+    run("new", "campaign", "ny-kampanj", "--root", bare)
+    assert "kontrast 4,5:1" in (bare / "campaigns/ny-kampanj.md").read_text("utf-8")
 
 
 def test_two_items_get_different_ids(run, bare):
@@ -139,8 +200,9 @@ def test_new_item_refuses_an_unknown_campaign_with_suggestions(run, tree):
     result = run("new", "item", "2022-03", "Rubrik", "--campaign", "valj-att-slut", "--root", tree)
     assert result.exit_code == 1
     assert result.output == (
-        'okänd kampanj "valj-att-slut" (menade du "valj-att-sluta"?); '
-        'kända kampanjer: "svartsjuka", "valj-att-sluta"\n'
+        'okänd kampanj "valj-att-slut" (menade du "valj-att-sluta" (Välj att sluta)?); '
+        "skriv kampanjens filnamn eller namn. Kända kampanjer: "
+        '"svartsjuka" (Svartsjuka är inte romantiskt), "valj-att-sluta" (Välj att sluta)\n'
     )
     assert not (tree / "newsletters/2022/2022-03/rubrik.md").exists()
 
@@ -162,7 +224,7 @@ def test_new_issue_refuses_a_bad_month_as_a_usage_error(run, tree, month):
     result = run("new", "issue", month, "--root", tree)
     assert result.exit_code == 2
     assert (
-        f'Invalid value for YYYY-MM: "{month}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03'
+        f'Ogiltigt värde för YYYY-MM: "{month}" är ingen månad: skriv ÅÅÅÅ-MM, t.ex. 2023-03'
         in result.output
     )
 
@@ -171,7 +233,7 @@ def test_new_campaign_refuses_a_bad_slug_and_suggests_one(run, tree):
     result = run("new", "campaign", "Köp av sex", "--root", tree)
     assert result.exit_code == 2
     assert (
-        'Invalid value for SLUG: "Köp av sex" får bara innehålla a–z, 0–9 och bindestreck, '
+        'Ogiltigt värde för SLUG: "Köp av sex" får bara innehålla a–z, 0–9 och bindestreck, '
         't.ex. "kop-av-sex"'
     ) in result.output
     assert not (tree / "campaigns/kop-av-sex.md").exists()
@@ -256,6 +318,7 @@ def test_plan_warns_about_more_than_twelve_issues(run, bare):
     )
     for issue in bare.glob("newsletters/2024/*/issue.md"):  # drafts count once they are ready
         text = issue.read_text("utf-8").replace("status: draft\n", "")
+        text = text.replace(ISSUE_INTRO, "Nytt sedan förra numret.")  # the placeholder, replaced
         issue.write_text(text.replace("date:", "status: ready\ndate:", 1), "utf-8")
     result = run("plan", "2024", "--root", bare)
     assert result.exit_code == 0
@@ -277,18 +340,18 @@ def test_plan_of_an_empty_year(run, tree):
 def test_plan_refuses_a_year_that_is_not_a_number(run, tree):
     result = run("plan", "tjugotjugotvå", "--root", tree)
     assert result.exit_code == 2
-    assert "'tjugotjugotvå' is not a valid integer" in result.output
+    assert "'tjugotjugotvå' är inget giltigt heltal" in result.output
 
 
 def test_plan_reports_content_errors_like_check(run, tree):
     (tree / "newsletters/2022/2022-03/issue.md").write_text("---\nstatus: klar\n---\n", "utf-8")
     result = run("plan", "2022", "--root", tree)
     assert result.exit_code == 1
-    assert result.output == (
-        "newsletters/2022/2022-03/issue.md:1: date saknas, skriv datumet som ÅÅÅÅ-MM-DD\n"
-        'newsletters/2022/2022-03/issue.md:2: status "klar" är inte ett av "draft", "ready", '
-        '"sent"\n'
-    )
+    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
+        "newsletters/2022/2022-03/issue.md:1: date saknas, skriv datumet som ÅÅÅÅ-MM-DD",
+        'newsletters/2022/2022-03/issue.md:2: status "klar" måste vara draft (utkast), '
+        'ready (klart att skicka) eller sent (skickat); menade du "ready"?',
+    ]
 
 
 # -- serve -------------------------------------------------------------------------------
@@ -298,7 +361,8 @@ def test_serve_refuses_a_folder_without_newsletter_toml(run, tmp_path):
     result = run("serve", "--root", tmp_path, "--port", "0")
     assert result.exit_code == 1
     assert result.output == (
-        f"newsletter.toml saknas i {tmp_path.resolve()}: ange innehållets mapp med --root\n"
+        f"newsletter.toml:1: newsletter.toml saknas i {tmp_path.resolve()}: ange rätt mapp "
+        "med --root eller skapa filen (se README)\n"
     )
 
 
