@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from .errors import ContentError, Problem, did_you_mean
+from .errors import LINE_BREAKS, ContentError, Problem, did_you_mean
+
+# The unsubscribe secret's least length in bytes: HMAC-SHA256 wants a key of 32 bytes or more.
+MIN_SECRET = 32
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 # email-validator speaks English; these are the reasons a coordinator meets in practice.
 REASONS = {
@@ -70,6 +74,8 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
         key, reason = normalize(raw)
         if reason:
             problems.append(Problem(shown, line, f"{reason}; raden hoppas över"))
+        elif bad := _bad_name(row.get("name", "")):
+            problems.append(Problem(shown, line, f"{bad}; raden hoppas över"))
         elif key in seen:
             problems.append(
                 Problem(shown, line, f'"{key}" finns redan på rad {seen[key]}; raden hoppas över')
@@ -78,6 +84,14 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
             seen[key] = line
             recipients.append(Recipient(key, row.get("name", "").strip(), line))
     return recipients, problems
+
+
+def _bad_name(name: str) -> str:
+    """Return why a name cannot stand in a To header ("" when it can)."""
+    if LINE_BREAKS.search(name):
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        return f'namnet "{shown}" innehåller en radbrytning eller ett annat styrtecken'
+    return ""
 
 
 def read_suppression(path: Path, shown: str) -> set[str]:
@@ -123,17 +137,46 @@ def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
                 )
             ]
         )
-    return [(reader.line_num, dict(zip(columns, row, strict=False))) for row in reader]
+    rows = []
+    end = reader.line_num  # a quoted value may span lines: a row starts after the last one
+    for row in reader:
+        rows.append((end + 1, dict(zip(columns, row, strict=False))))
+        end = reader.line_num
+    return rows
+
+
+def secret_problem(secret: str, name: str) -> str:
+    """Return why an unsubscribe secret is too weak to use, in Swedish ("" when it will do)."""
+    size = len(secret.encode())
+    if size >= MIN_SECRET:
+        return ""
+    return (
+        f"{name} är för kort ({size} byte; minst {MIN_SECRET}): den som gissar hemligheten kan "
+        f"avregistrera vem som helst. Skapa en ny med `{MAKE_SECRET}` och sätt samma värde "
+        "för avregistreringssidan"
+    )
 
 
 def token(secret: str, address: str) -> str:
-    """Return the unsubscribe token: HMAC-SHA256 of the lower-cased address, in hex."""
+    """Return the unsubscribe token: HMAC-SHA256 of the lower-cased address, in hex.
+
+    Raises ValueError for a secret shorter than MIN_SECRET bytes.
+    """
+    if problem := secret_problem(secret, "hemligheten"):
+        raise ValueError(problem)
     return hmac.new(secret.encode(), address.lower().encode(), hashlib.sha256).hexdigest()
 
 
 def verify(secret: str, address: str, candidate: str) -> bool:
-    """Return whether candidate is the address's token (for the unsubscribe endpoint)."""
-    return hmac.compare_digest(token(secret, address), candidate)
+    """Return whether candidate is the address's token (for the unsubscribe endpoint).
+
+    Any text is an answer, never an exception: a token is hex, so one with other characters
+    (which hmac.compare_digest refuses to compare as text) is simply wrong.
+    """
+    expected = token(secret, address)
+    if not candidate.isascii():
+        return False
+    return hmac.compare_digest(expected.encode(), candidate.encode())
 
 
 def unsubscribe_url(base: str, secret: str, address: str) -> str:

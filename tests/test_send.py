@@ -30,7 +30,7 @@ from nyhetsbrev.send import PLACEHOLDER, Pace
 
 from .conftest import REPO
 
-SECRET = "test-hemlighet-1234"
+SECRET = "test-hemlighet-som-är-minst-32-byte-lång"
 PASSWORD = "Lösen-som-aldrig-syns-9731"
 ISSUE = "2022-10"
 
@@ -145,8 +145,18 @@ def recipients(tree: Path, n: int, extra: str = "") -> Path:
     return path
 
 
-def send_list(run, tree: Path, csv: Path, *more: str):
-    return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *more)
+def send_list(run, tree: Path, csv: Path, *more: str, web_check: bool = False):
+    """Run a list send; the web check is skipped unless asked for (the archive is not online)."""
+    skip = () if web_check else ("--skip-web-check",)
+    return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *skip, *more)
+
+
+def set_status(tree: Path, status: str, issue: str = ISSUE) -> Path:
+    """Set the issue's status (as a coordinator does to resume a send) and return its file."""
+    path = tree / "newsletters" / issue[:4] / issue / "issue.md"
+    text = re.sub(r"(?m)^status: \w+$", f"status: {status}", path.read_text("utf-8"))
+    path.write_text(text, "utf-8")
+    return path
 
 
 def expected_token(address: str) -> str:
@@ -188,7 +198,15 @@ def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
 
 def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, run):
     result = run(
-        "send", ISSUE, "--root", site, "--to", "Samordnare@Example.se", "--to", "kollega@example.se"
+        "send",
+        ISSUE,
+        "--root",
+        site,
+        "--skip-web-check",
+        "--to",
+        "Samordnare@Example.se",
+        "--to",
+        "kollega@example.se",
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == (
@@ -221,7 +239,10 @@ def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, r
 
 
 def test_test_send_is_not_a_list_send(site, server, run):
-    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    assert (
+        run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se").exit_code
+        == 0
+    )
     status = run("send", ISSUE, "--root", site, "--status")
     lines = status.stdout.splitlines()
     assert lines[0] == (
@@ -234,13 +255,16 @@ def test_test_send_is_not_a_list_send(site, server, run):
 def test_a_draft_can_be_test_sent(site, server, run):
     issue = site / "newsletters" / "2022" / "2022-10" / "issue.md"
     issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
-    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    assert (
+        run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se").exit_code
+        == 0
+    )
     assert len(server.handler.messages) == 1
 
 
 def test_test_send_without_secret_uses_the_general_link(site, server, run, monkeypatch):
     monkeypatch.delenv("NYHETSBREV_UNSUBSCRIBE_SECRET")
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se")
+    result = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se")
     assert result.exit_code == 0
     assert result.stderr == (
         "varning: NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt; testbrevet får den allmänna "
@@ -251,7 +275,9 @@ def test_test_send_without_secret_uses_the_general_link(site, server, run, monke
 
 
 def test_test_send_dry_run_connects_to_nothing(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se", "--dry-run")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se", "--dry-run"
+    )
     assert result.exit_code == 0
     assert result.stdout == (
         'Provkörning, inget skickas: testbrev "[TEST] Nyhetsbrev oktober '
@@ -261,7 +287,7 @@ def test_test_send_dry_run_connects_to_nothing(site, server, run):
 
 
 def test_test_send_to_an_invalid_address_is_refused(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example")
+    result = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example")
     assert result.exit_code == 1
     assert result.stderr == (
         '--to mig@example: "mig@example" är ingen giltig e-postadress: '
@@ -271,7 +297,9 @@ def test_test_send_to_an_invalid_address_is_refused(site, server, run):
 
 
 def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "AVREGISTRERAD@example.se")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "AVREGISTRERAD@example.se"
+    )
     assert result.exit_code == 0
     assert result.stderr == (
         "varning: avregistrerad@example.se står i avregistreringslistan och får inget\n"
@@ -317,6 +345,7 @@ def test_list_send_delivers_50_distinct_messages_with_personal_links(site, serve
 def test_second_run_sends_nothing_again(site, server, run):
     csv = recipients(site, 5)
     assert send_list(run, site, csv).exit_code == 0
+    set_status(site, "ready")
     again = send_list(run, site, csv)
     assert again.exit_code == 0
     assert "0 skickade nu, 5 hade redan fått numret" in again.stdout
@@ -373,8 +402,9 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
     assert result.exit_code == 1
     assert result.stderr.endswith(
         "mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
-        "1 mottagare fick inte numret; se ovan och `send 2022-10 --status`. Kör samma kommando "
-        "igen för att försöka på nytt; de som fått numret hoppas över\n"
+        "Numret kom inte fram till en mottagare; se ovan och `send 2022-10 --status`. Sätt "
+        "tillbaka status: ready och kör samma kommando igen för att försöka på nytt; de som "
+        "fått numret hoppas över\n"
     )
     assert len(server.handler.messages) == 9
     rows = ledger_rows(site)
@@ -407,6 +437,7 @@ def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server,
         "failed",
         "451 4.7.1 Försök igen senare",
     )
+    set_status(site, "ready")
     second = send_list(run, site, csv)
     assert second.exit_code == 0
     assert set(server.handler.by_recipient().values()) == {1}
@@ -498,6 +529,7 @@ def test_dry_run_after_a_partial_send_counts_the_sent(site, server, run):
     csv = recipients(site, 3)
     server.handler.reject["mottagare02@kommun2.example.se"] = "550 nej"
     send_list(run, site, csv)
+    set_status(site, "ready")
     result = send_list(run, site, csv, "--dry-run")
     assert "  2 har redan fått numret enligt .nyhetsbrev/sends.sqlite" in result.stdout
     assert f"  1 skulle skickas nu via 127.0.0.1:{server.port} (none)" in result.stdout
@@ -533,15 +565,15 @@ def test_password_never_appears_in_output_or_logs(
     monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
     monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password)
     results = [
-        run("send", ISSUE, "--root", tree, "--to", "mig@example.se"),
+        run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se"),
         send_list(run, tree, recipients(tree, 3)),
-        send_list(run, tree, recipients(tree, 3), "--dry-run"),
+        set_status(tree, "ready") and send_list(run, tree, recipients(tree, 3), "--dry-run"),
         run("send", ISSUE, "--root", tree, "--status"),
     ]
     assert [r.exit_code for r in results] == [0, 0, 0, 0]
     assert auth_server.logins and auth_server.logins[0] == (b"utskick", password.encode())
     monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password + "-fel")
-    refused = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    refused = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
     assert refused.exit_code == 1
     assert refused.stderr == (
         f'127.0.0.1:{auth_server.port}: inloggningen som "utskick" nekades (535 5.7.8 '
@@ -562,7 +594,7 @@ def test_user_without_password_is_refused(tree, auth_server, run, monkeypatch):
     point(tree, auth_server.port, user="utskick")
     monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
     monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
-    result = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    result = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
     assert result.exit_code == 1
     assert result.stderr == (
         '[smtp] user är "utskick" men miljövariabeln '
@@ -611,6 +643,7 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
             str(csv),
             "--retry-wait",
             "0.01",
+            "--skip-web-check",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -631,6 +664,21 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
 
     resumed = send_list(run, site, csv)
     assert resumed.exit_code == 0, resumed.output
+    unsure = [a for a, (state, _) in ledger_rows(site).items() if state == "uncertain"]
+    assert len(unsure) <= 1
+    counts = handler.by_recipient()
+    everyone = [f"mottagare{i:02d}@kommun{i % 3}.example.se" for i in range(50)]
+    assert all(counts[a] == 1 for a in everyone if a not in unsure), counts
+    for address in unsure:  # possibly delivered: not sent again without being asked
+        assert counts[address] <= 1
+        assert (
+            f"varning: {address} kan redan ha fått brevet (avbröts medan brevet skickades); "
+            "hoppas över utan --resend-uncertain"
+        ) in resumed.stderr
+    assert "Numret har kvar status: ready" in resumed.stdout if unsure else True
+
+    again = send_list(run, site, csv, "--resend-uncertain")
+    assert again.exit_code == 0, again.output
     counts = handler.by_recipient()
     assert len(counts) == 50
     twice = [r for r, n in counts.items() if n > 1]
@@ -638,10 +686,6 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
     for address in twice:
         ids = {m["Message-ID"] for r, m in handler.parsed() if r == address}
         assert len(ids) == 1  # the retry reuses the Message-ID
-        assert (
-            f"varning: {address} kan redan ha fått brevet (förra körningen avbröts medan "
-            "det skickades); det skickas igen"
-        ) in resumed.stderr
     assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
 
 
@@ -649,7 +693,9 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
 
 
 def test_to_and_list_together_is_a_usage_error(site, run):
-    result = run("send", ISSUE, "--root", site, "--to", "a@example.se", "--list", "x.csv")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "a@example.se", "--list", "x.csv"
+    )
     assert result.exit_code == 2
     assert result.stderr.endswith(
         "Error: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n"
@@ -663,7 +709,7 @@ def test_neither_to_nor_list_is_a_usage_error(site, run):
 
 
 def test_unknown_issue(site, run):
-    result = run("send", "2022-11", "--root", site, "--to", "a@example.se")
+    result = run("send", "2022-11", "--root", site, "--skip-web-check", "--to", "a@example.se")
     assert result.exit_code == 1
     assert result.stderr == (
         'numret "2022-11" finns inte under newsletters/ (menade du "2022-10"?)\n'
@@ -758,8 +804,8 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
     result = send_list(run, site, recipients(site, 2))
     assert result.exit_code == 1
     assert result.stderr == (
-        ".nyhetsbrev/sends.sqlite: liggaren kan inte läsas eller skrivas (file is not a "
-        "database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
+        ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (file is not "
+        "a database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
         "sist kan då få brevet två gånger\n"
     )
     assert server.handler.messages == []
@@ -770,7 +816,7 @@ def test_status_without_ledger(site, run):
     result = run("send", ISSUE, "--root", site, "--status")
     assert result.exit_code == 0
     assert result.stdout == (
-        "2022-10: inga utskick ännu (liggaren .nyhetsbrev/sends.sqlite finns inte)\n"
+        "2022-10: inga utskick ännu (utskicksregistret .nyhetsbrev/sends.sqlite finns inte)\n"
     )
 
 
