@@ -82,7 +82,7 @@ class Ledger:
             return
         with self._transaction():
             self.db.execute("ALTER TABLE sends RENAME TO sends_old")
-            self.db.executescript(SCHEMA.split(";")[0] + ";")
+            self.db.execute(SCHEMA.split(";")[0])
             self.db.execute("INSERT INTO sends SELECT * FROM sends_old")
             self.db.execute("DROP TABLE sends_old")
 

@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -859,3 +860,272 @@ def test_ledger_is_in_wal_mode(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
+
+
+# --- bad rows and bad recipients never stop a send ------------------------------------------
+
+
+def test_a_line_break_in_a_name_skips_that_row_and_no_other(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text(
+        'email,name\na@example.se,Anna\nb@example.se,"Bo\nBerg"\nc@example.se,"Cilla\u2028C"\n'
+        "d@example.se,Doris\n",
+        "utf-8",
+    )
+    shown = csv.as_posix()
+    skipped = [
+        f'{shown}:3: namnet "Bo\\nBerg" innehåller en radbrytning eller ett annat styrtecken; '
+        "raden hoppas över",
+        f'{shown}:5: namnet "Cilla\\u2028C" innehåller en radbrytning eller ett annat '
+        "styrtecken; raden hoppas över",
+    ]
+    dry = send_list(run, site, csv, "--dry-run")
+    assert dry.exit_code == 0
+    assert dry.stderr.splitlines() == skipped  # before the fix: nothing said
+    assert "  2 rader hoppas över" in dry.stdout.replace("2 giltiga adresser, ", "")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output  # before the fix: a traceback after one
+    assert result.stderr.splitlines()[:2] == skipped
+    assert sorted(server.handler.by_recipient()) == ["a@example.se", "d@example.se"]
+
+
+def test_a_message_that_cannot_be_built_fails_alone(site, server, run, monkeypatch):
+    from nyhetsbrev import send
+
+    real = send.personal
+
+    def personal(template, to, *args, **kwargs):
+        if to == "mottagare01@kommun1.example.se":
+            raise ValueError("trasig mottagare")
+        return real(template, to, *args, **kwargs)
+
+    monkeypatch.setattr(send, "personal", personal)
+    result = send_list(run, site, recipients(site, 4))
+    assert result.exit_code == 1
+    assert (
+        "mottagare01@kommun1.example.se: brevet kunde inte byggas (trasig mottagare)\n"
+        in result.stderr
+    )
+    assert len(server.handler.messages) == 3
+    assert ledger_rows(site)["mottagare01@kommun1.example.se"] == (
+        "failed",
+        "brevet kunde inte byggas (trasig mottagare)",
+    )
+
+
+# --- secrets and logins --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", ["x", "kort-hemlighet", "å" * 15])
+def test_a_short_unsubscribe_secret_is_refused(site, server, run, monkeypatch, secret):
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", secret)
+    size = len(secret.encode())
+    expected = (
+        f"miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är för kort ({size} byte; minst 32): "
+        "den som gissar hemligheten kan avregistrera vem som helst. Skapa en ny med "
+        '`python -c "import secrets; print(secrets.token_urlsafe(32))"` och sätt samma värde '
+        "för avregistreringssidan\n"
+    )
+    listed = send_list(run, site, recipients(site, 2))
+    tested = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se")
+    assert (listed.exit_code, tested.exit_code) == (1, 1)
+    assert listed.stderr == tested.stderr == expected
+    assert server.handler.messages == []
+
+
+def test_tokens_refuse_a_short_secret_and_any_token_text_is_an_answer():
+    from nyhetsbrev.recipients import token, verify
+
+    with pytest.raises(ValueError, match="minst 32"):
+        token("", "a@example.se")
+    good = token(SECRET, "a@example.se")
+    assert verify(SECRET, "A@example.se", good)
+    for candidate in ["åäö", "\u2028", good[:-1] + "é", "", good.upper()]:
+        assert verify(SECRET, "a@example.se", candidate) is False  # before: TypeError on åäö
+
+
+def test_a_clear_text_login_to_another_machine_is_refused(tree, run, monkeypatch):
+    toml = tree / "newsletter.toml"
+    text = toml.read_text("utf-8").replace('host = "127.0.0.1"', 'host = "smtp.example.se"')
+    toml.write_text(text.replace('user = ""', 'user = "utskick"'), "utf-8")
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", PASSWORD)
+    line = text.split("\n").index('security = "none"') + 1
+    expected = (
+        f'newsletter.toml:{line}: [smtp] security = "none" med user = "utskick" skulle skicka '
+        'lösenordet okrypterat till smtp.example.se; använd "starttls" eller "tls". '
+        "Okrypterad inloggning tillåts bara mot en server på den egna datorn (localhost eller "
+        "127.0.0.1)\n"
+    )
+    tested = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
+    listed = send_list(run, tree, recipients(tree, 2))
+    assert (tested.exit_code, listed.exit_code) == (1, 1)
+    assert tested.stderr == listed.stderr == expected
+    assert not (tree / ".nyhetsbrev" / "sends.sqlite").exists()
+
+
+# --- after the send ------------------------------------------------------------------------
+
+
+def test_a_complete_send_sets_status_sent_and_changes_nothing_else(site, server, run):
+    path = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    text = path.read_text("utf-8").replace("status: ready", "status:  ready   # klart")
+    before = "\ufeff".encode() + text.replace("\n", "\r\n").encode()
+    path.write_bytes(before)
+    csv = recipients(site, 3)
+    server.handler.reject["mottagare01@kommun1.example.se"] = "550 nej"
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1  # one failed: sent or failed is complete
+    assert "Alla mottagare är klara: newsletters/2022/2022-10/issue.md har nu status: sent\n" in (
+        result.stdout
+    )
+    after = path.read_bytes()
+    assert after == before.replace(b"status:  ready   # klart", b"status:  sent   # klart")
+    refused = send_list(run, site, csv)
+    assert refused.exit_code == 1 and 'numret har status "sent"' in refused.stderr
+
+
+def test_an_unfinished_send_leaves_status_ready(site, server, run):
+    path = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    before = path.read_bytes()
+    server.handler.transient["mottagare00@kommun0.example.se"] = 99
+    result = send_list(run, site, recipients(site, 8), "--pause-after", "1")
+    assert "Utskicket pausades" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_a_ledger_from_before_the_uncertain_state_is_upgraded(tmp_path):
+    path = tmp_path / "sends.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        ledger.SCHEMA.replace(", 'uncertain'", "")
+        + "INSERT INTO sends VALUES ('2022-10', 'a@x.se', 'sent', '250 ok', '<m>', 1, 'nu');"
+    )
+    db.close()
+    with ledger.Ledger(path) as book:
+        book.add("2022-10", ["b@x.se"])
+        book.finish("2022-10", "b@x.se", ledger.UNCERTAIN, "tidsgräns")
+        assert {a: r.state for a, r in book.rows("2022-10").items()} == {
+            "a@x.se": "sent",
+            "b@x.se": "uncertain",
+        }
+
+
+# --- the web version must be online first -------------------------------------------------
+
+
+@pytest.fixture
+def archive(site: Path, tmp_path: Path, monkeypatch):
+    """Serve the built archive over HTTPS on 127.0.0.1, with base_url pointed at it.
+
+    The certificate is made for 127.0.0.1 here and trusted through SSL_CERT_FILE, which the
+    standard library's default TLS context reads, so the send checks it as it would any site.
+    """
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    public = tmp_path / "public"
+    public.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(public))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    # An image in the issue, so the check has one to look for.
+    folder = site / "newsletters" / "2022" / "2022-10"
+    shutil.copy(site / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "plan.png")
+    item = folder / "valj-att-sluta.md"
+    item.write_text(
+        item.read_text("utf-8").replace(
+            "summary:", "image: plan.png\nimage_alt: Omslaget till planen\nsummary:"
+        ),
+        "utf-8",
+    )
+    toml = site / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            'base_url = "https://nyhetsbrev.example.se"', f'base_url = "https://127.0.0.1:{port}"'
+        ),
+        "utf-8",
+    )
+    try:
+        yield public, f"https://127.0.0.1:{port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_list_send_waits_for_the_web_version(site, server, run, archive):
+    public, base = archive
+    csv = recipients(site, 3)
+    nothing = send_list(run, site, csv, web_check=True)
+    assert nothing.exit_code == 1
+    assert nothing.stderr.startswith(
+        f"webbversionen av numret är inte publicerad: tre av tre adresser under {base} som "
+        "brevet länkar till svarar inte med 200 (OK):\n"
+        f"  {base}/2022/2022-10/: svarade 404\n"
+    )
+    assert nothing.stderr.endswith(
+        'Brevets bilder, länken "Visa i webbläsare" och kalenderfilerna pekar dit. Publicera '
+        "public/ från build först, eller skicka ändå med --skip-web-check\n"
+    )
+    assert server.handler.messages == []  # before the fix: sent with broken links
+
+    built = run("build", "--root", site, "--out", public)
+    assert built.exit_code == 0, built.output
+    image = next(public.glob("2022/2022-10/*.png"))
+    image.rename(image.with_suffix(".old"))
+    half = send_list(run, site, csv, web_check=True)
+    assert half.exit_code == 1
+    assert half.stderr.splitlines()[:2] == [
+        f"webbversionen av numret är inte publicerad: en av tre adresser under {base} som "
+        "brevet länkar till svarar inte med 200 (OK):",
+        f"  {base}/2022/2022-10/{image.name}: svarade 404",
+    ]
+    assert server.handler.messages == []
+
+    test = run("send", ISSUE, "--root", site, "--to", "mig@example.se")
+    assert test.exit_code == 0  # a test send only warns
+    assert test.stderr.startswith("varning: webbversionen av numret är inte publicerad: en av tre")
+    assert len(server.handler.messages) == 1
+
+    image.with_suffix(".old").rename(image)
+    result = send_list(run, site, csv, web_check=True)
+    assert result.exit_code == 0, result.output
+    assert len(server.handler.messages) == 4
+
+
+def test_skip_web_check_sends_without_asking(site, server, run):
+    port = free_port()  # nothing listens there
+    toml = site / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            'https://nyhetsbrev.example.se"', f'https://127.0.0.1:{port}"'
+        ),
+        "utf-8",
+    )
+    csv = recipients(site, 2)
+    refused = send_list(run, site, csv, web_check=True)
+    assert refused.exit_code == 1
+    assert f"  https://127.0.0.1:{port}/2022/2022-10/: svarar inte (" in refused.stderr
+    assert send_list(run, site, csv).exit_code == 0
+    assert len(server.handler.messages) == 2
