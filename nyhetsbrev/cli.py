@@ -253,16 +253,20 @@ def send(
             )
 
 
+def _shown(match) -> str:
+    return repr(match.group())[1:-1]
+
+
 def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bool) -> None:
-    from .errors import NyhetsbrevError
+    from .errors import LINE_BREAKS, NyhetsbrevError
     from .ledger import Ledger
     from .recipients import normalize
 
     addresses, suppressed = [], delivery.suppressed(content.site)
     for raw in to:
         address, reason = normalize(raw)
-        if reason:
-            raise NyhetsbrevError(f"--to {raw}: {reason}")
+        if reason:  # one line, even when the address holds a line break
+            raise NyhetsbrevError(LINE_BREAKS.sub(_shown, f"--to {raw}: {reason}"))
         if address in suppressed:
             click.echo(f"varning: {address} står i avregistreringslistan och får inget", err=True)
         else:
@@ -293,9 +297,10 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bo
             outcomes = delivery.send_test(template, addresses, conn, secret, book)
         finally:
             conn.close()
+    said = {"sent": "skickat", "uncertain": "kan ha kommit fram, servern svarade inte"}
     for o in outcomes:
         click.echo(
-            f"Testbrev till {o.address}: {'skickat' if o.state == 'sent' else 'nekat'} ({o.reply})",
+            f"Testbrev till {o.address}: {said.get(o.state, 'nekat')} ({o.reply})",
             err=o.state != "sent",
         )
     if any(o.state != "sent" for o in outcomes):

@@ -72,6 +72,7 @@ class Ledger:
         self._migrate()
         self.db.executescript(SCHEMA)
         self.identity = self._identity()
+        self._version = -1
 
     def _migrate(self) -> None:
         """Let an older ledger hold the `uncertain` state (SQLite cannot alter a CHECK)."""
@@ -101,6 +102,11 @@ class Ledger:
                 return False
         except FileNotFoundError:
             return False
+        # data_version changes only when another connection commits: count only then
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._version:
+            return True
+        self._version = version
         return self._count(issue) >= rows
 
     def close(self) -> None:

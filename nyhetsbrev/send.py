@@ -465,8 +465,10 @@ class Connection:
         body = re.sub(rb"(?m)^\.", b"..", data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        self.in_data = True  # from here on a dropped line leaves the outcome unknown
+        # A send that fails part-way never delivered the final ".": the server cannot have
+        # accepted the message. Once it is all out, a drop or timeout leaves it unknown.
         client.send(body + b".\r\n")
+        self.in_data = True
         code, text = client.getreply()
         self.in_data = False
         return code, text

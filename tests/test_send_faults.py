@@ -267,3 +267,38 @@ def test_a_ledger_deleted_or_replaced_mid_send_stops_it(tree, faulty, run, how):
         "Registret är minnet av vem som fått numret: återställ filen (t.ex. från en "
         "säkerhetskopia) innan du kör igen, annars får alla numret en gång till\n"
     )
+
+
+def test_a_test_send_to_a_stalling_server_is_sent_once(tree, faulty, run):
+    faulty.stall = {"mig@example.se"}
+    result = run(
+        "send",
+        ISSUE,
+        "--root",
+        tree,
+        "--timeout",
+        TIMEOUT,
+        "--retry-wait",
+        "0.01",
+        "--skip-web-check",
+        "--to",
+        "mig@example.se",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Testbrev till mig@example.se: kan ha kommit fram, servern svarade inte (inget svar "
+        "efter att brevet lämnats över: "
+    )
+    assert len(faulty.messages) == 1  # before the fix: four
+
+
+def test_a_line_break_in_a_to_address_is_refused(tree, faulty, run):
+    result = run(
+        "send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se\nBcc: x@y.se"
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (  # one line: before the fix the line break split the message
+        '--to mig@example.se\\nBcc: x@y.se: "mig@example.se\\nBcc: x@y.se" är ingen giltig '
+        "e-postadress: mellanslag i adressen\n"
+    )
+    assert faulty.messages == []
