@@ -209,9 +209,11 @@ def send(
     """Send an issue over SMTP: a test to --to, or to a --list with a ledger that never sends twice.
 
     The message is rendered from the content at send time by the same code as build. Only
-    an issue with status ready goes to a list. Run the same command again to resume: those
-    already sent are skipped. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret from
-    NYHETSBREV_UNSUBSCRIBE_SECRET.
+    an issue with status ready goes to a list, and only once its web version answers over
+    HTTP; a complete send sets status: sent. Run the same command again to resume: those
+    already sent are skipped, and those who may have the message (no reply after DATA) only
+    with --resend-uncertain. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret (at
+    least 32 bytes) from NYHETSBREV_UNSUBSCRIBE_SECRET.
 
     \b
     Example:

@@ -670,8 +670,8 @@ def paused(streak: int, reply: str, left: int) -> str:
     """Return why a list send stopped early and how to resume, in Swedish."""
     return (
         f"Utskicket pausades: servern gav inget klart svar för {_words(streak)} mottagare i rad "
-        f"(senast: {reply}). {_n(left, 'mottagare', 'mottagare')} till har inte fått numret "
-        "ännu, och utskicksregistret visar exakt vilka som fått det. Vänta tills servern "
+        f"(senast: {reply}). Ytterligare {_words(left)} mottagare har inte fått numret ännu, "
+        "och utskicksregistret visar exakt vilka som fått det. Vänta tills servern "
         "fungerar (fråga den som sköter den) och kör sedan samma kommando igen; de som fått "
         "numret hoppas över"
     )

@@ -212,8 +212,8 @@ def test_421_forever_pauses_the_run_and_keeps_the_ledger_exact(tree, faulty, run
     assert took < 10  # before the fix: every one of the 40 retried in turn
     assert result.stderr.endswith(
         "Utskicket pausades: servern gav inget klart svar för fem mottagare i rad (senast: "
-        "421 4.3.2 Tjänsten är inte tillgänglig). 35 mottagare till har inte fått numret ännu, "
-        "och utskicksregistret visar exakt vilka som fått det. Vänta tills servern fungerar "
+        "421 4.3.2 Tjänsten är inte tillgänglig). Ytterligare 35 mottagare har inte fått numret "
+        "ännu, och utskicksregistret visar exakt vilka som fått det. Vänta tills servern fungerar "
         "(fråga den som sköter den) och kör sedan samma kommando igen; de som fått numret "
         "hoppas över\n"
     )
