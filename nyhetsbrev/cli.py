@@ -237,6 +237,7 @@ def send(
     checked = load_content(root)
     issue = delivery.find_issue(checked.content, issue_id)
     _warn(p for p in checked.warnings if delivery.concerns(p, issue))
+    delivery.check_settings(checked.content.site)
     policy = delivery.Policy(wait=retry_wait, rate=rate, timeout=timeout, pause_after=pause_after)
     with delivery.ledger_errors(checked.content.site):
         if to:

@@ -305,18 +305,56 @@ def plaintext_login(site: Site) -> Problem | None:
     smtp = site.smtp
     if smtp.security != "none" or not smtp.user or _loopback(smtp.host):
         return None
-    line = 1
-    config = site.root / "newsletter.toml"
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        lines = config.read_text("utf-8-sig").split("\n")
-        line = next((n for n, t in enumerate(lines, 1) if re.match(r"\s*security\s*=", t)), 1)
     return Problem(
         "newsletter.toml",
-        line,
+        _config_line(site, "smtp", "security"),
         f'[smtp] security = "none" med user = "{smtp.user}" skulle skicka lösenordet '
         f'okrypterat till {smtp.host}; använd "starttls" eller "tls". Okrypterad '
         "inloggning tillåts bara mot en server på den egna datorn (localhost eller 127.0.0.1)",
     )
+
+
+def _config_line(site: Site, section: str, key: str) -> int:
+    """Return the line of key in [section] of newsletter.toml (1 when it cannot be found)."""
+    current = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = (site.root / "newsletter.toml").read_text("utf-8-sig").split("\n")
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if line.startswith("[") and line.endswith("]"):
+                current = line.strip("[]").strip()
+            elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
+                return number
+    return 1
+
+
+def address_problems(site: Site) -> list[Problem]:
+    """Return a problem for each address in [sender] that cannot stand in a message.
+
+    Every message carries them (the envelope sender, From, Reply-To), so a bad one would
+    fail every recipient alike; it is refused before anything is sent.
+    """
+    from .recipients import normalize
+
+    problems = []
+    for key, value in (("address", site.sender_address), ("reply_to", site.reply_to)):
+        if not value and key == "reply_to":
+            continue
+        key_form, reason = normalize(value)
+        if not reason and not value.isascii():
+            reason = (
+                f'"{value}" har tecken utanför ASCII; skriv "{key_form}", den form som '
+                "e-postservrar använder"
+            )
+        if reason:
+            problems.append(
+                Problem(
+                    "newsletter.toml",
+                    _config_line(site, "sender", key),
+                    f"[sender] {key}: {reason}",
+                )
+            )
+    return problems
 
 
 def _loopback(host: str) -> bool:
@@ -328,14 +366,22 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def check_settings(site: Site) -> None:
+    """Refuse sender addresses that cannot stand in a message and a clear-text login."""
+    problems = address_problems(site)
+    if problem := plaintext_login(site):
+        problems.append(problem)
+    if problems:
+        raise ContentError(problems)
+
+
 def password_from(site: Site) -> str | None:
     """Return the SMTP password from the environment; raise if a user is set without one,
     or if it would travel unencrypted."""
     import os
 
     smtp = site.smtp
-    if problem := plaintext_login(site):
-        raise ContentError([problem])
+    check_settings(site)
     password = os.environ.get(PASSWORD_ENV)
     if smtp.user and not password:
         raise DeliveryError(

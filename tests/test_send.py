@@ -1129,3 +1129,32 @@ def test_skip_web_check_sends_without_asking(site, server, run):
     assert f"  https://127.0.0.1:{port}/2022/2022-10/: svarar inte (" in refused.stderr
     assert send_list(run, site, csv).exit_code == 0
     assert len(server.handler.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        (
+            "address",
+            "nyhetsbrev@länsstyrelsen.example.se",
+            '"nyhetsbrev@länsstyrelsen.example.se" har tecken utanför ASCII; skriv '
+            '"nyhetsbrev@xn--lnsstyrelsen-gcb.example.se", den form som e-postservrar använder',
+        ),
+        ("address", "nyhets brev@example.se", "mellanslag i adressen"),
+        ("reply_to", "svar", "@ saknas"),
+    ],
+)
+def test_a_sender_address_that_cannot_be_sent_is_refused_before_anything(
+    site, server, run, key, value, why
+):
+    toml = site / "newsletter.toml"
+    text = toml.read_text("utf-8")
+    old = {"address": "nyhetsbrev@example.se", "reply_to": "svar@example.se"}[key]
+    toml.write_text(text.replace(f'{key} = "{old}"', f'{key} = "{value}"'), "utf-8")
+    line = text.split("\n").index(f'{key} = "{old}"') + 1
+    for more in [("--dry-run",), ()]:
+        result = send_list(run, site, recipients(site, 2), *more)
+        assert result.exit_code == 1  # before the fix: a traceback from the email library
+        assert result.stderr.startswith(f"newsletter.toml:{line}: [sender] {key}: ")
+        assert why in result.stderr
+    assert server.handler.messages == []
