@@ -75,6 +75,10 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
         if reason:
             problems.append(Problem(shown, line, f"{reason}; raden hoppas över"))
         elif bad := _bad_name(row.get("name", "")):
+            if SPAN in row:
+                bad += (
+                    f" (värdet fortsätter till rad {row[SPAN]}: saknas ett avslutande citattecken?)"
+                )
             problems.append(Problem(shown, line, f"{bad}; raden hoppas över"))
         elif key in seen:
             problems.append(
@@ -84,6 +88,9 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
             seen[key] = line
             recipients.append(Recipient(key, row.get("name", "").strip(), line))
     return recipients, problems
+
+
+SPAN = "\0last line"  # in a row read from more than one line: the line where it ends
 
 
 def _bad_name(name: str) -> str:
@@ -139,9 +146,22 @@ def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
         )
     rows = []
     end = reader.line_num  # a quoted value may span lines: a row starts after the last one
-    for row in reader:
-        rows.append((end + 1, dict(zip(columns, row, strict=False))))
-        end = reader.line_num
+    try:
+        for row in reader:
+            values = dict(zip(columns, row, strict=False))
+            if reader.line_num > end + 1:  # say where it ends: a quote left open eats rows
+                values[SPAN] = str(reader.line_num)
+            rows.append((end + 1, values))
+            end = reader.line_num
+    except csv.Error as e:  # e.g. a value over the csv module's size limit
+        why = (
+            f"ett värde är längre än {csv.field_size_limit():,} tecken".replace(",", "\u00a0")
+            if "field limit" in str(e)
+            else f"felaktig CSV ({e})"
+        )
+        raise ContentError(
+            [Problem(shown, end + 1, f"raden kan inte läsas: {why}; rätta den i filen")]
+        ) from None
     return rows
 
 

@@ -1158,3 +1158,26 @@ def test_a_sender_address_that_cannot_be_sent_is_refused_before_anything(
         assert result.stderr.startswith(f"newsletter.toml:{line}: [sender] {key}: ")
         assert why in result.stderr
     assert server.handler.messages == []
+
+
+def test_a_quote_left_open_names_the_lines_it_swallowed(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text('email,name\na@example.se,A\nb@example.se,"Bo\nc@example.se,C\n', "utf-8")
+    result = send_list(run, site, csv, "--dry-run")
+    assert result.stderr == (
+        f'{csv.as_posix()}:3: namnet "Bo\\nc@example.se,C\\n" innehåller en radbrytning eller '
+        "ett annat styrtecken (värdet fortsätter till rad 4: saknas ett avslutande "
+        "citattecken?); raden hoppas över\n"
+    )
+
+
+def test_a_value_too_long_for_csv_refuses_the_file_with_its_line(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text(f'email,name\na@example.se,A\nb@example.se,"{"x" * 200_000}"\n', "utf-8")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1  # before the fix: a traceback from the csv module
+    assert result.stderr == (
+        f"{csv.as_posix()}:3: raden kan inte läsas: ett värde är längre än 131\u00a0072 tecken; "
+        "rätta den i filen\n"
+    )
+    assert server.handler.messages == []
