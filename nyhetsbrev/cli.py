@@ -290,11 +290,8 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bo
         )
         return
     conn = delivery.Connection(smtp, delivery.password_from(content.site), policy)
-    if not skip_web:
-        links = delivery.web_links(template)
-        if failures := delivery.check_web(links):
-            problem = delivery.web_problem(content.site, failures, len(links))
-            click.echo(f"varning: {problem}", err=True)
+    if not skip_web and (problem := delivery.web_refusal(template)):
+        click.echo(f"varning: {problem}", err=True)
     with Ledger(delivery.ledger_path(content.site)) as book:
         try:
             outcomes = delivery.send_test(template, addresses, conn, secret, book)
@@ -362,22 +359,10 @@ def _send_list(
             )
         plan = delivery.plan_list(content, issue, list_file, shown, resend_uncertain)
         _warn(plan.problems)
-        if not skip_web:  # after the local files are known to be fine
-            links = delivery.web_links(template)
-            if failures := delivery.check_web(links):
-                raise NyhetsbrevError(delivery.web_problem(site, failures, len(links)))
-        for row in plan.uncertain:
-            click.echo(
-                f"varning: {row.address} kan redan ha fått brevet ("
-                + (row.reply or delivery.IN_FLIGHT)
-                + "); "
-                + (
-                    "det skickas igen"
-                    if resend_uncertain
-                    else "hoppas över utan --resend-uncertain"
-                ),
-                err=True,
-            )
+        if not skip_web and (problem := delivery.web_refusal(template)):
+            raise NyhetsbrevError(problem)  # checked after the local files are known good
+        for line in delivery.uncertain_warnings(plan):
+            click.echo(f"varning: {line}", err=True)
         started = time.perf_counter()
         conn = delivery.Connection(site.smtp, password, policy)
         with (
@@ -401,8 +386,12 @@ def _send_list(
         click.echo(f"{o.address}: kan ha fått brevet ({o.reply})", err=True)
     click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
     marked = report.complete and delivery.mark_sent(issue, site.root)
-    if marked:
-        click.echo(f"Alla mottagare är klara: {issue.path} har nu status: sent")
+    if report.complete:
+        click.echo(
+            f"Alla mottagare är klara: {issue.path} har nu status: sent"
+            if marked
+            else f"Alla mottagare är klara; sätt status: sent i {issue.path}"
+        )
     elif left := delivery.still_uncertain(plan, report):
         click.echo(left)
     if report.paused:

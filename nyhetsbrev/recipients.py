@@ -11,6 +11,7 @@ import csv
 import hashlib
 import hmac
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -75,7 +76,7 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
         if reason:
             problems.append(Problem(shown, line, f"{reason}; raden hoppas över"))
         elif bad := _bad_name(row.get("name", "")):
-            if SPAN in row:
+            if SPAN in row and re.search(r"[\r\n].*@", row.get("name", "")):  # rows swallowed
                 bad += (
                     f" (värdet fortsätter till rad {row[SPAN]}: saknas ett avslutande citattecken?)"
                 )

@@ -759,6 +759,15 @@ def unfinished(issue: Issue, failed: int, unsure: int, marked: bool) -> str:
     )
 
 
+def uncertain_warnings(plan: ListPlan) -> list[str]:
+    """Return a warning per recipient who may already have the message, in Swedish."""
+    then = "det skickas igen" if plan.resend_uncertain else "hoppas över utan --resend-uncertain"
+    return [
+        f"{row.address} kan redan ha fått brevet ({row.reply or IN_FLIGHT}); {then}"
+        for row in plan.uncertain
+    ]
+
+
 def still_uncertain(plan: ListPlan, report: ListReport) -> str:
     """Return why the issue stays ready when only possibly delivered recipients are left."""
     if report.complete or report.paused or plan.resend_uncertain or not plan.uncertain:
@@ -950,6 +959,13 @@ def check_web(urls: list[str], timeout: float = WEB_TIMEOUT) -> list[str]:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         return [r for r in pool.map(fetch, urls) if r]
+
+
+def web_refusal(template: Template) -> str:
+    """Return why the email's links would be broken now, in Swedish ("" when they work)."""
+    links = web_links(template)
+    failures = check_web(links)
+    return web_problem(template.site, failures, len(links)) if failures else ""
 
 
 def web_problem(site: Site, failures: list[str], total: int) -> str:
