@@ -229,6 +229,27 @@ def delivered(path: Path) -> dict[str, int]:
         db.close()
 
 
+def _lock(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def mark_used(path: Path) -> None:
+    """Note beside the ledger that a list send has written to it (see `lost`)."""
+    lock = _lock(path)
+    if not lock.is_file() or lock.stat().st_size == 0:
+        lock.write_text("en lista har skickats med utskicksregistret bredvid\n", "utf-8")
+
+
+def lost(path: Path) -> bool:
+    """Return whether the ledger is gone although a list send has used it.
+
+    Without it a new run would send to everyone again. The lock file beside it outlives it
+    and says whether a list send wrote to it.
+    """
+    lock = _lock(path)
+    return not path.exists() and lock.is_file() and lock.stat().st_size > 0
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock beside the ledger for one run; yield False if another run holds it.
@@ -242,7 +263,7 @@ def locked(path: Path) -> Iterator[bool]:
         yield True
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(_lock(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -207,6 +207,8 @@ def plan_list(
     site = content.site
     recipients, problems = read_list(path, shown)
     suppressed_keys = suppressed(site)
+    if ledgers.lost(ledger_path(site)):
+        raise DeliveryError(ledger_lost(site))
     rows = _ledger_rows(site, issue.id)
     unsure = {r.address: r for r in possibly_delivered(rows.values())}
     plan = ListPlan(issue, recipients, problems, [], [], [], resend_uncertain=resend_uncertain)
@@ -651,6 +653,7 @@ def send_list(
     raises LedgerChanged if the ledger file is deleted, replaced or emptied under the run.
     """
     issue_id = template.issue.id
+    ledgers.mark_used(book.path)
     # An earlier run that died mid-message left its row in flight: possibly delivered.
     for row in ledgers.in_flight(book.rows(issue_id).values()):
         book.finish(issue_id, row.address, ledgers.UNCERTAIN, IN_FLIGHT)
@@ -777,6 +780,17 @@ def still_uncertain(plan: ListPlan, report: ListReport) -> str:
         "brevet utan att servern svarade. Kör samma kommando med --resend-uncertain för att "
         "skicka till dem igen (de kan då få det två gånger), eller sätt status: sent i "
         f"{plan.issue.path} om du vet att det kom fram"
+    )
+
+
+def ledger_lost(site: Site) -> str:
+    """Return the refusal of a list send whose ledger has disappeared, in Swedish."""
+    path = ledger_path(site)
+    return (
+        f"{_relative(site, path)}: utskicksregistret saknas, men ett tidigare utskick har "
+        "skrivit i det. Registret är minnet av vem som fått vilket nummer: utan det får alla "
+        "numret igen. Återställ filen (t.ex. från en säkerhetskopia). Vill du verkligen börja "
+        f"om från noll, ta bort {_relative(site, path.with_name(path.name + '.lock'))}"
     )
 
 

@@ -1181,3 +1181,27 @@ def test_a_value_too_long_for_csv_refuses_the_file_with_its_line(site, server, r
         "rätta den i filen\n"
     )
     assert server.handler.messages == []
+
+
+def test_a_rerun_without_the_ledger_is_refused(site, server, run):
+    csv = recipients(site, 5)
+    server.handler.transient["mottagare02@kommun2.example.se"] = 99
+    first = send_list(run, site, csv, "--pause-after", "1")
+    assert "Utskicket pausades" in first.stderr
+    assert len(server.handler.messages) == 2
+    (site / ".nyhetsbrev" / "sends.sqlite").unlink()
+    expected = (
+        ".nyhetsbrev/sends.sqlite: utskicksregistret saknas, men ett tidigare utskick har "
+        "skrivit i det. Registret är minnet av vem som fått vilket nummer: utan det får alla "
+        "numret igen. Återställ filen (t.ex. från en säkerhetskopia). Vill du verkligen börja "
+        "om från noll, ta bort .nyhetsbrev/sends.sqlite.lock\n"
+    )
+    for more in [("--dry-run",), ()]:
+        again = send_list(run, site, csv, *more)
+        assert again.exit_code == 1
+        assert again.stderr == expected  # before the fix: the three got it a second time
+    assert len(server.handler.messages) == 2
+    (site / ".nyhetsbrev" / "sends.sqlite.lock").unlink()
+    server.handler.transient.clear()
+    assert send_list(run, site, csv).exit_code == 0  # starting over, as asked
+    assert len(server.handler.messages) == 7
