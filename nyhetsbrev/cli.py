@@ -168,6 +168,32 @@ def check(root: Path, strict: bool) -> None:
     metavar="SECONDS",
     help="Wait before retrying a 4xx reply or a dropped connection (doubles).",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait at most this long for each reply from the SMTP server.",
+)
+@click.option(
+    "--pause-after",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Pause the list send after N recipients in a row without a clear answer.",
+)
+@click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Send again to those who may already have the message (no reply after DATA).",
+)
+@click.option(
+    "--skip-web-check",
+    is_flag=True,
+    help="Send even if the web version and its images do not answer over HTTP yet.",
+)
 def send(
     issue_id: str,
     root: Path,
@@ -177,13 +203,19 @@ def send(
     rate: float | None,
     status: bool,
     retry_wait: float,
+    timeout: float,
+    pause_after: int,
+    resend_uncertain: bool,
+    skip_web_check: bool,
 ) -> None:
     """Send an issue over SMTP: a test to --to, or to a --list with a ledger that never sends twice.
 
     The message is rendered from the content at send time by the same code as build. Only
-    an issue with status ready goes to a list. Run the same command again to resume: those
-    already sent are skipped. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret from
-    NYHETSBREV_UNSUBSCRIBE_SECRET.
+    an issue with status ready goes to a list, and only once its web version answers over
+    HTTP; a complete send sets status: sent. Run the same command again to resume: those
+    already sent are skipped, and those who may have the message (no reply after DATA) only
+    with --resend-uncertain. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret (at
+    least 32 bytes) from NYHETSBREV_UNSUBSCRIBE_SECRET.
 
     \b
     Example:
@@ -207,25 +239,39 @@ def send(
     checked = load_content(root)
     issue = delivery.find_issue(checked.content, issue_id)
     _warn(p for p in checked.warnings if delivery.concerns(p, issue))
-    policy = delivery.Policy(wait=retry_wait, rate=rate)
+    delivery.check_settings(checked.content.site)
+    policy = delivery.Policy(wait=retry_wait, rate=rate, timeout=timeout, pause_after=pause_after)
     with delivery.ledger_errors(checked.content.site):
         if to:
-            _send_test(delivery, checked.content, issue, to, dry_run, policy)
+            _send_test(delivery, checked.content, issue, to, dry_run, policy, skip_web_check)
         else:
             assert list_file is not None
-            _send_list(delivery, checked.content, issue, list_file, dry_run, policy)
+            _send_list(
+                delivery,
+                checked.content,
+                issue,
+                list_file,
+                dry_run,
+                policy,
+                resend_uncertain,
+                skip_web_check,
+            )
 
 
-def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
-    from .errors import NyhetsbrevError
+def _shown(match) -> str:
+    return repr(match.group())[1:-1]
+
+
+def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bool) -> None:
+    from .errors import LINE_BREAKS, NyhetsbrevError
     from .ledger import Ledger
     from .recipients import normalize
 
     addresses, suppressed = [], delivery.suppressed(content.site)
     for raw in to:
         address, reason = normalize(raw)
-        if reason:
-            raise NyhetsbrevError(f"--to {raw}: {reason}")
+        if reason:  # one line, even when the address holds a line break
+            raise NyhetsbrevError(LINE_BREAKS.sub(_shown, f"--to {raw}: {reason}"))
         if address in suppressed:
             click.echo(f"varning: {address} står i avregistreringslistan och får inget", err=True)
         else:
@@ -245,22 +291,34 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
             f"{', '.join(addresses) or 'ingen'} via {smtp.host}:{smtp.port}"
         )
         return
-    conn = delivery.Connection(smtp, delivery.password_from(smtp), policy)
+    conn = delivery.Connection(smtp, delivery.password_from(content.site), policy)
+    if not skip_web and (problem := delivery.web_refusal(template)):
+        click.echo(f"varning: {problem}", err=True)
     with Ledger(delivery.ledger_path(content.site)) as book:
         try:
             outcomes = delivery.send_test(template, addresses, conn, secret, book)
         finally:
             conn.close()
+    said = {"sent": "skickat", "uncertain": "kan ha kommit fram, servern svarade inte"}
     for o in outcomes:
         click.echo(
-            f"Testbrev till {o.address}: {'skickat' if o.state == 'sent' else 'nekat'} ({o.reply})",
+            f"Testbrev till {o.address}: {said.get(o.state, 'nekat')} ({o.reply})",
             err=o.state != "sent",
         )
     if any(o.state != "sent" for o in outcomes):
         raise NyhetsbrevError("testbrevet kom inte fram till alla; se serverns svar ovan")
 
 
-def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy) -> None:
+def _send_list(
+    delivery,
+    content,
+    issue,
+    list_file: Path,
+    dry_run: bool,
+    policy,
+    resend_uncertain: bool,
+    skip_web: bool,
+) -> None:
     import sys
 
     from . import ledger
@@ -278,7 +336,7 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
     path = delivery.ledger_path(site)
     template = delivery.prepare(content, issue)
     if dry_run:
-        plan = delivery.plan_list(content, issue, list_file, shown)
+        plan = delivery.plan_list(content, issue, list_file, shown, resend_uncertain)
         _warn(plan.problems)
         if not secret:
             click.echo(f"varning: {missing}", err=True)
@@ -295,21 +353,20 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
         return
     if not secret:
         raise NyhetsbrevError(missing)
+    password = delivery.password_from(site)
     with ledger.locked(path) as free:
         if not free:
             raise delivery.DeliveryError(
                 f"ett annat utskick använder {path} just nu; vänta tills det är klart"
             )
-        plan = delivery.plan_list(content, issue, list_file, shown)
+        plan = delivery.plan_list(content, issue, list_file, shown, resend_uncertain)
         _warn(plan.problems)
-        for row in plan.in_flight:
-            click.echo(
-                f"varning: {row.address} kan redan ha fått brevet (förra körningen "
-                "avbröts medan det skickades); det skickas igen",
-                err=True,
-            )
+        if not skip_web and (problem := delivery.web_refusal(template)):
+            raise NyhetsbrevError(problem)  # checked after the local files are known good
+        for line in delivery.uncertain_warnings(plan):
+            click.echo(f"varning: {line}", err=True)
         started = time.perf_counter()
-        conn = delivery.Connection(site.smtp, delivery.password_from(site.smtp), policy)
+        conn = delivery.Connection(site.smtp, password, policy)
         with (
             ledger.Ledger(path) as book,
             click.progressbar(
@@ -317,21 +374,32 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
             ) as bar,
         ):
             try:
-                outcomes = delivery.send_list(
+                report = delivery.send_list(
                     template, plan, conn, secret, book, progress=lambda o: bar.update(1)
                 )
             finally:
                 conn.close()
-    failed = [o for o in outcomes if o.state != "sent"]
+    outcomes = report.outcomes
+    failed = [o for o in outcomes if o.state == "failed"]
+    unsure = [o for o in outcomes if o.state == "uncertain"]
     for o in failed:
         click.echo(f"{o.address}: {o.reply}", err=True)
+    for o in unsure:
+        click.echo(f"{o.address}: kan ha fått brevet ({o.reply})", err=True)
     click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
-    if failed:
-        raise NyhetsbrevError(
-            f"{len(failed)} mottagare fick inte numret; se ovan och `send "
-            f"{issue.id} --status`. Kör samma kommando igen för att försöka "
-            "på nytt; de som fått numret hoppas över"
+    marked = report.complete and delivery.mark_sent(issue, site.root)
+    if report.complete:
+        click.echo(
+            f"Alla mottagare är klara: {issue.path} har nu status: sent"
+            if marked
+            else f"Alla mottagare är klara; sätt status: sent i {issue.path}"
         )
+    elif left := delivery.still_uncertain(plan, report):
+        click.echo(left)
+    if report.paused:
+        raise NyhetsbrevError(report.paused)
+    if failed or unsure:
+        raise NyhetsbrevError(delivery.unfinished(issue, len(failed), len(unsure), marked))
 
 
 @cli.group()

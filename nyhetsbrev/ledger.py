@@ -3,8 +3,11 @@
 A row is `pending` until the server has accepted the message, then `sent`, committed at once
 (WAL, synchronous=FULL: a commit survives a crash of the process and of the machine). A
 `5xx` reply or exhausted `4xx` retries make it `failed`; a new run retries pending and failed
-rows and never touches sent ones. `attempts` is raised and committed just before a message
-goes out, so after a crash the one row that was in flight is known (see `in_flight`).
+rows and never touches sent ones. A timeout or a dropped connection after the message itself
+went out (inside DATA) makes it `uncertain`: the server may have accepted it, so it is never
+retried in the same run and a new run sends it again only when asked to. `attempts` is raised
+and committed just before a message goes out, so after a crash the one row that was in
+flight is known (see `in_flight`) and is treated as uncertain too.
 Test sends are recorded in a table of their own and never count as list sends.
 """
 
@@ -18,13 +21,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, FAILED, UNCERTAIN = "pending", "sent", "failed", "uncertain"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sends (
     issue      TEXT NOT NULL,
     address    TEXT NOT NULL,               -- lower-cased, ASCII (punycode) domain
-    state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    state      TEXT NOT NULL DEFAULT 'pending'
+               CHECK (state IN ('pending', 'sent', 'failed', 'uncertain')),
     reply      TEXT NOT NULL DEFAULT '',    -- the server's last reply, e.g. '250 2.0.0 Ok'
     message_id TEXT NOT NULL DEFAULT '',
     attempts   INTEGER NOT NULL DEFAULT 0,  -- messages handed to the server, counted before
@@ -65,7 +69,45 @@ class Ledger:
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
         self.db.executescript(SCHEMA)
+        self.identity = self._identity()
+        self._version = -1
+
+    def _migrate(self) -> None:
+        """Let an older ledger hold the `uncertain` state (SQLite cannot alter a CHECK)."""
+        found = self.db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sends'"
+        ).fetchone()
+        if found is None or "uncertain" in found[0]:
+            return
+        with self._transaction():
+            self.db.execute("ALTER TABLE sends RENAME TO sends_old")
+            self.db.execute(SCHEMA.split(";")[0])
+            self.db.execute("INSERT INTO sends SELECT * FROM sends_old")
+            self.db.execute("DROP TABLE sends_old")
+
+    def _identity(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_dev, st.st_ino
+
+    def unchanged(self, issue: str, rows: int) -> bool:
+        """Return whether the file is still the one this run opened and holds its rows.
+
+        A ledger deleted, replaced or emptied under a running send would make the next run
+        send to everyone again, so the send checks this before each message.
+        """
+        try:
+            if self._identity() != self.identity:
+                return False
+        except FileNotFoundError:
+            return False
+        # data_version changes only when another connection commits: count only then
+        version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._version:
+            return True
+        self._version = version
+        return self._count(issue) >= rows
 
     def close(self) -> None:
         self.db.close()
@@ -120,7 +162,7 @@ class Ledger:
 
     def counts(self, issue: str) -> dict[str, int]:
         """Return the number of rows per state (every state present, zero when none)."""
-        counts = dict.fromkeys((SENT, FAILED, PENDING), 0)
+        counts = dict.fromkeys((SENT, FAILED, PENDING, UNCERTAIN), 0)
         for state, n in self.db.execute(
             "SELECT state, COUNT(*) FROM sends WHERE issue = ? GROUP BY state", (issue,)
         ):
@@ -188,6 +230,27 @@ def delivered(path: Path) -> dict[str, int]:
         db.close()
 
 
+def _lock(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def mark_used(path: Path) -> None:
+    """Note beside the ledger that a list send has written to it (see `lost`)."""
+    lock = _lock(path)
+    if not lock.is_file() or lock.stat().st_size == 0:
+        lock.write_text("en lista har skickats med utskicksregistret bredvid\n", "utf-8")
+
+
+def lost(path: Path) -> bool:
+    """Return whether the ledger is gone although a list send has used it.
+
+    Without it a new run would send to everyone again. The lock file beside it outlives it
+    and says whether a list send wrote to it.
+    """
+    lock = _lock(path)
+    return not path.exists() and lock.is_file() and lock.stat().st_size > 0
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock beside the ledger for one run; yield False if another run holds it.
@@ -201,7 +264,7 @@ def locked(path: Path) -> Iterator[bool]:
         yield True
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(_lock(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,11 +11,16 @@ import csv
 import hashlib
 import hmac
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from .errors import ContentError, Problem, did_you_mean
+from .errors import LINE_BREAKS, ContentError, Problem, did_you_mean
+
+# The unsubscribe secret's least length in bytes: HMAC-SHA256 wants a key of 32 bytes or more.
+MIN_SECRET = 32
+MAKE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 # email-validator speaks English; these are the reasons a coordinator meets in practice.
 REASONS = {
@@ -70,6 +75,12 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
         key, reason = normalize(raw)
         if reason:
             problems.append(Problem(shown, line, f"{reason}; raden hoppas över"))
+        elif bad := _bad_name(row.get("name", "")):
+            if SPAN in row and re.search(r"[\r\n].*@", row.get("name", "")):  # rows swallowed
+                bad += (
+                    f" (värdet fortsätter till rad {row[SPAN]}: saknas ett avslutande citattecken?)"
+                )
+            problems.append(Problem(shown, line, f"{bad}; raden hoppas över"))
         elif key in seen:
             problems.append(
                 Problem(shown, line, f'"{key}" finns redan på rad {seen[key]}; raden hoppas över')
@@ -78,6 +89,17 @@ def read_list(path: Path, shown: str) -> tuple[list[Recipient], list[Problem]]:
             seen[key] = line
             recipients.append(Recipient(key, row.get("name", "").strip(), line))
     return recipients, problems
+
+
+SPAN = "\0last line"  # in a row read from more than one line: the line where it ends
+
+
+def _bad_name(name: str) -> str:
+    """Return why a name cannot stand in a To header ("" when it can)."""
+    if LINE_BREAKS.search(name):
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        return f'namnet "{shown}" innehåller en radbrytning eller ett annat styrtecken'
+    return ""
 
 
 def read_suppression(path: Path, shown: str) -> set[str]:
@@ -123,17 +145,59 @@ def _rows(path: Path, shown: str) -> list[tuple[int, dict[str, str]]]:
                 )
             ]
         )
-    return [(reader.line_num, dict(zip(columns, row, strict=False))) for row in reader]
+    rows = []
+    end = reader.line_num  # a quoted value may span lines: a row starts after the last one
+    try:
+        for row in reader:
+            values = dict(zip(columns, row, strict=False))
+            if reader.line_num > end + 1:  # say where it ends: a quote left open eats rows
+                values[SPAN] = str(reader.line_num)
+            rows.append((end + 1, values))
+            end = reader.line_num
+    except csv.Error as e:  # e.g. a value over the csv module's size limit
+        why = (
+            f"ett värde är längre än {csv.field_size_limit():,} tecken".replace(",", "\u00a0")
+            if "field limit" in str(e)
+            else f"felaktig CSV ({e})"
+        )
+        raise ContentError(
+            [Problem(shown, end + 1, f"raden kan inte läsas: {why}; rätta den i filen")]
+        ) from None
+    return rows
+
+
+def secret_problem(secret: str, name: str) -> str:
+    """Return why an unsubscribe secret is too weak to use, in Swedish ("" when it will do)."""
+    size = len(secret.encode())
+    if size >= MIN_SECRET:
+        return ""
+    return (
+        f"{name} är för kort ({size} byte; minst {MIN_SECRET}): den som gissar hemligheten kan "
+        f"avregistrera vem som helst. Skapa en ny med `{MAKE_SECRET}` och sätt samma värde "
+        "för avregistreringssidan"
+    )
 
 
 def token(secret: str, address: str) -> str:
-    """Return the unsubscribe token: HMAC-SHA256 of the lower-cased address, in hex."""
+    """Return the unsubscribe token: HMAC-SHA256 of the lower-cased address, in hex.
+
+    Raises ValueError for a secret shorter than MIN_SECRET bytes.
+    """
+    if problem := secret_problem(secret, "hemligheten"):
+        raise ValueError(problem)
     return hmac.new(secret.encode(), address.lower().encode(), hashlib.sha256).hexdigest()
 
 
 def verify(secret: str, address: str, candidate: str) -> bool:
-    """Return whether candidate is the address's token (for the unsubscribe endpoint)."""
-    return hmac.compare_digest(token(secret, address), candidate)
+    """Return whether candidate is the address's token (for the unsubscribe endpoint).
+
+    Any text is an answer, never an exception: a token is hex, so one with other characters
+    (which hmac.compare_digest refuses to compare as text) is simply wrong.
+    """
+    expected = token(secret, address)
+    if not candidate.isascii():
+        return False
+    return hmac.compare_digest(expected.encode(), candidate.encode())
 
 
 def unsubscribe_url(base: str, secret: str, address: str) -> str:

@@ -5,9 +5,11 @@ same code as `build` (once per issue, with a placeholder unsubscribe URL that is
 recipient in both parts, so premailer runs once and not once per recipient).
 
 SMTP has no exactly-once delivery: the server may accept a message (after the final
-`.` of DATA) and the process may die before the ledger records it. The ledger therefore
-records each attempt before the message goes out and its outcome right after the reply;
-a resumed run resends the at most one message that was in flight and names it.
+`.` of DATA) and the process may die, the reply time out or the connection drop before the
+ledger records it. The ledger therefore records each attempt before the message goes out and
+its outcome right after the reply. A message whose outcome is unknown is `uncertain`
+(possibly delivered): never retried in the same run, and sent again by a later run only when
+the operator asks for it (`resend_uncertain`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import html
+import ipaddress
 import logging
+import re
 import smtplib
 import sqlite3
 import ssl
@@ -33,7 +37,7 @@ from pathlib import Path
 from . import ledger as ledgers
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
-from .recipients import Recipient, read_list, read_suppression, unsubscribe_url
+from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
 from .render import environment, message, render_issue
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,10 @@ class DeliveryError(NyhetsbrevError):
     """The send cannot go on (no connection, login refused, another run holds the ledger)."""
 
 
+class LedgerChanged(DeliveryError):
+    """The ledger file was deleted, replaced or emptied while the send was running."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """How hard to try: retries of a 4xx reply or a dropped connection, and the pace."""
@@ -57,6 +65,7 @@ class Policy:
     wait: float = 5.0  # seconds before the first retry; doubled each time
     timeout: float = 30.0  # seconds for each SMTP command
     rate: float | None = None  # messages per minute, None for as fast as the server takes
+    pause_after: int = 5  # stop after this many recipients in a row without a clear answer
 
 
 @dataclass(frozen=True)
@@ -72,8 +81,18 @@ class Template:
 @dataclass(frozen=True)
 class Outcome:
     address: str
-    state: str  # ledger state: sent or failed
+    state: str  # ledger state: sent, failed or uncertain
     reply: str  # the server's reply, e.g. "250 2.0.0 Ok: queued as 4F2A1"
+    transient: bool = False  # failed on a 4xx reply or a dropped line: may work later
+
+
+@dataclass
+class ListReport:
+    """What a list send did."""
+
+    outcomes: list[Outcome]
+    paused: str = ""  # why the run stopped before the end of the list, in Swedish
+    complete: bool = False  # every listed recipient is now sent or failed
 
 
 @dataclass
@@ -86,7 +105,9 @@ class ListPlan:
     suppressed: list[Recipient]
     sent: list[Recipient]  # already sent according to the ledger
     to_send: list[Recipient]
-    in_flight: list[ledgers.Row] = field(default_factory=list)
+    # possibly delivered by an earlier run (uncertain, or in flight when it died)
+    uncertain: list[ledgers.Row] = field(default_factory=list)
+    resend_uncertain: bool = False  # whether to_send holds them
 
 
 def find_issue(content: Content, issue_id: str) -> Issue:
@@ -179,23 +200,36 @@ def wire(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=msg.policy.clone(max_line_length=998))
 
 
-def plan_list(content: Content, issue: Issue, path: Path, shown: str) -> ListPlan:
+def plan_list(
+    content: Content, issue: Issue, path: Path, shown: str, resend_uncertain: bool = False
+) -> ListPlan:
     """Read the list, the suppression list and the ledger; return what a send would do."""
     site = content.site
     recipients, problems = read_list(path, shown)
     suppressed_keys = suppressed(site)
+    if ledgers.lost(ledger_path(site)):
+        raise DeliveryError(ledger_lost(site))
     rows = _ledger_rows(site, issue.id)
-    plan = ListPlan(issue, recipients, problems, [], [], [])
+    unsure = {r.address: r for r in possibly_delivered(rows.values())}
+    plan = ListPlan(issue, recipients, problems, [], [], [], resend_uncertain=resend_uncertain)
     for r in recipients:
         if r.address in suppressed_keys:
             plan.suppressed.append(r)
         elif r.address in rows and rows[r.address].state == ledgers.SENT:
             plan.sent.append(r)
         else:
+            if r.address in unsure:
+                plan.uncertain.append(unsure[r.address])
+                if not resend_uncertain:
+                    continue
             plan.to_send.append(r)
-    listed = {r.address for r in plan.to_send}
-    plan.in_flight = [r for r in ledgers.in_flight(rows.values()) if r.address in listed]
     return plan
+
+
+def possibly_delivered(rows: Iterable[ledgers.Row]) -> list[ledgers.Row]:
+    """Return the rows whose message the server may have accepted without saying so."""
+    flying = {r.address for r in ledgers.in_flight(rows)}
+    return [r for r in rows if r.state == ledgers.UNCERTAIN or r.address in flying]
 
 
 def suppressed(site: Site) -> set[str]:
@@ -239,7 +273,8 @@ def ledger_errors(site: Site) -> Iterator[None]:
         yield
     except sqlite3.Error as e:
         raise DeliveryError(
-            f"{_relative(site, ledger_path(site))}: liggaren kan inte läsas eller skrivas ({e}). "
+            f"{_relative(site, ledger_path(site))}: utskicksregistret kan inte läsas eller "
+            f"skrivas ({e}). "
             "Åtgärda filen eller disken och kör samma kommando igen; den som skickades sist kan "
             "då få brevet två gånger"
         ) from None
@@ -253,16 +288,102 @@ def _relative(site: Site, path: Path) -> str:
 
 
 def unsubscribe_secret() -> str:
-    """Return the unsubscribe secret from the environment ("" when unset)."""
+    """Return the unsubscribe secret from the environment ("" when unset); refuse a weak one."""
     import os
 
-    return os.environ.get(SECRET_ENV, "")
+    secret = os.environ.get(SECRET_ENV, "")
+    if secret and (problem := secret_problem(secret, f"miljövariabeln {SECRET_ENV}")):
+        raise DeliveryError(problem)
+    return secret
 
 
-def password_from(smtp: Smtp) -> str | None:
-    """Return the SMTP password from the environment; raise if a user is set without one."""
+def plaintext_login(site: Site) -> Problem | None:
+    """Return the refusal of a password sent unencrypted, or None when the login is safe.
+
+    `security = "none"` with a `user` sends the password in clear text. That is refused
+    unless the server is on this machine (a loopback address or "localhost"), where nothing
+    crosses a network.
+    """
+    smtp = site.smtp
+    if smtp.security != "none" or not smtp.user or _loopback(smtp.host):
+        return None
+    return Problem(
+        "newsletter.toml",
+        _config_line(site, "smtp", "security"),
+        f'[smtp] security = "none" med user = "{smtp.user}" skulle skicka lösenordet '
+        f'okrypterat till {smtp.host}; använd "starttls" eller "tls". Okrypterad '
+        "inloggning tillåts bara mot en server på den egna datorn (localhost eller 127.0.0.1)",
+    )
+
+
+def _config_line(site: Site, section: str, key: str) -> int:
+    """Return the line of key in [section] of newsletter.toml (1 when it cannot be found)."""
+    current = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = (site.root / "newsletter.toml").read_text("utf-8-sig").split("\n")
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if line.startswith("[") and line.endswith("]"):
+                current = line.strip("[]").strip()
+            elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
+                return number
+    return 1
+
+
+def address_problems(site: Site) -> list[Problem]:
+    """Return a problem for each address in [sender] that cannot stand in a message.
+
+    Every message carries them (the envelope sender, From, Reply-To), so a bad one would
+    fail every recipient alike; it is refused before anything is sent.
+    """
+    from .recipients import normalize
+
+    problems = []
+    for key, value in (("address", site.sender_address), ("reply_to", site.reply_to)):
+        if not value and key == "reply_to":
+            continue
+        key_form, reason = normalize(value)
+        if not reason and not value.isascii():
+            reason = (
+                f'"{value}" har tecken utanför ASCII; skriv "{key_form}", den form som '
+                "e-postservrar använder"
+            )
+        if reason:
+            problems.append(
+                Problem(
+                    "newsletter.toml",
+                    _config_line(site, "sender", key),
+                    f"[sender] {key}: {reason}",
+                )
+            )
+    return problems
+
+
+def _loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_settings(site: Site) -> None:
+    """Refuse sender addresses that cannot stand in a message and a clear-text login."""
+    problems = address_problems(site)
+    if problem := plaintext_login(site):
+        problems.append(problem)
+    if problems:
+        raise ContentError(problems)
+
+
+def password_from(site: Site) -> str | None:
+    """Return the SMTP password from the environment; raise if a user is set without one,
+    or if it would travel unencrypted."""
     import os
 
+    smtp = site.smtp
+    check_settings(site)
     password = os.environ.get(PASSWORD_ENV)
     if smtp.user and not password:
         raise DeliveryError(
@@ -366,12 +487,7 @@ class Connection:
         if code == 250:
             code, text = client.rcpt(to)
             if code in (250, 251):
-                self.in_data = True  # from here on a dropped line leaves the outcome unknown
-                try:
-                    code, text = client.data(data)
-                except smtplib.SMTPDataError as e:  # DATA itself refused
-                    code, text = e.smtp_code, e.smtp_error
-                self.in_data = False
+                code, text = self._data(client, data)
                 if code == 250:
                     return code, _text(text)
         if code == 421:  # the server is closing the channel
@@ -382,6 +498,28 @@ class Connection:
         except (OSError, smtplib.SMTPException):
             self.close()
         return code, _text(text)
+
+    def _data(self, client: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+        """Send DATA and the message; set in_data while the outcome would be unknown.
+
+        smtplib's data() in two steps, so that a drop before the server's 354 (nothing
+        handed over: safe to retry) is told apart from a drop or timeout after the message
+        went out (the server may have accepted it).
+        """
+        client.putcmd("data")
+        code, text = client.getreply()
+        if code != 354:
+            return code, text
+        body = re.sub(rb"(?m)^\.", b"..", data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        # A send that fails part-way never delivered the final ".": the server cannot have
+        # accepted the message. Once it is all out, a drop or timeout leaves it unknown.
+        client.send(body + b".\r\n")
+        self.in_data = True
+        code, text = client.getreply()
+        self.in_data = False
+        return code, text
 
 
 def _login(client: smtplib.SMTP, user: str, password: str) -> None:
@@ -433,11 +571,15 @@ def deliver(
             code, text = conn.transact(sender, to, data)
         except DROPPED as e:
             uncertain = conn.in_data
+            conn.in_data = False
             conn.close()
+            if uncertain:  # the server may have the message: never send it again this run
+                reply = f"inget svar efter att brevet lämnats över: {_error(e)}"
+                log.info("%s: %s; kan ha kommit fram", to, reply)
+                return Outcome(to, ledgers.UNCERTAIN, reply)
             reply = f"anslutningen bröts: {_error(e)}"
             log.info("%s: %s; försöker igen", to, reply)
-            if not uncertain:  # an empty reply marks the row as possibly delivered
-                note(reply)
+            note(reply)
             continue
         reply = _reply(code, text)
         if 200 <= code < 300:
@@ -448,7 +590,7 @@ def deliver(
             return Outcome(to, ledgers.FAILED, reply)
         log.info("%s: tillfälligt fel (%s); försöker igen", to, reply)
         note(reply)
-    return Outcome(to, ledgers.FAILED, reply)
+    return Outcome(to, ledgers.FAILED, reply, transient=True)
 
 
 class Pace:
@@ -493,6 +635,9 @@ def send_test(
     return outcomes
 
 
+IN_FLIGHT = "avbröts medan brevet skickades"
+
+
 def send_list(
     template: Template,
     plan: ListPlan,
@@ -500,32 +645,188 @@ def send_list(
     secret: str,
     book: ledgers.Ledger,
     progress: Callable[[Outcome], None] = lambda o: None,
-) -> list[Outcome]:
-    """Send to every recipient the ledger does not list as sent; return the outcomes."""
+) -> ListReport:
+    """Send to every recipient the plan holds and the ledger does not list as sent.
+
+    Never sends to one recipient twice in a run. Stops early (report.paused) after
+    policy.pause_after recipients in a row without a clear answer from the server, and
+    raises LedgerChanged if the ledger file is deleted, replaced or emptied under the run.
+    """
     issue_id = template.issue.id
+    ledgers.mark_used(book.path)
+    # An earlier run that died mid-message left its row in flight: possibly delivered.
+    for row in ledgers.in_flight(book.rows(issue_id).values()):
+        book.finish(issue_id, row.address, ledgers.UNCERTAIN, IN_FLIGHT)
     book.add(issue_id, [r.address for r in plan.to_send])
     rows = book.rows(issue_id)
-    outcomes = []
+    expected = len(rows)
+    report = ListReport([])
     pace = Pace(conn.policy.rate)
-    for r in plan.to_send:
-        if rows[r.address].state == ledgers.SENT:  # sent by a run that ended after planning
+    streak = 0
+    for index, r in enumerate(plan.to_send):
+        state = rows[r.address].state
+        if state == ledgers.SENT:  # sent by a run that ended after planning
             continue
-        msg_id = message_id(template, r.address)
+        if state == ledgers.UNCERTAIN and not plan.resend_uncertain:
+            continue
+        if not book.unchanged(issue_id, expected):
+            raise LedgerChanged(ledger_changed(template.site, book.path, report.outcomes))
+        outcome = _one(template, r, conn, secret, book, pace)
+        book.finish(issue_id, r.address, outcome.state, outcome.reply)
+        report.outcomes.append(outcome)
+        progress(outcome)
+        streak = streak + 1 if outcome.transient or outcome.state == ledgers.UNCERTAIN else 0
+        if streak >= conn.policy.pause_after and index + 1 < len(plan.to_send):
+            report.paused = paused(streak, outcome.reply, len(plan.to_send) - index - 1)
+            return report
+    states = {a: row.state for a, row in book.rows(issue_id).items()}
+    done = (ledgers.SENT, ledgers.FAILED)
+    report.complete = all(
+        states.get(r.address) in done for r in plan.recipients if r not in plan.suppressed
+    )
+    return report
+
+
+def _one(
+    template: Template,
+    r: Recipient,
+    conn: Connection,
+    secret: str,
+    book: ledgers.Ledger,
+    pace: Pace,
+) -> Outcome:
+    """Build and deliver one recipient's message; a message that cannot be built fails alone."""
+    issue_id = template.issue.id
+    msg_id = message_id(template, r.address)
+    try:
         url = unsubscribe_url(template.site.unsubscribe_url, secret, r.address)
         data = wire(personal(template, r.address, r.name, url, msg_id))
-        pace.wait()
-        outcome = deliver(
-            conn,
-            template.site.sender_address,
-            r.address,
-            data,
-            begin=partial(book.begin, issue_id, r.address, msg_id),
-            note=partial(book.finish, issue_id, r.address, ledgers.PENDING),
+    except Exception as e:  # one recipient never stops the send
+        log.info("%s: kunde inte byggas: %r", r.address, e)
+        return Outcome(r.address, ledgers.FAILED, f"brevet kunde inte byggas ({_error(e)})")
+    pace.wait()
+    return deliver(
+        conn,
+        template.site.sender_address,
+        r.address,
+        data,
+        begin=partial(book.begin, issue_id, r.address, msg_id),
+        note=partial(book.finish, issue_id, r.address, ledgers.PENDING),
+    )
+
+
+def paused(streak: int, reply: str, left: int) -> str:
+    """Return why a list send stopped early and how to resume, in Swedish."""
+    return (
+        f"Utskicket pausades: servern gav inget klart svar för {_words(streak)} mottagare i rad "
+        f"(senast: {reply}). Ytterligare {_words(left)} mottagare har inte fått numret ännu, "
+        "och utskicksregistret visar exakt vilka som fått det. Vänta tills servern "
+        "fungerar (fråga den som sköter den) och kör sedan samma kommando igen; de som fått "
+        "numret hoppas över"
+    )
+
+
+def ledger_changed(site: Site, path: Path, outcomes: list[Outcome]) -> str:
+    """Return the message for a ledger that vanished or was replaced mid-send, in Swedish."""
+    sent = sum(o.state == ledgers.SENT for o in outcomes)
+    return (
+        f"{_relative(site, path)}: utskicksregistret togs bort, byttes ut eller tömdes medan "
+        f"utskicket pågick; utskicket stoppades ({_n(sent, 'brev', 'brev')} skickades i den "
+        "här körningen). Registret är minnet av vem som fått numret: återställ filen (t.ex. "
+        "från en säkerhetskopia) innan du kör igen, annars får alla numret en gång till"
+    )
+
+
+def unfinished(issue: Issue, failed: int, unsure: int, marked: bool) -> str:
+    """Return the closing error of a list send that left someone without the issue."""
+    if failed and unsure:
+        what = (
+            f"Numret kom inte fram till {_words(failed)} mottagare, och {_words(unsure)} kan "
+            "ha fått det utan att servern svarade"
         )
-        book.finish(issue_id, r.address, outcome.state, outcome.reply)
-        outcomes.append(outcome)
-        progress(outcome)
-    return outcomes
+    elif failed:
+        what = f"Numret kom inte fram till {_words(failed)} mottagare"
+    else:
+        what = (
+            f"Servern svarade inte på brevet till {_words(unsure)} mottagare, som kan ha fått det"
+        )
+    again = "Sätt tillbaka status: ready och kör" if marked else "Kör"
+    return (
+        f"{what}; se ovan och `send {issue.id} --status`. {again} samma kommando igen för att "
+        "försöka på nytt; de som fått numret hoppas över"
+        + (
+            ", och den som kan ha fått det får det igen bara med --resend-uncertain"
+            if unsure
+            else ""
+        )
+    )
+
+
+def uncertain_warnings(plan: ListPlan) -> list[str]:
+    """Return a warning per recipient who may already have the message, in Swedish."""
+    then = "det skickas igen" if plan.resend_uncertain else "hoppas över utan --resend-uncertain"
+    return [
+        f"{row.address} kan redan ha fått brevet ({row.reply or IN_FLIGHT}); {then}"
+        for row in plan.uncertain
+    ]
+
+
+def still_uncertain(plan: ListPlan, report: ListReport) -> str:
+    """Return why the issue stays ready when only possibly delivered recipients are left."""
+    if report.complete or report.paused or plan.resend_uncertain or not plan.uncertain:
+        return ""
+    return (
+        f"Numret har kvar status: ready: {_words(len(plan.uncertain))} mottagare kan ha fått "
+        "brevet utan att servern svarade. Kör samma kommando med --resend-uncertain för att "
+        "skicka till dem igen (de kan då få det två gånger), eller sätt status: sent i "
+        f"{plan.issue.path} om du vet att det kom fram"
+    )
+
+
+def ledger_lost(site: Site) -> str:
+    """Return the refusal of a list send whose ledger has disappeared, in Swedish."""
+    path = ledger_path(site)
+    return (
+        f"{_relative(site, path)}: utskicksregistret saknas, men ett tidigare utskick har "
+        "skrivit i det. Registret är minnet av vem som fått vilket nummer: utan det får alla "
+        "numret igen. Återställ filen (t.ex. från en säkerhetskopia). Vill du verkligen börja "
+        f"om från noll, ta bort {_relative(site, path.with_name(path.name + '.lock'))}"
+    )
+
+
+def mark_sent(issue: Issue, root: Path) -> bool:
+    """Set `status: sent` in the issue's file, changing that one line and nothing else.
+
+    Line endings, a byte order mark and every other byte stay as they were, and the file is
+    replaced in one step. Return False when the status line does not say `ready`.
+    """
+    import os
+    import tempfile
+
+    path = root / issue.path
+    raw = path.read_bytes()
+    lines = raw.splitlines(keepends=True)
+    number = issue.lines.get("status", 0)
+    if not 1 < number <= len(lines):
+        return False
+    found = re.fullmatch(
+        rb"(\s*status\s*:\s*)(ready|\"ready\"|'ready')(\s*(?:#.*)?)",
+        lines[number - 1],
+        flags=re.DOTALL,
+    )
+    if found is None:
+        return False
+    lines[number - 1] = found.group(1) + b"sent" + found.group(3)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(lines))
+        os.chmod(temp, path.stat().st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True
 
 
 def load_site(root: Path) -> Site:
@@ -544,28 +845,31 @@ def status_lines(site: Site, issue_id: str) -> list[str]:
     path = ledger_path(site)
     shown = _relative(site, path)
     if not path.is_file():
-        return [f"{issue_id}: inga utskick ännu (liggaren {shown} finns inte)"]
+        return [f"{issue_id}: inga utskick ännu (utskicksregistret {shown} finns inte)"]
     with ledgers.Ledger(path) as book:
         rows, tests = book.rows(issue_id), book.tests(issue_id)
         counts = book.counts(issue_id)
         issues = book.issues()
     if not rows and not tests:
         return [f"{issue_id}: inga utskick i {shown}{did_you_mean(issue_id, issues)}"]
+    uncertain = possibly_delivered(rows.values())
     lines = [
         f"{issue_id}: {_n(counts[ledgers.SENT], 'skickad', 'skickade')}, "
         f"{_n(counts[ledgers.FAILED], 'misslyckad', 'misslyckade')}, "
-        f"{counts[ledgers.PENDING]} väntar ({len(rows)} mottagare i {shown})"
+        f"{counts[ledgers.PENDING] - (len(uncertain) - counts[ledgers.UNCERTAIN])} väntar"
+        + (f", {len(uncertain)} kan ha fått brevet" if uncertain else "")
+        + f" ({len(rows)} mottagare i {shown})"
     ]
     failed = [r for r in rows.values() if r.state == ledgers.FAILED]
     if failed:
         lines.append("misslyckade:")
         lines += [f"  {r.address}: {r.reply}" for r in failed]
-    uncertain = ledgers.in_flight(rows.values())
     if uncertain:
         lines.append(
-            "avbrutna mitt i sändningen (kan ha fått brevet; skickas igen vid nästa körning):"
+            "kan ha fått brevet (servern svarade inte efter att brevet lämnats över; skickas "
+            "igen bara med --resend-uncertain):"
         )
-        lines += [f"  {r.address} ({_local(r.updated)})" for r in uncertain]
+        lines += [f"  {r.address}: {r.reply or IN_FLIGHT} ({_local(r.updated)})" for r in uncertain]
     if tests:
         address, _, when = tests[-1]
         lines.append(f"testbrev: {len(tests)}, senast till {address} {_local(when)}")
@@ -589,9 +893,8 @@ def plan_lines(plan: ListPlan, shown: str, site: Site, rate: float | None, size:
         + (f", {rate:g} per minut: cirka {_minutes(len(plan.to_send), rate)}" if rate else ""),
         f"  från {site.sender_name} <{site.sender_address}>, {size / 1024:.0f} kB per brev",
     ]
-    lines += [
-        f"  kan redan ha fått brevet (avbrott mitt i sändning): {r.address}" for r in plan.in_flight
-    ]
+    again = "skickas igen" if plan.resend_uncertain else "hoppas över utan --resend-uncertain"
+    lines += [f"  kan redan ha fått brevet ({again}): {r.address}" for r in plan.uncertain]
     return lines
 
 
@@ -603,14 +906,86 @@ def _minutes(n: int, rate: float) -> str:
 def summary_line(plan: ListPlan, outcomes: list[Outcome], shown: str, seconds: float) -> str:
     """Return the closing line of a list send, in Swedish."""
     sent = sum(o.state == ledgers.SENT for o in outcomes)
-    failed = len(outcomes) - sent
+    unsure = sum(o.state == ledgers.UNCERTAIN for o in outcomes)
+    failed = len(outcomes) - sent - unsure
     return (
         f"Klart: {plan.issue.id} till {shown}: {_n(sent, 'skickad', 'skickade')} nu, "
         f"{len(plan.sent)} hade redan fått numret, {failed} misslyckades, "
-        f"{_n(len(plan.suppressed), 'avregistrerad', 'avregistrerade')}, "
+        + (f"{unsure} kan ha fått brevet, " if unsure else "")
+        + f"{_n(len(plan.suppressed), 'avregistrerad', 'avregistrerade')}, "
         f"{_n(len(plan.problems), 'rad', 'rader')} hoppades över ({seconds:.1f} s)"
     )
 
 
 def _n(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
+
+
+WORDS = "noll en två tre fyra fem sex sju åtta nio tio elva tolv".split()
+
+
+def _words(count: int) -> str:
+    """Return a small number as a word for running text (klarspråk), a larger one in digits."""
+    return WORDS[count] if 0 <= count < len(WORDS) else str(count)
+
+
+# --- the web version must be online before the email points at it -------------------------
+
+WEB_TIMEOUT = 10.0  # seconds per address
+
+
+def web_links(template: Template) -> list[str]:
+    """Return every address under base_url that the email links or loads, in order, once.
+
+    The web version ("Visa i webbläsare"), images and calendar files all live in the
+    published archive; if it is not online yet, the email arrives with broken links.
+    """
+    base = template.site.base_url + "/"
+    found = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", template.html)
+    urls = (html.unescape(u).strip() for u in found)
+    return list(dict.fromkeys(u for u in urls if u.startswith(base) or u == base[:-1]))
+
+
+def check_web(urls: list[str], timeout: float = WEB_TIMEOUT) -> list[str]:
+    """Return "URL: why" for each address that does not answer 200 (after redirects).
+
+    The standard library's HTTP client is enough for a handful of GET requests, verifies
+    TLS certificates by default and adds no dependency; the body is never read.
+    """
+    import concurrent.futures
+    import urllib.error
+    import urllib.request
+
+    def fetch(url: str) -> str:
+        request = urllib.request.Request(url, headers={"User-Agent": "nyhetsbrev-send"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status = response.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            return f"{url}: svarar inte ({reason})"
+        return "" if status == 200 else f"{url}: svarade {status}"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return [r for r in pool.map(fetch, urls) if r]
+
+
+def web_refusal(template: Template) -> str:
+    """Return why the email's links would be broken now, in Swedish ("" when they work)."""
+    links = web_links(template)
+    failures = check_web(links)
+    return web_problem(template.site, failures, len(links)) if failures else ""
+
+
+def web_problem(site: Site, failures: list[str], total: int) -> str:
+    """Return the refusal of a list send whose web version is not online, in Swedish."""
+    listed = "\n".join(f"  {f}" for f in failures)
+    return (
+        f"webbversionen av numret är inte publicerad: {_words(len(failures))} av "
+        f"{_words(total)} adresser under {site.base_url} som brevet länkar till svarar inte "
+        f"med 200 (OK):\n{listed}\n"
+        'Brevets bilder, länken "Visa i webbläsare" och kalenderfilerna pekar dit. Publicera '
+        "public/ från build först, eller skicka ändå med --skip-web-check"
+    )

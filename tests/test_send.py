@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -30,7 +31,7 @@ from nyhetsbrev.send import PLACEHOLDER, Pace
 
 from .conftest import REPO
 
-SECRET = "test-hemlighet-1234"
+SECRET = "test-hemlighet-som-är-minst-32-byte-lång"
 PASSWORD = "Lösen-som-aldrig-syns-9731"
 ISSUE = "2022-10"
 
@@ -145,8 +146,18 @@ def recipients(tree: Path, n: int, extra: str = "") -> Path:
     return path
 
 
-def send_list(run, tree: Path, csv: Path, *more: str):
-    return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *more)
+def send_list(run, tree: Path, csv: Path, *more: str, web_check: bool = False):
+    """Run a list send; the web check is skipped unless asked for (the archive is not online)."""
+    skip = () if web_check else ("--skip-web-check",)
+    return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *skip, *more)
+
+
+def set_status(tree: Path, status: str, issue: str = ISSUE) -> Path:
+    """Set the issue's status (as a coordinator does to resume a send) and return its file."""
+    path = tree / "newsletters" / issue[:4] / issue / "issue.md"
+    text = re.sub(r"(?m)^status: \w+$", f"status: {status}", path.read_text("utf-8"))
+    path.write_text(text, "utf-8")
+    return path
 
 
 def expected_token(address: str) -> str:
@@ -188,7 +199,15 @@ def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
 
 def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, run):
     result = run(
-        "send", ISSUE, "--root", site, "--to", "Samordnare@Example.se", "--to", "kollega@example.se"
+        "send",
+        ISSUE,
+        "--root",
+        site,
+        "--skip-web-check",
+        "--to",
+        "Samordnare@Example.se",
+        "--to",
+        "kollega@example.se",
     )
     assert result.exit_code == 0, result.output
     assert result.stdout == (
@@ -221,7 +240,10 @@ def test_test_send_arrives_with_the_right_headers_and_both_parts(site, server, r
 
 
 def test_test_send_is_not_a_list_send(site, server, run):
-    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    assert (
+        run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se").exit_code
+        == 0
+    )
     status = run("send", ISSUE, "--root", site, "--status")
     lines = status.stdout.splitlines()
     assert lines[0] == (
@@ -234,13 +256,16 @@ def test_test_send_is_not_a_list_send(site, server, run):
 def test_a_draft_can_be_test_sent(site, server, run):
     issue = site / "newsletters" / "2022" / "2022-10" / "issue.md"
     issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
-    assert run("send", ISSUE, "--root", site, "--to", "mig@example.se").exit_code == 0
+    assert (
+        run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se").exit_code
+        == 0
+    )
     assert len(server.handler.messages) == 1
 
 
 def test_test_send_without_secret_uses_the_general_link(site, server, run, monkeypatch):
     monkeypatch.delenv("NYHETSBREV_UNSUBSCRIBE_SECRET")
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se")
+    result = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se")
     assert result.exit_code == 0
     assert result.stderr == (
         "varning: NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt; testbrevet får den allmänna "
@@ -251,7 +276,9 @@ def test_test_send_without_secret_uses_the_general_link(site, server, run, monke
 
 
 def test_test_send_dry_run_connects_to_nothing(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example.se", "--dry-run")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se", "--dry-run"
+    )
     assert result.exit_code == 0
     assert result.stdout == (
         'Provkörning, inget skickas: testbrev "[TEST] Nyhetsbrev oktober '
@@ -261,7 +288,7 @@ def test_test_send_dry_run_connects_to_nothing(site, server, run):
 
 
 def test_test_send_to_an_invalid_address_is_refused(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "mig@example")
+    result = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example")
     assert result.exit_code == 1
     assert result.stderr == (
         '--to mig@example: "mig@example" är ingen giltig e-postadress: '
@@ -271,7 +298,9 @@ def test_test_send_to_an_invalid_address_is_refused(site, server, run):
 
 
 def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
-    result = run("send", ISSUE, "--root", site, "--to", "AVREGISTRERAD@example.se")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "AVREGISTRERAD@example.se"
+    )
     assert result.exit_code == 0
     assert result.stderr == (
         "varning: avregistrerad@example.se står i avregistreringslistan och får inget\n"
@@ -317,6 +346,7 @@ def test_list_send_delivers_50_distinct_messages_with_personal_links(site, serve
 def test_second_run_sends_nothing_again(site, server, run):
     csv = recipients(site, 5)
     assert send_list(run, site, csv).exit_code == 0
+    set_status(site, "ready")
     again = send_list(run, site, csv)
     assert again.exit_code == 0
     assert "0 skickade nu, 5 hade redan fått numret" in again.stdout
@@ -373,8 +403,9 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
     assert result.exit_code == 1
     assert result.stderr.endswith(
         "mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
-        "1 mottagare fick inte numret; se ovan och `send 2022-10 --status`. Kör samma kommando "
-        "igen för att försöka på nytt; de som fått numret hoppas över\n"
+        "Numret kom inte fram till en mottagare; se ovan och `send 2022-10 --status`. Sätt "
+        "tillbaka status: ready och kör samma kommando igen för att försöka på nytt; de som "
+        "fått numret hoppas över\n"
     )
     assert len(server.handler.messages) == 9
     rows = ledger_rows(site)
@@ -407,6 +438,7 @@ def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server,
         "failed",
         "451 4.7.1 Försök igen senare",
     )
+    set_status(site, "ready")
     second = send_list(run, site, csv)
     assert second.exit_code == 0
     assert set(server.handler.by_recipient().values()) == {1}
@@ -498,6 +530,7 @@ def test_dry_run_after_a_partial_send_counts_the_sent(site, server, run):
     csv = recipients(site, 3)
     server.handler.reject["mottagare02@kommun2.example.se"] = "550 nej"
     send_list(run, site, csv)
+    set_status(site, "ready")
     result = send_list(run, site, csv, "--dry-run")
     assert "  2 har redan fått numret enligt .nyhetsbrev/sends.sqlite" in result.stdout
     assert f"  1 skulle skickas nu via 127.0.0.1:{server.port} (none)" in result.stdout
@@ -533,15 +566,15 @@ def test_password_never_appears_in_output_or_logs(
     monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
     monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password)
     results = [
-        run("send", ISSUE, "--root", tree, "--to", "mig@example.se"),
+        run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se"),
         send_list(run, tree, recipients(tree, 3)),
-        send_list(run, tree, recipients(tree, 3), "--dry-run"),
+        set_status(tree, "ready") and send_list(run, tree, recipients(tree, 3), "--dry-run"),
         run("send", ISSUE, "--root", tree, "--status"),
     ]
     assert [r.exit_code for r in results] == [0, 0, 0, 0]
     assert auth_server.logins and auth_server.logins[0] == (b"utskick", password.encode())
     monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", password + "-fel")
-    refused = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    refused = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
     assert refused.exit_code == 1
     assert refused.stderr == (
         f'127.0.0.1:{auth_server.port}: inloggningen som "utskick" nekades (535 5.7.8 '
@@ -562,7 +595,7 @@ def test_user_without_password_is_refused(tree, auth_server, run, monkeypatch):
     point(tree, auth_server.port, user="utskick")
     monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
     monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
-    result = run("send", ISSUE, "--root", tree, "--to", "mig@example.se")
+    result = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
     assert result.exit_code == 1
     assert result.stderr == (
         '[smtp] user är "utskick" men miljövariabeln '
@@ -611,6 +644,7 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
             str(csv),
             "--retry-wait",
             "0.01",
+            "--skip-web-check",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -631,6 +665,21 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
 
     resumed = send_list(run, site, csv)
     assert resumed.exit_code == 0, resumed.output
+    unsure = [a for a, (state, _) in ledger_rows(site).items() if state == "uncertain"]
+    assert len(unsure) <= 1
+    counts = handler.by_recipient()
+    everyone = [f"mottagare{i:02d}@kommun{i % 3}.example.se" for i in range(50)]
+    assert all(counts[a] == 1 for a in everyone if a not in unsure), counts
+    for address in unsure:  # possibly delivered: not sent again without being asked
+        assert counts[address] <= 1
+        assert (
+            f"varning: {address} kan redan ha fått brevet (avbröts medan brevet skickades); "
+            "hoppas över utan --resend-uncertain"
+        ) in resumed.stderr
+    assert "Numret har kvar status: ready" in resumed.stdout if unsure else True
+
+    again = send_list(run, site, csv, "--resend-uncertain")
+    assert again.exit_code == 0, again.output
     counts = handler.by_recipient()
     assert len(counts) == 50
     twice = [r for r, n in counts.items() if n > 1]
@@ -638,10 +687,6 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
     for address in twice:
         ids = {m["Message-ID"] for r, m in handler.parsed() if r == address}
         assert len(ids) == 1  # the retry reuses the Message-ID
-        assert (
-            f"varning: {address} kan redan ha fått brevet (förra körningen avbröts medan "
-            "det skickades); det skickas igen"
-        ) in resumed.stderr
     assert ledger.delivered(site / ".nyhetsbrev" / "sends.sqlite") == {ISSUE: 50}
 
 
@@ -649,7 +694,9 @@ def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site
 
 
 def test_to_and_list_together_is_a_usage_error(site, run):
-    result = run("send", ISSUE, "--root", site, "--to", "a@example.se", "--list", "x.csv")
+    result = run(
+        "send", ISSUE, "--root", site, "--skip-web-check", "--to", "a@example.se", "--list", "x.csv"
+    )
     assert result.exit_code == 2
     assert result.stderr.endswith(
         "Fel: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n"
@@ -663,7 +710,7 @@ def test_neither_to_nor_list_is_a_usage_error(site, run):
 
 
 def test_unknown_issue(site, run):
-    result = run("send", "2022-11", "--root", site, "--to", "a@example.se")
+    result = run("send", "2022-11", "--root", site, "--skip-web-check", "--to", "a@example.se")
     assert result.exit_code == 1
     assert result.stderr == (
         'numret "2022-11" finns inte under newsletters/ (menade du "2022-10"?)\n'
@@ -758,8 +805,8 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
     result = send_list(run, site, recipients(site, 2))
     assert result.exit_code == 1
     assert result.stderr == (
-        ".nyhetsbrev/sends.sqlite: liggaren kan inte läsas eller skrivas (file is not a "
-        "database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
+        ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (file is not "
+        "a database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
         "sist kan då få brevet två gånger\n"
     )
     assert server.handler.messages == []
@@ -770,7 +817,7 @@ def test_status_without_ledger(site, run):
     result = run("send", ISSUE, "--root", site, "--status")
     assert result.exit_code == 0
     assert result.stdout == (
-        "2022-10: inga utskick ännu (liggaren .nyhetsbrev/sends.sqlite finns inte)\n"
+        "2022-10: inga utskick ännu (utskicksregistret .nyhetsbrev/sends.sqlite finns inte)\n"
     )
 
 
@@ -813,3 +860,348 @@ def test_ledger_is_in_wal_mode(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
+
+
+# --- bad rows and bad recipients never stop a send ------------------------------------------
+
+
+def test_a_line_break_in_a_name_skips_that_row_and_no_other(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text(
+        'email,name\na@example.se,Anna\nb@example.se,"Bo\nBerg"\nc@example.se,"Cilla\u2028C"\n'
+        "d@example.se,Doris\n",
+        "utf-8",
+    )
+    shown = csv.as_posix()
+    skipped = [
+        f'{shown}:3: namnet "Bo\\nBerg" innehåller en radbrytning eller ett annat styrtecken; '
+        "raden hoppas över",
+        f'{shown}:5: namnet "Cilla\\u2028C" innehåller en radbrytning eller ett annat '
+        "styrtecken; raden hoppas över",
+    ]
+    dry = send_list(run, site, csv, "--dry-run")
+    assert dry.exit_code == 0
+    assert dry.stderr.splitlines() == skipped  # before the fix: nothing said
+    assert "  2 rader hoppas över" in dry.stdout.replace("2 giltiga adresser, ", "")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output  # before the fix: a traceback after one
+    assert result.stderr.splitlines()[:2] == skipped
+    assert sorted(server.handler.by_recipient()) == ["a@example.se", "d@example.se"]
+
+
+def test_a_message_that_cannot_be_built_fails_alone(site, server, run, monkeypatch):
+    from nyhetsbrev import send
+
+    real = send.personal
+
+    def personal(template, to, *args, **kwargs):
+        if to == "mottagare01@kommun1.example.se":
+            raise ValueError("trasig mottagare")
+        return real(template, to, *args, **kwargs)
+
+    monkeypatch.setattr(send, "personal", personal)
+    result = send_list(run, site, recipients(site, 4))
+    assert result.exit_code == 1
+    assert (
+        "mottagare01@kommun1.example.se: brevet kunde inte byggas (trasig mottagare)\n"
+        in result.stderr
+    )
+    assert len(server.handler.messages) == 3
+    assert ledger_rows(site)["mottagare01@kommun1.example.se"] == (
+        "failed",
+        "brevet kunde inte byggas (trasig mottagare)",
+    )
+
+
+# --- secrets and logins --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", ["x", "kort-hemlighet", "å" * 15])
+def test_a_short_unsubscribe_secret_is_refused(site, server, run, monkeypatch, secret):
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", secret)
+    size = len(secret.encode())
+    expected = (
+        f"miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är för kort ({size} byte; minst 32): "
+        "den som gissar hemligheten kan avregistrera vem som helst. Skapa en ny med "
+        '`python -c "import secrets; print(secrets.token_urlsafe(32))"` och sätt samma värde '
+        "för avregistreringssidan\n"
+    )
+    listed = send_list(run, site, recipients(site, 2))
+    tested = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example.se")
+    assert (listed.exit_code, tested.exit_code) == (1, 1)
+    assert listed.stderr == tested.stderr == expected
+    assert server.handler.messages == []
+
+
+def test_tokens_refuse_a_short_secret_and_any_token_text_is_an_answer():
+    from nyhetsbrev.recipients import token, verify
+
+    with pytest.raises(ValueError, match="minst 32"):
+        token("", "a@example.se")
+    good = token(SECRET, "a@example.se")
+    assert verify(SECRET, "A@example.se", good)
+    for candidate in ["åäö", "\u2028", good[:-1] + "é", "", good.upper()]:
+        assert verify(SECRET, "a@example.se", candidate) is False  # before: TypeError on åäö
+
+
+def test_a_clear_text_login_to_another_machine_is_refused(tree, run, monkeypatch):
+    toml = tree / "newsletter.toml"
+    text = toml.read_text("utf-8").replace('host = "127.0.0.1"', 'host = "smtp.example.se"')
+    toml.write_text(text.replace('user = ""', 'user = "utskick"'), "utf-8")
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.setenv("NYHETSBREV_SMTP_PASSWORD", PASSWORD)
+    line = text.split("\n").index('security = "none"') + 1
+    expected = (
+        f'newsletter.toml:{line}: [smtp] security = "none" med user = "utskick" skulle skicka '
+        'lösenordet okrypterat till smtp.example.se; använd "starttls" eller "tls". '
+        "Okrypterad inloggning tillåts bara mot en server på den egna datorn (localhost eller "
+        "127.0.0.1)\n"
+    )
+    tested = run("send", ISSUE, "--root", tree, "--skip-web-check", "--to", "mig@example.se")
+    listed = send_list(run, tree, recipients(tree, 2))
+    assert (tested.exit_code, listed.exit_code) == (1, 1)
+    assert tested.stderr == listed.stderr == expected
+    assert not (tree / ".nyhetsbrev" / "sends.sqlite").exists()
+
+
+# --- after the send ------------------------------------------------------------------------
+
+
+def test_a_complete_send_sets_status_sent_and_changes_nothing_else(site, server, run):
+    path = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    text = path.read_text("utf-8").replace("status: ready", "status:  ready   # klart")
+    before = "\ufeff".encode() + text.replace("\n", "\r\n").encode()
+    path.write_bytes(before)
+    csv = recipients(site, 3)
+    server.handler.reject["mottagare01@kommun1.example.se"] = "550 nej"
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1  # one failed: sent or failed is complete
+    assert "Alla mottagare är klara: newsletters/2022/2022-10/issue.md har nu status: sent\n" in (
+        result.stdout
+    )
+    after = path.read_bytes()
+    assert after == before.replace(b"status:  ready   # klart", b"status:  sent   # klart")
+    refused = send_list(run, site, csv)
+    assert refused.exit_code == 1 and 'numret har status "sent"' in refused.stderr
+
+
+def test_an_unfinished_send_leaves_status_ready(site, server, run):
+    path = site / "newsletters" / "2022" / "2022-10" / "issue.md"
+    before = path.read_bytes()
+    server.handler.transient["mottagare00@kommun0.example.se"] = 99
+    result = send_list(run, site, recipients(site, 8), "--pause-after", "1")
+    assert "Utskicket pausades" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_a_ledger_from_before_the_uncertain_state_is_upgraded(tmp_path):
+    path = tmp_path / "sends.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        ledger.SCHEMA.replace(", 'uncertain'", "")
+        + "INSERT INTO sends VALUES ('2022-10', 'a@x.se', 'sent', '250 ok', '<m>', 1, 'nu');"
+    )
+    db.close()
+    with ledger.Ledger(path) as book:
+        book.add("2022-10", ["b@x.se"])
+        book.finish("2022-10", "b@x.se", ledger.UNCERTAIN, "tidsgräns")
+        assert {a: r.state for a, r in book.rows("2022-10").items()} == {
+            "a@x.se": "sent",
+            "b@x.se": "uncertain",
+        }
+
+
+# --- the web version must be online first -------------------------------------------------
+
+
+@pytest.fixture
+def archive(site: Path, tmp_path: Path, monkeypatch):
+    """Serve the built archive over HTTPS on 127.0.0.1, with base_url pointed at it.
+
+    The certificate is made for 127.0.0.1 here and trusted through SSL_CERT_FILE, which the
+    standard library's default TLS context reads, so the send checks it as it would any site.
+    """
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    public = tmp_path / "public"
+    public.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(public))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    # An image in the issue, so the check has one to look for.
+    folder = site / "newsletters" / "2022" / "2022-10"
+    shutil.copy(site / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "plan.png")
+    item = folder / "valj-att-sluta.md"
+    item.write_text(
+        item.read_text("utf-8").replace(
+            "summary:", "image: plan.png\nimage_alt: Omslaget till planen\nsummary:"
+        ),
+        "utf-8",
+    )
+    toml = site / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            'base_url = "https://nyhetsbrev.example.se"', f'base_url = "https://127.0.0.1:{port}"'
+        ),
+        "utf-8",
+    )
+    try:
+        yield public, f"https://127.0.0.1:{port}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_list_send_waits_for_the_web_version(site, server, run, archive):
+    public, base = archive
+    csv = recipients(site, 3)
+    nothing = send_list(run, site, csv, web_check=True)
+    assert nothing.exit_code == 1
+    assert nothing.stderr.startswith(
+        f"webbversionen av numret är inte publicerad: tre av tre adresser under {base} som "
+        "brevet länkar till svarar inte med 200 (OK):\n"
+        f"  {base}/2022/2022-10/: svarade 404\n"
+    )
+    assert nothing.stderr.endswith(
+        'Brevets bilder, länken "Visa i webbläsare" och kalenderfilerna pekar dit. Publicera '
+        "public/ från build först, eller skicka ändå med --skip-web-check\n"
+    )
+    assert server.handler.messages == []  # before the fix: sent with broken links
+
+    built = run("build", "--root", site, "--out", public)
+    assert built.exit_code == 0, built.output
+    image = next(public.glob("2022/2022-10/*.png"))
+    image.rename(image.with_suffix(".old"))
+    half = send_list(run, site, csv, web_check=True)
+    assert half.exit_code == 1
+    assert half.stderr.splitlines()[:2] == [
+        f"webbversionen av numret är inte publicerad: en av tre adresser under {base} som "
+        "brevet länkar till svarar inte med 200 (OK):",
+        f"  {base}/2022/2022-10/{image.name}: svarade 404",
+    ]
+    assert server.handler.messages == []
+
+    test = run("send", ISSUE, "--root", site, "--to", "mig@example.se")
+    assert test.exit_code == 0  # a test send only warns
+    assert test.stderr.startswith("varning: webbversionen av numret är inte publicerad: en av tre")
+    assert len(server.handler.messages) == 1
+
+    image.with_suffix(".old").rename(image)
+    result = send_list(run, site, csv, web_check=True)
+    assert result.exit_code == 0, result.output
+    assert len(server.handler.messages) == 4
+
+
+def test_skip_web_check_sends_without_asking(site, server, run):
+    port = free_port()  # nothing listens there
+    toml = site / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8").replace(
+            'https://nyhetsbrev.example.se"', f'https://127.0.0.1:{port}"'
+        ),
+        "utf-8",
+    )
+    csv = recipients(site, 2)
+    refused = send_list(run, site, csv, web_check=True)
+    assert refused.exit_code == 1
+    assert f"  https://127.0.0.1:{port}/2022/2022-10/: svarar inte (" in refused.stderr
+    assert send_list(run, site, csv).exit_code == 0
+    assert len(server.handler.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        (
+            "address",
+            "nyhetsbrev@länsstyrelsen.example.se",
+            '"nyhetsbrev@länsstyrelsen.example.se" har tecken utanför ASCII; skriv '
+            '"nyhetsbrev@xn--lnsstyrelsen-gcb.example.se", den form som e-postservrar använder',
+        ),
+        ("address", "nyhets brev@example.se", "mellanslag i adressen"),
+        ("reply_to", "svar", "@ saknas"),
+    ],
+)
+def test_a_sender_address_that_cannot_be_sent_is_refused_before_anything(
+    site, server, run, key, value, why
+):
+    toml = site / "newsletter.toml"
+    text = toml.read_text("utf-8")
+    old = {"address": "nyhetsbrev@example.se", "reply_to": "svar@example.se"}[key]
+    toml.write_text(text.replace(f'{key} = "{old}"', f'{key} = "{value}"'), "utf-8")
+    line = text.split("\n").index(f'{key} = "{old}"') + 1
+    for more in [("--dry-run",), ()]:
+        result = send_list(run, site, recipients(site, 2), *more)
+        assert result.exit_code == 1  # before the fix: a traceback from the email library
+        assert result.stderr.startswith(f"newsletter.toml:{line}: [sender] {key}: ")
+        assert why in result.stderr
+    assert server.handler.messages == []
+
+
+def test_a_quote_left_open_names_the_lines_it_swallowed(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text('email,name\na@example.se,A\nb@example.se,"Bo\nc@example.se,C\n', "utf-8")
+    result = send_list(run, site, csv, "--dry-run")
+    assert result.stderr == (
+        f'{csv.as_posix()}:3: namnet "Bo\\nc@example.se,C\\n" innehåller en radbrytning eller '
+        "ett annat styrtecken (värdet fortsätter till rad 4: saknas ett avslutande "
+        "citattecken?); raden hoppas över\n"
+    )
+
+
+def test_a_value_too_long_for_csv_refuses_the_file_with_its_line(site, server, run):
+    csv = site / "lista.csv"
+    csv.write_text(f'email,name\na@example.se,A\nb@example.se,"{"x" * 200_000}"\n', "utf-8")
+    result = send_list(run, site, csv)
+    assert result.exit_code == 1  # before the fix: a traceback from the csv module
+    assert result.stderr == (
+        f"{csv.as_posix()}:3: raden kan inte läsas: ett värde är längre än 131\u00a0072 tecken; "
+        "rätta den i filen\n"
+    )
+    assert server.handler.messages == []
+
+
+def test_a_rerun_without_the_ledger_is_refused(site, server, run):
+    csv = recipients(site, 5)
+    server.handler.transient["mottagare02@kommun2.example.se"] = 99
+    first = send_list(run, site, csv, "--pause-after", "1")
+    assert "Utskicket pausades" in first.stderr
+    assert len(server.handler.messages) == 2
+    (site / ".nyhetsbrev" / "sends.sqlite").unlink()
+    expected = (
+        ".nyhetsbrev/sends.sqlite: utskicksregistret saknas, men ett tidigare utskick har "
+        "skrivit i det. Registret är minnet av vem som fått vilket nummer: utan det får alla "
+        "numret igen. Återställ filen (t.ex. från en säkerhetskopia). Vill du verkligen börja "
+        "om från noll, ta bort .nyhetsbrev/sends.sqlite.lock\n"
+    )
+    for more in [("--dry-run",), ()]:
+        again = send_list(run, site, csv, *more)
+        assert again.exit_code == 1
+        assert again.stderr == expected  # before the fix: the three got it a second time
+    assert len(server.handler.messages) == 2
+    (site / ".nyhetsbrev" / "sends.sqlite.lock").unlink()
+    server.handler.transient.clear()
+    assert send_list(run, site, csv).exit_code == 0  # starting over, as asked
+    assert len(server.handler.messages) == 7
