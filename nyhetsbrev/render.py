@@ -21,6 +21,7 @@ from functools import lru_cache, wraps
 from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
@@ -130,7 +131,9 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(datum=datum, when=when, wrap=wrap, email_body=email_body)
+    env.filters.update(
+        datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
+    )
     return env
 
 
@@ -234,7 +237,47 @@ def web_url(site: Site, issue: Issue) -> str:
 
 def ics_url(site: Site, item: Item) -> str:
     """Return the absolute URL of an event's own calendar file."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/{item.slug}.ics"
+    return f"{site.base_url}/{item.year}/{item.issue_id}/{quote(item.slug)}.ics"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a reader can do with an item: one link, the same in every output."""
+
+    kind: str  # "register", "read" or "calendar"
+    label: str  # what the link says
+    url: str  # absolute
+    button: bool  # the item's main action, shown as a button
+
+
+def actions(site: Site, item: Item) -> tuple[Action, ...]:
+    """Return an item's actions in order: register, read more, add to the calendar.
+
+    The email, its text part, the web page and the feeds all show these, so a link in
+    the front matter reaches every output. The first of them is the button.
+    """
+    found = []
+    if item.registration:
+        found.append(("register", "Anmäl dig", item.registration))
+    if item.link:
+        found.append(("read", "Läs mer", item.link))
+    if item.is_event:
+        found.append(("calendar", "Lägg till i kalendern", ics_url(site, item)))
+    return tuple(
+        Action(kind, label, url, index == 0 and kind != "calendar")
+        for index, (kind, label, url) in enumerate(found)
+    )
+
+
+def host_of(url: str) -> str:
+    """Return the host name of an absolute URL ("www.example.se"), or the URL itself."""
+    host = urlsplit(url).hostname
+    return host or url
+
+
+def anchor(slug: str) -> str:
+    """Return a slug as a URL fragment: a file name may hold "#", "?" or spaces."""
+    return quote(slug, safe="-._~!$&'()*+,;=:@/")
 
 
 def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
@@ -265,6 +308,7 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
         "names": lambda item: ", ".join(content.campaigns[c].name for c in item.campaigns),
         "web_url": web_url(site, issue),
         "ics_url": lambda item: ics_url(site, item),
+        "actions": lambda item: actions(site, item),
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
 
