@@ -82,7 +82,7 @@ PUBLISHABLE: dict[str, tuple[str, tuple[bytes, ...]]] = {
     ".pdf": ("PDF", (b"%PDF-",)),
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
-EMAIL_IMAGE_MAX = 1024 * 1024  # bytes; a bigger image makes the email slow on a phone
+EMAIL_IMAGE_MAX = 1_000_000  # bytes; a bigger image makes the email slow on a phone
 MAX_NESTING = 100  # elements inside each other; far deeper nesting crashes the MJML compiler
 TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
 VOID = {"br", "hr", "img", "wbr", "input", "meta", "link", "area", "base", "col", "source"}
@@ -167,7 +167,12 @@ class _Resolver:
                 )
             )
             return None
+        source = self.place.source_folder / name
         if name not in self.place.files:
+            # Not listed: perhaps behind a link to a folder outside the tree, or of a type
+            # that is never published; say so rather than that it is missing.
+            if source.exists() and not self.publishable(url, name, source):
+                return None
             self.problems.append(
                 Problem(
                     self.place.path,
@@ -178,7 +183,6 @@ class _Resolver:
                 )
             )
             return None
-        source = self.place.source_folder / name
         if not self.publishable(url, name, source):
             return None
         size = self.place.files[name]

@@ -417,6 +417,16 @@ def allowed_host(header: str | None, bound: str) -> bool:
     return address.is_loopback or everywhere
 
 
+def exposure_warning(host: str) -> str | None:
+    """Return the warning for a preview that other computers can reach, or None."""
+    if is_loopback(host):
+        return None
+    return (
+        f"varning: förhandsvisningen kan nås från andra datorer via {host} och visar även "
+        "utkast; starta med --host 127.0.0.1 om bara du ska se den"
+    )
+
+
 def is_loopback(host: str) -> bool:
     """Return whether host is reachable from this computer only."""
     if host.lower() in LOOPBACK_NAMES:
@@ -670,11 +680,8 @@ def serve(
     }  # set even when started with SIGINT ignored (in the background of a shell)
     try:
         server = start(root, host, port)
-        if not is_loopback(host):
-            (warn or echo)(
-                f"varning: förhandsvisningen nås från andra datorer via {host} och visar "
-                "även utkast; starta med --host 127.0.0.1 om bara du ska se den"
-            )
+        if warning := exposure_warning(host):
+            (warn or echo)(warning)
         echo(f"Förhandsvisning på {server.url} (avsluta med Ctrl+C)")
         try:
             while not stop.wait(0.5):
