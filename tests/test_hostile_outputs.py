@@ -147,6 +147,25 @@ def test_a_symlinked_folder_out_of_the_tree_is_refused(run, tree, tmp_path):
     ]
 
 
+def test_markdown_behind_a_link_out_of_the_tree_is_not_read(run, tree, tmp_path):
+    outside = tmp_path / "ute"
+    shutil.move(tree / "newsletters/2022/2022-10", outside)
+    (tree / "newsletters/2022/2022-10").symlink_to(outside, target_is_directory=True)
+    (tree / MARCH / "extra.md").symlink_to(outside / "konferens.md")
+    result = build(run, tree)
+    assert result.exit_code == 1
+    message = (
+        ":1: filen är en länk till en fil utanför innehållets mapp och läses inte: "
+        "lägg själva filen här [outside-root]"
+    )
+    assert errors(result) == [
+        f"{MARCH}/extra.md{message}",
+        f"newsletters/2022/2022-10/issue.md{message}",
+        f"newsletters/2022/2022-10/konferens.md{message}",
+        f"newsletters/2022/2022-10/valj-att-sluta.md{message}",
+    ]
+
+
 def test_a_symlink_inside_the_tree_is_published(run, tree):
     (tree / MARCH / "samma.png").symlink_to(tree / MARCH / "plan.png")
     append(tree, "![Plan](samma.png)")
@@ -197,6 +216,17 @@ def test_deep_nesting_is_an_error_not_a_crash(tree):
     )
     assert result.returncode == 1, (result.returncode, result.stderr[-500:])
     assert [line for line in result.stderr.splitlines() if "varning:" not in line] == [
+        f"{ITEM}:10: texten har fler än 100 element inuti varandra (t.ex. <b><b><b>…): "
+        "förenkla formateringen [nesting]"
+    ]
+
+
+def test_deep_markdown_emphasis_is_an_error_on_its_line(run, tree):
+    append(tree, "*" * 400 + "djupt" + "*" * 400)
+    append(tree, "Sista raden.")
+    result = build(run, tree)
+    assert result.exit_code == 1
+    assert errors(result) == [
         f"{ITEM}:10: texten har fler än 100 element inuti varandra (t.ex. <b><b><b>…): "
         "förenkla formateringen [nesting]"
     ]
