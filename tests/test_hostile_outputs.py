@@ -16,6 +16,8 @@ from pathlib import Path
 import feedparser
 import lxml.html
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from nyhetsbrev.pipeline import load_content
@@ -23,6 +25,7 @@ from nyhetsbrev.serve import Preview, start
 
 SECRET = "hemligt-losenord-4711"
 CLI = "from nyhetsbrev.cli import cli; cli()"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
 MARCH = "newsletters/2022/2022-03"
 ITEM = f"{MARCH}/svartsjuka.md"  # 9 lines: an appended line is line 10
 
@@ -504,3 +507,45 @@ def test_serve_stops_cleanly_on_a_signal(tree, stop, started):
             process.communicate()
     assert process.returncode == 0, err
     assert out == "Förhandsvisningen avslutas.\n"
+
+
+# -- property: any file name that a coordinator can type is found and linked -------------
+
+NAME_CHARACTERS = "abcxyzåäöÅÄÖé019 -_.,;'()!&+=@$~"
+
+
+@settings(max_examples=60)
+@given(
+    stem=st.text(NAME_CHARACTERS, min_size=1, max_size=24).filter(
+        lambda s: s.strip() == s and not s.startswith(".") and "  " not in s
+    ),
+    encoded=st.booleans(),
+)
+def test_any_typed_file_name_is_found_and_linked_whole(stem, encoded):
+    import tempfile
+    from urllib.parse import quote, unquote, urlsplit
+
+    from nyhetsbrev.markup import Place, render_markdown
+
+    name = f"{stem}.png"
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / name).write_bytes(PNG)
+        place = Place(
+            "nummer/text.md",
+            5,
+            "https://example.se/2022/2022-03",
+            "2022/2022-03",
+            root,
+            {name: len(PNG)},
+            "https://example.se",
+            root,
+        )
+        link = quote(name) if encoded else f"<{name}>"
+        markup, problems = render_markdown(f"![Bild]({link})\n", place)
+    assert [p for p in problems if p.severity == "error"] == []
+    (asset,) = markup.assets
+    assert asset.source == root / name and asset.target == f"2022/2022-03/{name}"
+    src = markup.html.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert src == asset.url
+    assert unquote(urlsplit(src).path) == f"/2022/2022-03/{name}"
