@@ -108,7 +108,10 @@ class _ContentLoader(jinja2.BaseLoader):
             source = resolved.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             relative = path.relative_to(self.root).as_posix()
-            raise TemplateFailure(Problem(relative, 1, f"mallen går inte att läsa: {e}")) from None
+            why = "den är inte UTF-8" if isinstance(e, UnicodeDecodeError) else e.strerror
+            raise TemplateFailure(
+                Problem(relative, 1, f"mallen går inte att läsa: {why}")
+            ) from None
         mtime = os.path.getmtime(resolved)
         return source, str(path), lambda: os.path.getmtime(resolved) == mtime
 

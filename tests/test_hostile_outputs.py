@@ -107,6 +107,18 @@ def test_a_template_that_links_outside_the_tree_is_not_read(run, tree, tmp_path)
     )
 
 
+def test_a_template_that_is_not_utf8_is_a_path_line_error(run, tree):
+    template = tree / "templates/email/issue.txt"
+    template.parent.mkdir(parents=True)
+    template.write_bytes("Hej på dig\n".encode("latin-1"))
+    result = build(run, tree)
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == "templates/email/issue.txt:1: mallen går inte att läsa: den är inte UTF-8\n"
+    )
+
+
 def test_a_template_mistake_is_a_path_line_error_not_a_traceback(run, tree):
     template = tree / "templates/web/issue.html"
     template.parent.mkdir(parents=True)
