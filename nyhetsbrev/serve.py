@@ -16,6 +16,8 @@ import ipaddress
 import json
 import logging
 import mimetypes
+import os
+import shutil
 import signal
 import socket
 import threading
@@ -387,6 +389,7 @@ class Response:
     status: int
     body: bytes
     content_type: str = "text/html; charset=utf-8"
+    file: Path | None = None  # sent in chunks instead of body: an asset is never read whole
 
 
 LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
@@ -539,7 +542,7 @@ class Site:
         if path is None:
             return self._not_found()
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return Response(200, path.read_bytes(), kind)
+        return Response(200, b"", kind, file=path)
 
 
 def _json(data: dict[str, Any]) -> Response:
@@ -567,13 +570,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(response)
 
     def _respond(self, response: Response) -> None:
+        if response.file is not None:
+            try:
+                source = response.file.open("rb")
+            except OSError:
+                response = Response(404, b"Filen finns inte.", "text/plain; charset=utf-8")
+            else:
+                with source:
+                    self._head(response, os.fstat(source.fileno()).st_size)
+                    shutil.copyfileobj(source, self.wfile, 1024 * 1024)
+                return
+        self._head(response, len(response.body))
+        self.wfile.write(response.body)
+
+    def _head(self, response: Response, length: int) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        self.wfile.write(response.body)
 
     def _events(self) -> None:
         preview = self.server.preview

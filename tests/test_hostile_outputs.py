@@ -441,6 +441,34 @@ def test_a_rebuild_compares_a_big_asset_without_reading_it_whole(tree):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
 
 
+def test_the_preview_streams_a_big_asset_without_reading_it_whole(tree):
+    big = tree / MARCH / "stor.pdf"
+    with big.open("wb") as f:
+        f.write(b"%PDF-1.7\n")
+        f.truncate(200 * 1024 * 1024)
+    append(tree, "[Stor](stor.pdf)")
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, "serve", "--root", tree, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().split()[2]
+        received = 0
+        with urllib.request.urlopen(url + "utskick/2022/2022-03/stor.pdf") as response:
+            assert response.headers["Content-Length"] == str(200 * 1024 * 1024)
+            while chunk := response.read(1024 * 1024):
+                received += len(chunk)
+        assert received == 200 * 1024 * 1024
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        peak = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
+        assert peak < 150 * 1024, f"the preview peaked at {peak // 1024} MB"
+    finally:
+        process.kill()
+        process.communicate()
+
+
 def test_an_image_too_big_for_an_email_gets_a_warning(run, tree):
     image = tree / MARCH / "stor.png"
     image.write_bytes((tree / MARCH / "plan.png").read_bytes() + bytes(1_600_000))
