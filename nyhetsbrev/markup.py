@@ -126,9 +126,10 @@ class _Resolver:
 
     def line_of(self, needle: str) -> int:
         """Return the file line of the first body line that contains needle."""
-        for number, line in enumerate(self.text.split("\n")):
-            if needle in line:
-                return self.place.first_line + number
+        for wanted in dict.fromkeys((needle, unquote(needle))):  # links arrive encoded
+            for number, line in enumerate(self.text.split("\n")):
+                if wanted in line:
+                    return self.place.first_line + number
         return self.place.first_line
 
     def __call__(self, element: str, attribute: str, value: str) -> str | None:
@@ -158,7 +159,7 @@ class _Resolver:
     def local(self, url: str, path: str, rest: str, in_email: bool = False) -> str | None:
         # Markdown links arrive percent-encoded ("bild-%C3%A5.png"); files have plain names.
         name = posixpath.normpath(unquote(path))
-        if name.startswith("../") or name == "..":
+        if name.startswith(("../", "/")) or name == "..":
             self.problems.append(
                 Problem(
                     self.place.path,

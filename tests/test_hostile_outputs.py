@@ -181,6 +181,16 @@ def test_markdown_behind_a_link_out_of_the_tree_is_not_read(run, tree, tmp_path)
     ]
 
 
+@pytest.mark.parametrize("link", ["%2e%2e/%2e%2e/%2e%2e/newsletter.toml", "%2Fetc%2Fpasswd"])
+def test_an_encoded_way_out_of_the_folder_is_refused(run, tree, link):
+    append(tree, f"[Fil]({link})")
+    result = build(run, tree)
+    assert result.exit_code == 1
+    assert errors(result) == [
+        f'{ITEM}:10: "{link}" pekar utanför mappen: lägg filen bredvid texten'
+    ]
+
+
 def test_a_symlink_inside_the_tree_is_published(run, tree):
     (tree / MARCH / "samma.png").symlink_to(tree / MARCH / "plan.png")
     append(tree, "![Plan](samma.png)")
