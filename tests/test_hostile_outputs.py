@@ -599,3 +599,65 @@ def test_any_typed_file_name_is_found_and_linked_whole(stem, encoded):
     src = markup.html.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     assert src == asset.url
     assert unquote(urlsplit(src).path) == f"/2022/2022-03/{name}"
+
+
+# -- property: hostile trees end in exit 0 or path:line errors, never a crash ------------
+
+HAZARDS = {
+    "nesting": lambda tree, n: append(tree, "<i>" * n + "x" + "</i>" * n),
+    "emphasis": lambda tree, n: append(tree, "_" * n + "x" + "_" * n),
+    "file-link-out": lambda tree, n: (
+        (tree / MARCH / f"ut{n}.png").symlink_to("/etc/passwd"),
+        append(tree, f"![Ut](ut{n}.png)"),
+    ),
+    "folder-link-out": lambda tree, n: (
+        (tree / MARCH / f"mapp{n}").symlink_to("/etc", target_is_directory=True),
+        append(tree, f"[Ut](mapp{n}/passwd)"),
+    ),
+    "svg": lambda tree, n: (
+        (tree / MARCH / "r.svg").write_text("<svg><script>1</script></svg>"),
+        append(tree, "![R](r.svg)"),
+    ),
+    "disguised": lambda tree, n: (
+        (tree / MARCH / "d.png").write_text("<html><script>1</script>"),
+        append(tree, "[D](d.png)"),
+    ),
+    "odd-name": lambda tree, n: (
+        (tree / MARCH / f"bild å #{n}.png").write_bytes(PNG),
+        append(tree, f"![Å](bild%20%C3%A5%20%23{n}.png)"),
+    ),
+    "template": lambda tree, n: (
+        (tree / "templates/email").mkdir(parents=True, exist_ok=True),
+        (tree / "templates/email/issue.txt").write_text("{{ range.__globals__ }}\n"),
+    ),
+}
+
+
+@settings(max_examples=12)
+@given(
+    hazards=st.lists(st.sampled_from(sorted(HAZARDS)), min_size=1, max_size=4, unique=True),
+    size=st.sampled_from([3, 99, 150, 5_000, 20_000]),
+)
+def test_hostile_trees_end_in_path_line_errors_never_a_crash(hazards, size):
+    import re
+    import tempfile
+
+    from .conftest import FIXTURES
+
+    with tempfile.TemporaryDirectory() as folder:
+        tree = Path(folder) / "innehall"
+        shutil.copytree(FIXTURES / "basic", tree)
+        for hazard in hazards:
+            HAZARDS[hazard](tree, size)
+        done = subprocess.run(
+            [sys.executable, "-c", CLI, "build", "--root", tree, "--out", tree / "ut"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode in (0, 1), (hazards, done.returncode, done.stderr[-300:])
+    assert "Traceback" not in done.stderr and "passwd" not in done.stdout
+    for line in done.stderr.splitlines():
+        assert re.match(r"[^:\s]+(?: \(standardmallen\))?:\d+: ", line), (hazards, line)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    assert peak < 400, f"a build peaked at {peak} MB"
