@@ -221,7 +221,14 @@ def _place(
     source_folder,
 ) -> Place:
     return Place(
-        doc.path, doc.body_line, folder_url, target, source_folder, raw_files, site.base_url
+        doc.path,
+        doc.body_line,
+        folder_url,
+        target,
+        source_folder,
+        raw_files,
+        site.base_url,
+        site.root,
     )
 
 
@@ -251,6 +258,7 @@ def _Place_for_key(place: Place, line: int) -> Place:  # noqa: N802 - reads as a
         place.source_folder,
         place.files,
         place.base_url,
+        place.root,
     )
 
 

@@ -539,4 +539,4 @@ def serve(root: Path, port: int, host: str) -> None:
     """
     from .serve import serve as run
 
-    run(root, host, port, click.echo)
+    run(root, host, port, click.echo, lambda line: click.echo(line, err=True))

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .models import STOCKHOLM, Campaign, Content, Item, Site
-from .render import ics_url, when
+from .render import actions, anchor, when
 
 PUBLISHED_AT = dt.time(8)  # an item's `date` is a day; feeds show it at 08:00 Swedish time
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=STOCKHOLM)  # `updated` of a feed with no items at all
@@ -90,7 +90,7 @@ def campaign_feed(content: Content, campaign: Campaign) -> Feed:
     """Return the feed of one campaign's items."""
     site = content.site
     items = newest_first(i for i in content.items if campaign.slug in i.campaigns)
-    description = campaign.body.first_paragraph or f"Texter om kampanjen {campaign.name}"
+    description = campaign.body.first_paragraph or f"{campaign.name}: texter från {site.title}"
     return Feed(
         f"campaigns/{campaign.slug}/",
         clean(f"{campaign.name} – {site.title}"),
@@ -119,7 +119,7 @@ def published(item: Item) -> dt.datetime:
 
 def permalink(site: Site, item: Item) -> str:
     """Return the item's permanent URL: its anchor in the issue's web version."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/#{item.slug}"
+    return f"{site.base_url}/{item.year}/{item.issue_id}/#{anchor(item.slug)}"
 
 
 def campaign_url(site: Site, campaign: Campaign) -> str:
@@ -156,13 +156,7 @@ def content_html(content: Content, item: Item) -> str:
         where = f"<br><strong>Var:</strong> {escape(item.location)}" if item.location else ""
         parts.append(f"<p><strong>När:</strong> {escape(when(item))}{where}</p>")
     parts.append(item.body.html)
-    links = []
-    if item.registration:
-        links.append(f'<a href="{escape(item.registration)}">Anmäl dig</a>')
-    if item.is_event:
-        links.append(f'<a href="{escape(ics_url(site, item))}">Lägg till i kalendern</a>')
-    if item.link:
-        links.append(f'<a href="{escape(item.link)}">Läs mer</a>')
+    links = [f'<a href="{escape(a.url)}">{escape(a.label)}</a>' for a in actions(site, item)]
     if links:
         parts.append(f"<p>{' · '.join(links)}</p>")
     return clean("\n".join(parts))
@@ -185,15 +179,16 @@ def enclosure(item: Item) -> tuple[str, str, str] | None:
     return item.image, str(length), kind
 
 
-def _generator(content: Content, feed: Feed, self_url: str) -> Any:
+def _generator(content: Content, feed: Feed, self_url: str, is_rss: bool) -> Any:
     from feedgen.feed import FeedGenerator
 
     site = content.site
     fg = FeedGenerator()
     fg.id(self_url)
     fg.title(feed.title)
-    fg.description(feed.description)
-    fg.subtitle(feed.description)
+    # Readers treat an RSS <description> as HTML (the channel's like the items'), so it is
+    # escaped once more; Atom's <subtitle> is a text construct and stays as it is.
+    fg.subtitle(escape(feed.description, quote=False) if is_rss else feed.description)
     fg.author(name=clean(site.organisation))
     fg.language(site.language)
     fg.generator(GENERATOR)  # without feedgen's version, so an upgrade does not change bytes
@@ -205,7 +200,7 @@ def _generator(content: Content, feed: Feed, self_url: str) -> Any:
     return fg
 
 
-def _entry(fg: Any, content: Content, item: Item, with_enclosure: bool) -> None:
+def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
     site = content.site
     fe = fg.add_entry(order="append")  # pitfall 1: the default prepends
     value, is_permalink = guid(site, item)
@@ -222,10 +217,10 @@ def _entry(fg: Any, content: Content, item: Item, with_enclosure: bool) -> None:
     fe.content(content_html(content, item), type="html")
     for slug in item.campaigns:
         category = {"term": slug, "scheme": f"{site.base_url}/campaigns"}
-        if not with_enclosure:  # Atom: readers show the label, so the campaign's name;
+        if not is_rss:  # Atom: readers show the label, so the campaign's name;
             category["label"] = clean(content.campaigns[slug].name)  # RSS: pitfall 9
         fe.category(**category)
-    image = enclosure(item) if with_enclosure else None
+    image = enclosure(item) if is_rss else None
     if image:  # pitfall 5: only in RSS, where it is an <enclosure>, not a second link
         url, length, kind = image
         fe.enclosure(url, length, kind)
@@ -233,18 +228,18 @@ def _entry(fg: Any, content: Content, item: Item, with_enclosure: bool) -> None:
 
 def rss(content: Content, feed: Feed) -> bytes:
     """Return the feed as RSS 2.0."""
-    fg = _generator(content, feed, feed.url(content.site, "feed.xml"))
+    fg = _generator(content, feed, feed.url(content.site, "feed.xml"), is_rss=True)
     fg.pubDate(feed.updated)
     for item in feed.items:
-        _entry(fg, content, item, with_enclosure=True)
+        _entry(fg, content, item, is_rss=True)
     return fg.rss_str(pretty=True)
 
 
 def atom(content: Content, feed: Feed) -> bytes:
     """Return the feed as Atom (RFC 4287)."""
-    fg = _generator(content, feed, feed.url(content.site, "atom.xml"))
+    fg = _generator(content, feed, feed.url(content.site, "atom.xml"), is_rss=False)
     for item in feed.items:
-        _entry(fg, content, item, with_enclosure=False)
+        _entry(fg, content, item, is_rss=False)
     return fg.atom_str(pretty=True)
 
 

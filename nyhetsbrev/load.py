@@ -172,6 +172,18 @@ def relative(root: Path, path: Path) -> str:
 
 
 def _read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
+    if not path.resolve().is_relative_to(root.resolve()):  # a link, or a folder's, leads out
+        where = path.relative_to(root) if path.is_relative_to(root) else path
+        problems.append(
+            Problem(
+                where.as_posix(),
+                1,
+                "filen är en länk till en fil utanför innehållets mapp och läses inte: "
+                "lägg själva filen här",
+                rule="outside-root",
+            )
+        )
+        return None
     try:
         raw = path.read_bytes()
     except OSError as e:  # removed meanwhile, no permission, a folder named x.md ...

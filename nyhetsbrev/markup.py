@@ -14,13 +14,13 @@ import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .errors import WARNING, Problem, shown
+from .errors import ERROR, WARNING, Problem, shown
 from .models import Asset, Markup
 
 TAGS = {
@@ -79,6 +79,23 @@ WEB_ADDRESS = re.compile(
 )
 HIDDEN_OPEN = re.compile(r"<\s*(script|style)\b[^>]*>", re.IGNORECASE)  # "<script/>" opens, too
 
+# The only files that are published next to an issue: inert types, recognised by their
+# first bytes as well as their name. SVG and HTML can run scripts on the archive's origin,
+# and no well-kept SVG sanitiser exists for Python, so they are refused like every other type.
+PUBLISHABLE: dict[str, tuple[str, tuple[bytes, ...]]] = {
+    ".png": ("PNG-bild", (b"\x89PNG\r\n\x1a\n",)),
+    ".jpg": ("JPEG-bild", (b"\xff\xd8\xff",)),
+    ".jpeg": ("JPEG-bild", (b"\xff\xd8\xff",)),
+    ".gif": ("GIF-bild", (b"GIF87a", b"GIF89a")),
+    ".webp": ("WebP-bild", (b"RIFF",)),  # and "WEBP" at offset 8, checked below
+    ".pdf": ("PDF", (b"%PDF-",)),
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+EMAIL_IMAGE_MAX = 1_000_000  # bytes; a bigger image makes the email slow on a phone
+MAX_NESTING = 100  # elements inside each other; far deeper nesting crashes the MJML compiler
+TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+VOID = {"br", "hr", "img", "wbr", "input", "meta", "link", "area", "base", "col", "source"}
+
 
 @dataclass(frozen=True)
 class Place:
@@ -91,6 +108,7 @@ class Place:
     source_folder: Path  # the folder on disk
     files: dict[str, int]  # files in source_folder: relative name -> size
     base_url: str
+    root: Path | None = None  # the content root: no file outside it is ever published
 
 
 class _AnyLink(MarkdownIt):
@@ -117,17 +135,18 @@ class _Resolver:
 
     def line_of(self, needle: str) -> int:
         """Return the file line of the first body line that contains needle."""
-        for number, line in enumerate(self.text.split("\n")):
-            if needle in line:
-                return self.place.first_line + number
+        for wanted in dict.fromkeys((needle, unquote(needle))):  # links arrive encoded
+            for number, line in enumerate(self.text.split("\n")):
+                if wanted in line:
+                    return self.place.first_line + number
         return self.place.first_line
 
     def __call__(self, element: str, attribute: str, value: str) -> str | None:
         if attribute not in ("href", "src"):
             return value
-        return self.resolve(value)
+        return self.resolve(value, in_email=element == "img")
 
-    def resolve(self, url: str) -> str | None:
+    def resolve(self, url: str, in_email: bool = False) -> str | None:
         """Return the absolute URL for url, copying local files; None drops the attribute."""
         url = url.strip()
         parts = urlsplit(url)
@@ -150,11 +169,17 @@ class _Resolver:
             return self.place.base_url + url
         if url.startswith("#"):
             return f"{self.place.folder_url}/{url}"
-        return self.local(url, parts.path, url[len(parts.path) :])
+        return self.local(url, parts.path, url[len(parts.path) :], in_email)
 
-    def local(self, url: str, path: str, rest: str) -> str | None:
-        name = posixpath.normpath(path)
-        if name.startswith("../") or name == "..":
+    def problem(self, url: str, message: str, rule: str = "", severity: str = ERROR) -> None:
+        """Add a problem on the line that names url."""
+        line = self.line_of(url)
+        self.problems.append(Problem(self.place.path, line, message, severity, rule))
+
+    def local(self, url: str, path: str, rest: str, in_email: bool = False) -> str | None:
+        # Markdown links arrive percent-encoded ("bild-%C3%A5.png"); files have plain names.
+        name = posixpath.normpath(unquote(path))
+        if name.startswith(("../", "/")) or name == "..":
             self.problems.append(
                 Problem(
                     self.place.path,
@@ -174,31 +199,99 @@ class _Resolver:
                 )
             )
             return None
+        source = self.place.source_folder / name
         if name not in self.place.files:
+            # Not listed: perhaps behind a link to a folder outside the tree, or of a type
+            # that is never published; say so rather than that it is missing.
+            if source.exists() and not self.publishable(url, name, source):
+                return None
             self.problems.append(
                 Problem(
                     self.place.path,
                     self.line_of(url),
-                    f'filen "{shown(url)}" finns inte i '
+                    f'filen "{shown(unquote(url))}" finns inte i '
                     f"{posixpath.dirname(self.place.path) or '.'}/",
                     rule="missing-file",
                 )
             )
             return None
+        if not self.publishable(url, name, source):
+            return None
+        size = self.place.files[name]
+        if in_email and posixpath.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            self.warn_size(url, name, size)
         target = posixpath.join(self.place.target_folder, name)
-        self.assets[name] = Asset(
-            self.place.source_folder / name,
-            target,
-            f"{self.place.folder_url}/{name}",
-            self.place.files[name],
-        )
-        return f"{self.place.folder_url}/{name}{rest}"
+        address = f"{self.place.folder_url}/{quote(name)}"
+        self.assets[name] = Asset(source, target, address, size)
+        return f"{address}{rest}"
+
+    def publishable(self, url: str, name: str, source: Path) -> bool:
+        """Return whether source may be published; add the reason to problems if not."""
+        root = self.place.root
+        if root is not None:
+            try:
+                inside = source.resolve(strict=True).is_relative_to(root.resolve())
+            except (OSError, RuntimeError):  # a dangling or looping link
+                inside = False
+            if not inside:
+                self.problem(
+                    url,
+                    f'"{name}" är en länk till en fil utanför innehållets mapp och publiceras '
+                    "inte: lägg en kopia av filen bredvid texten",
+                    rule="outside-root",
+                )
+                return False
+        suffix = posixpath.splitext(name)[1].lower()
+        kind = PUBLISHABLE.get(suffix)
+        if kind is None:
+            self.problem(
+                url,
+                f'filen "{name}" får inte publiceras: bara bilder (png, jpg, gif, webp) och '
+                "pdf får länkas, eftersom andra filtyper (som svg och html) kan köra skript "
+                "på webbplatsen",
+                rule="file-type",
+            )
+            return False
+        if not _starts_like(source, suffix):
+            self.problem(
+                url,
+                f'filen "{name}" är ingen riktig {kind[0]}: innehållet stämmer inte med '
+                f"filändelsen {suffix}",
+                rule="file-type",
+            )
+            return False
+        return True
+
+    def warn_size(self, url: str, name: str, size: int) -> None:
+        """Warn when an image shown in the email is too big for a phone on a slow network."""
+        if size > EMAIL_IMAGE_MAX:
+            megabytes = f"{size / EMAIL_IMAGE_MAX:.1f}".replace(".", ",")
+            self.problem(
+                url,
+                f'bilden "{name}" är {megabytes} MB; en bild i ett e-brev bör vara under '
+                "1 MB: spara den i lägre upplösning",
+                rule="image-size",
+                severity=WARNING,
+            )
+
+
+def _starts_like(path: Path, suffix: str) -> bool:
+    """Return whether the file's first bytes are those of its type (by magic number)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    _, magics = PUBLISHABLE[suffix]
+    if not head.startswith(magics):
+        return False
+    return suffix != ".webp" or head[8:12] == b"WEBP"
 
 
 def resolve_url(url: str, place: Place) -> tuple[str | None, Asset | None, list[Problem]]:
     """Resolve one front-matter URL or path the way Markdown links are resolved."""
     resolver = _Resolver(place, url)
-    absolute = resolver.resolve(url)
+    absolute = resolver.resolve(url, in_email=True)
     asset = next(iter(resolver.assets.values()), None)
     return absolute, asset, resolver.problems
 
@@ -239,10 +332,51 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
         link_rel=None,
         strip_comments=True,
     )
+    if _nesting(clean) > MAX_NESTING:
+        resolver.problems.append(
+            Problem(
+                place.path,
+                place.first_line + _deepest_line(text),
+                f"texten har fler än {MAX_NESTING} element inuti varandra "
+                "(t.ex. <b><b><b>…): förenkla formateringen",
+                rule="nesting",
+            )
+        )
+        clean = nh3.clean(clean, tags=set())  # keep the words; the error stops the build
     plain = to_text(tokens, resolver)
     first = next((b for b in plain.split("\n\n") if b and not b.startswith(("- ", "> "))), "")
     markup = Markup(clean.strip(), plain, _unlink(first), tuple(resolver.assets.values()))
     return markup, list(dict.fromkeys(resolver.problems))
+
+
+def _nesting(html: str) -> int:
+    """Return how deeply the elements of well-formed html are nested."""
+    depth = deepest = 0
+    for match in TAG.finditer(html):
+        closing, name, self_closing = match.groups()
+        if closing:
+            depth = max(0, depth - 1)
+        elif not self_closing and name.lower() not in VOID:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _deepest_line(text: str) -> int:
+    """Return the 0-based line of text where its raw tags first nest too deeply."""
+    depth = 0
+    for number, line in enumerate(text.split("\n")):
+        for match in TAG.finditer(line):
+            closing, name, self_closing = match.groups()
+            if closing:
+                depth = max(0, depth - 1)
+            elif not self_closing and name.lower() not in VOID:
+                depth += 1
+                if depth > MAX_NESTING:
+                    return number
+    # Nesting made by Markdown itself (emphasis in emphasis): the line richest in markup.
+    lines = text.split("\n")
+    return max(range(len(lines)), key=lambda n: sum(map(lines[n].count, "*_>[")))
 
 
 def _safe_scheme(url: str) -> bool:

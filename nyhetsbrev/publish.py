@@ -108,10 +108,24 @@ def _same(data: bytes | Path, old: Path) -> bool:
         if not os.path.isfile(old) or old.is_symlink():
             return False
         if isinstance(data, Path):
-            return data.stat().st_size == stat.st_size and data.read_bytes() == old.read_bytes()
+            return data.stat().st_size == stat.st_size and _same_bytes(data, old)
         return len(data) == stat.st_size and data == old.read_bytes()
     except OSError:
         return False
+
+
+CHUNK = 1024 * 1024  # bytes compared at a time: a big asset is never read whole
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Return whether two files hold the same bytes, reading both a chunk at a time."""
+    with a.open("rb") as first, b.open("rb") as second:
+        while True:
+            left, right = first.read(CHUNK), second.read(CHUNK)
+            if left != right:
+                return False
+            if not left:
+                return True
 
 
 def _swap(staging: Path, out: Path) -> None:

@@ -10,20 +10,27 @@ import datetime as dt
 import email.policy
 import hashlib
 import logging
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from functools import lru_cache, wraps
+from pathlib import Path, PurePath
+from types import ModuleType
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote, urlsplit
 
 import jinja2
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
+from .errors import NyhetsbrevError, Problem
 from .markup import sized_images, wrap
-from .models import STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site
+from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
 from .timing import Timings, timed
 
 ACCENT = "#1d4f91"
@@ -46,13 +53,80 @@ class RenderedIssue:
     web: str
 
 
+class TemplateFailure(NyhetsbrevError):
+    """A template could not be read or rendered (a mistake, or an attempt to escape)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from a worker process whole
+        return (type(self), (self.problem,))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox, and no file paths, modules or SMTP settings within a template's reach.
+
+    A content tree's templates are written by anyone with access to the tree, and they render
+    while `send` has the SMTP password and the unsubscribe secret in its environment.
+    """
+
+    HIDDEN = (PurePath, ModuleType, Smtp, Asset)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, self.HIDDEN) or isinstance(value, self.HIDDEN):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
+class _ContentLoader(jinja2.BaseLoader):
+    """A content tree's templates/: never a file that resolves outside the content root."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.root = folder.parent.resolve()
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = self.folder.joinpath(*split_template_path(template))
+        if not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            relative = path.relative_to(self.root).as_posix()
+            raise TemplateFailure(
+                Problem(
+                    relative,
+                    1,
+                    "mallen är en länk till en fil utanför innehållets mapp och används inte: "
+                    "lägg själva mallen i templates/",
+                    rule="outside-root",
+                )
+            )
+        try:
+            source = resolved.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            relative = path.relative_to(self.root).as_posix()
+            why = "den är inte UTF-8" if isinstance(e, UnicodeDecodeError) else e.strerror
+            raise TemplateFailure(
+                Problem(relative, 1, f"mallen går inte att läsa: {why}")
+            ) from None
+        mtime = os.path.getmtime(resolved)
+        return source, str(path), lambda: os.path.getmtime(resolved) == mtime
+
+
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """Return the Jinja2 environment: a content tree's templates/ first, then the defaults."""
+    """Return the Jinja2 environment: a content tree's templates/ first, then the defaults.
+
+    Every template renders in the sandbox, the defaults too (a content tree's template may
+    extend or include them).
+    """
     loaders: list[jinja2.BaseLoader] = []
     if templates is not None:
-        loaders.append(jinja2.FileSystemLoader(str(templates)))
+        loaders.append(_ContentLoader(templates))
     loaders.append(jinja2.PackageLoader("nyhetsbrev", "templates"))
-    env = jinja2.Environment(
+    env = _Sandbox(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "mjml", "xml"]),
         trim_blocks=True,
@@ -60,8 +134,74 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(datum=datum, when=when, wrap=wrap, email_body=email_body)
+    env.filters.update(
+        datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
+    )
     return env
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_templates(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn an error raised inside a template into `path:line: message` (TemplateFailure)."""
+
+    @wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except TemplateFailure:
+            raise
+        except Exception as e:
+            env = args[0]
+            problem = template_problem(e, env) if isinstance(env, jinja2.Environment) else None
+            if problem is None:
+                raise
+            raise TemplateFailure(problem) from None
+
+    return wrapper
+
+
+def template_problem(error: Exception, env: jinja2.Environment) -> Problem | None:
+    """Return where in which template error happened, or None if no template was involved."""
+    root = next(
+        (
+            loader.root
+            for loader in getattr(env.loader, "loaders", ())
+            if isinstance(loader, _ContentLoader)
+        ),
+        None,
+    )
+    package = Path(__file__).parent / "templates"
+
+    def where(filename: str) -> str | None:
+        path = Path(filename)
+        if root is not None and path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+        if path.is_relative_to(package):
+            return f"templates/{path.relative_to(package).as_posix()} (standardmallen)"
+        return None
+
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        place = where(error.filename or "") or f"templates/{error.name}"
+        return Problem(place, error.lineno, f"mallen går inte att läsa: {error.message}")
+    found: tuple[str, int] | None = None
+    tb = error.__traceback__
+    while tb is not None:
+        template = where(tb.tb_frame.f_code.co_filename)
+        if template is not None:
+            found = (template, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    if isinstance(error, jinja2.exceptions.SecurityError):
+        message = "mallen försöker nå något som mallar inte får använda, och stoppades"
+    elif isinstance(error, jinja2.TemplateNotFound):
+        message = f'mallen "{error.name}" finns inte'
+    else:
+        message = f"mallen går inte att rendera: {type(error).__name__}: {str(error)[:200]}"
+    return Problem(found[0], found[1], message)
 
 
 def datum(value: dt.date | dt.datetime) -> str:
@@ -100,7 +240,47 @@ def web_url(site: Site, issue: Issue) -> str:
 
 def ics_url(site: Site, item: Item) -> str:
     """Return the absolute URL of an event's own calendar file."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/{item.slug}.ics"
+    return f"{site.base_url}/{item.year}/{item.issue_id}/{quote(item.slug)}.ics"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a reader can do with an item: one link, the same in every output."""
+
+    kind: str  # "register", "read" or "calendar"
+    label: str  # what the link says
+    url: str  # absolute
+    button: bool  # the item's main action, shown as a button
+
+
+def actions(site: Site, item: Item) -> tuple[Action, ...]:
+    """Return an item's actions in order: register, read more, add to the calendar.
+
+    The email, its text part, the web page and the feeds all show these, so a link in
+    the front matter reaches every output. The first of them is the button.
+    """
+    found = []
+    if item.registration:
+        found.append(("register", "Anmäl dig", item.registration))
+    if item.link:
+        found.append(("read", "Läs mer", item.link))
+    if item.is_event:
+        found.append(("calendar", "Lägg till i kalendern", ics_url(site, item)))
+    return tuple(
+        Action(kind, label, url, index == 0 and kind != "calendar")
+        for index, (kind, label, url) in enumerate(found)
+    )
+
+
+def host_of(url: str) -> str:
+    """Return the host name of an absolute URL ("www.example.se"), or the URL itself."""
+    host = urlsplit(url).hostname
+    return host or url
+
+
+def anchor(slug: str) -> str:
+    """Return a slug as a URL fragment: a file name may hold "#", "?" or spaces."""
+    return quote(slug, safe="-._~!$&'()*+,;=:@/")
 
 
 def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
@@ -131,10 +311,12 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
         "names": lambda item: ", ".join(content.campaigns[c].name for c in item.campaigns),
         "web_url": web_url(site, issue),
         "ics_url": lambda item: ics_url(site, item),
+        "actions": lambda item: actions(site, item),
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
 
 
+@_reports_templates
 def render_mjml(
     env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
 ) -> str:
@@ -190,6 +372,7 @@ def email_css(env: jinja2.Environment) -> str:
     return source
 
 
+@_reports_templates
 def render_text(
     env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
 ) -> str:
@@ -232,6 +415,7 @@ def message(
     return msg
 
 
+@_reports_templates
 def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
     """Return the issue's web version: semantic HTML with the archive's stylesheet."""
     return env.get_template("web/issue.html").render(
@@ -239,6 +423,7 @@ def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
     )
 
 
+@_reports_templates
 def render_archive(env: jinja2.Environment, content: Content) -> str:
     """Return the archive home page: issues by year, newest first."""
     years: dict[int, list[Issue]] = {}
@@ -254,6 +439,7 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
     )
 
 
+@_reports_templates
 def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaign) -> str:
     """Return a campaign's page: its standing text, its items newest first, its feeds."""
     site = content.site

@@ -12,9 +12,13 @@ The browser is told about changes by Server-Sent Events on /handelser.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import mimetypes
+import os
+import shutil
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -32,9 +36,9 @@ from .config import parse_config
 from .errors import ERROR, ContentError, NyhetsbrevError, Problem
 from .lint import documents, lint
 from .load import CONFIG, RawIssue, Tree, _read_issue, load, read_config
-from .models import Content, issue_title
+from .models import Asset, Content, Issue, issue_title
 from .plan import STATUS
-from .render import RenderedIssue, environment, render_issue, stylesheet
+from .render import RenderedIssue, TemplateFailure, environment, render_issue, stylesheet
 
 EMAIL_PREFIX = "/utskick/"  # where the outputs are served; base_url is rewritten to it
 WATCHED = ("newsletters", "campaigns", "templates")
@@ -53,6 +57,7 @@ class IssueView:
     problems: tuple[Problem, ...]  # check and lint findings, errors first
     rendered: RenderedIssue | None  # None when the issue does not check (or is not rendered)
     stale: bool = False  # rendered is the last version that worked, not the current files
+    assets: tuple[tuple[str, Path], ...] = ()  # (output path, file) of every file it links
 
     @property
     def errors(self) -> int:
@@ -224,10 +229,13 @@ class Preview:
             len(issue.items),
             _ordered(problems),
             rendered,
+            assets=_linked(issue, content),
         )
 
     def _render_problem(self, issue_path: str, error: Exception) -> Problem:
         """Return a problem for an exception raised while rendering (a template's mistake)."""
+        if isinstance(error, TemplateFailure):
+            return error.problem
         if isinstance(error, jinja2.TemplateSyntaxError) and error.filename:
             path = Path(error.filename)
             where = (
@@ -258,6 +266,7 @@ class Preview:
             _ordered(problems),
             entry.last_good,
             stale=entry.last_good is not None,
+            assets=_linked(entry.last_good.issue) if entry.last_good else (),
         )
 
     def _environment(self, content: Content) -> jinja2.Environment:
@@ -271,20 +280,24 @@ class Preview:
         return self._base_url
 
     def asset(self, parts: list[str]) -> Path | None:
-        """Return the file at an output path (campaigns/NAME or YYYY/ID/NAME) if it is listed."""
-        with self._lock:
-            if parts[0] == "campaigns" and len(parts) >= 2 and self._tree is not None:
-                folder, name, files = (
-                    self.root / "campaigns",
-                    "/".join(parts[1:]),
-                    self._tree.campaign_files,
-                )
-            elif len(parts) >= 3 and (entry := self._entries.get(f"{parts[0]}/{parts[1]}")):
-                folder, name, files = entry.raw.folder, "/".join(parts[2:]), entry.raw.files
-            else:
-                return None
-        path = folder / name
-        return path if name in files and path.is_file() else None
+        """Return the file at an output path (campaigns/NAME or YYYY/ID/NAME) if one is linked.
+
+        Only files that a checked issue links are served (the same that `build` publishes),
+        and only while they are inside the content root: not every file in a folder.
+        """
+        target = "/".join(parts)
+        if parts[0] == "campaigns":
+            keys = self.keys()
+        elif len(parts) >= 3:
+            keys = [f"{parts[0]}/{parts[1]}"]
+        else:
+            return None
+        for key in keys:
+            view = self.view(key)
+            path = dict(view.assets).get(target) if view else None
+            if path is not None:
+                return path if _inside(path, self.root) else None
+        return None
 
     # -- change notification -------------------------------------------------------------
 
@@ -322,6 +335,28 @@ class Preview:
                 self.announce(keys)
 
 
+def _linked(issue: Issue, content: Content | None = None) -> tuple[tuple[str, Path], ...]:
+    """Return (output path, file) of every file the issue links, with its campaigns' files."""
+    assets: list[Asset | None] = [*issue.intro.assets]
+    campaigns = content.campaigns if content else {}
+    for item in issue.items:
+        assets += [*item.body.assets, item.image_asset]
+        for slug in item.campaigns:
+            if campaign := campaigns.get(slug):
+                logo = campaign.logo if isinstance(campaign.logo, Asset) else None
+                assets += [*campaign.body.assets, logo]
+    return tuple(dict.fromkeys((a.target, a.source) for a in assets if a is not None))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Return whether path is a regular file that resolves inside root (no link leads out)."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return resolved.is_relative_to(root) and resolved.is_file()
+
+
 def _ordered(problems: Iterable[Problem]) -> tuple[Problem, ...]:
     unique = list(dict.fromkeys(problems))
     return tuple(sorted(unique, key=lambda p: (p.severity != ERROR, p.path, p.line, p.message)))
@@ -354,6 +389,55 @@ class Response:
     status: int
     body: bytes
     content_type: str = "text/html; charset=utf-8"
+    file: Path | None = None  # sent in chunks instead of body: an asset is never read whole
+
+
+LOOPBACK_NAMES = {"localhost", "localhost.", "ip6-localhost"}
+
+
+def allowed_host(header: str | None, bound: str) -> bool:
+    """Return whether a request's Host header names this server (no DNS rebinding).
+
+    A page on another site can make the browser send requests here under its own domain
+    name; those carry that name in Host and are refused. Accepted: localhost, the bound
+    address, a loopback address, and, when bound to every interface, any IP address and
+    this computer's name.
+    """
+    if not header:
+        return False
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else ""
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host in LOOPBACK_NAMES or host == bound.lower():
+        return True
+    everywhere = bound in ("0.0.0.0", "::", "")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return everywhere and host in {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return address.is_loopback or everywhere
+
+
+def exposure_warning(host: str) -> str | None:
+    """Return the warning for a preview that other computers can reach, or None."""
+    if is_loopback(host):
+        return None
+    return (
+        f"varning: förhandsvisningen kan nås från andra datorer via {host} och visar även "
+        "utkast; starta med --host 127.0.0.1 om bara du ska se den"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether host is reachable from this computer only."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _pages() -> jinja2.Environment:
@@ -458,7 +542,7 @@ class Site:
         if path is None:
             return self._not_found()
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return Response(200, path.read_bytes(), kind)
+        return Response(200, b"", kind, file=path)
 
 
 def _json(data: dict[str, Any]) -> Response:
@@ -472,6 +556,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        host = self.headers.get("Host")
+        if not allowed_host(host, self.server.host):
+            text = f"Förhandsvisningen svarar bara på adressen den startades med, inte på {host!r}."
+            return self._respond(Response(421, text.encode(), "text/plain; charset=utf-8"))
         if urlsplit(self.path).path == "/handelser":
             return self._events()
         try:
@@ -479,12 +567,29 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug must not stop the preview; show it instead
             body = f"Fel i förhandsvisningen: {type(e).__name__}: {e}".encode()
             response = Response(500, body, "text/plain; charset=utf-8")
+        self._respond(response)
+
+    def _respond(self, response: Response) -> None:
+        if response.file is not None:
+            try:
+                source = response.file.open("rb")
+            except OSError:
+                response = Response(404, b"Filen finns inte.", "text/plain; charset=utf-8")
+            else:
+                with source:
+                    self._head(response, os.fstat(source.fileno()).st_size)
+                    shutil.copyfileobj(source, self.wfile, 1024 * 1024)
+                return
+        self._head(response, len(response.body))
+        self.wfile.write(response.body)
+
+    def _head(self, response: Response, length: int) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Content-Length", str(length))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
-        self.wfile.write(response.body)
 
     def _events(self) -> None:
         preview = self.server.preview
@@ -529,6 +634,7 @@ class PreviewServer(ThreadingHTTPServer):
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), _Handler)
+        self.host = host
         self.preview = preview
         self.site = Site(preview)
         self.stopping = threading.Event()
@@ -575,13 +681,30 @@ def start(root: Path, host: str = "127.0.0.1", port: int = 0) -> PreviewServer:
     return server.start()
 
 
-def serve(root: Path, host: str, port: int, echo: Callable[[str], Any]) -> None:
-    """Run the preview until Ctrl+C."""
-    server = start(root, host, port)
-    echo(f"Förhandsvisning på {server.url} (avsluta med Ctrl+C)")
+def serve(
+    root: Path,
+    host: str,
+    port: int,
+    echo: Callable[[str], Any],
+    warn: Callable[[str], Any] | None = None,
+) -> None:
+    """Run the preview until Ctrl+C (SIGINT) or SIGTERM; both end it cleanly."""
+    stop = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda *_: stop.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }  # set even when started with SIGINT ignored (in the background of a shell)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        echo("Förhandsvisningen avslutas.")
+        server = start(root, host, port)
+        if warning := exposure_warning(host):
+            (warn or echo)(warning)
+        echo(f"Förhandsvisning på {server.url} (avsluta med Ctrl+C)")
+        try:
+            while not stop.wait(0.5):
+                pass
+            echo("Förhandsvisningen avslutas.")
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -172,7 +172,7 @@ def test_text_part_reads_well(built_basic):
     assert "KALENDARIUM" in text
     assert "När: torsdag 3 november 2022 kl. 13.00–16.00" in text
     assert "Anmäl dig:\nhttps://www.example.se/anmalan/konferens" in text
-    assert "Kampanj: Välj att sluta, Svartsjuka är inte romantiskt" in text
+    assert "Kampanjer: Välj att sluta, Svartsjuka är inte romantiskt" in text
 
 
 def test_twelve_item_issue_stays_under_60_kb(run, tmp_path):

@@ -59,3 +59,22 @@ def test_timings_change_no_byte(tmp_path):
     pipeline.build(FIXTURES / "basic", tmp_path / "b")
     assert {"load", "check", "mjml", "inlining", "text", "writing"} <= set(timings.seconds)
     assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_a_hostile_template_is_reported_from_a_worker_process(big, tmp_path):
+    import shutil
+
+    from nyhetsbrev.render import TemplateFailure
+
+    root = tmp_path / "kopia"
+    shutil.copytree(big, root)
+    template = root / "templates/email/issue.txt"
+    template.parent.mkdir(parents=True)
+    template.write_text("Hej\n{{ cycler.__init__.__globals__.os.environ }}\n", "utf-8")
+    content = pipeline.load_content(root).content
+    with pytest.raises(TemplateFailure) as raised:
+        pipeline.render_all(content, workers=2)
+    assert str(raised.value.problem) == (
+        "templates/email/issue.txt:2: mallen försöker nå något som mallar inte får använda, "
+        "och stoppades"
+    )

@@ -406,9 +406,12 @@ def test_serve_prints_its_address_serves_the_index_and_stops_on_ctrl_c(tree):
         with urllib.request.urlopen(match.group(1)) as response:
             page = response.read().decode()
         assert '<html lang="sv"' in page and "Nyhetsbrev mars 2022" in page
-    finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:  # never leave a server behind, whatever failed
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, err
     assert out == "Förhandsvisningen avslutas.\n"
 
