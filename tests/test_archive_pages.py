@@ -99,6 +99,8 @@ def test_every_page_has_the_quick_exit_the_footer_links_and_its_own_metadata(run
         assert exits[0].text == "Lämna sidan snabbt"
         assert doc.xpath("//a[@data-quick-exit]/following-sibling::a")[0].text == "Surfa tryggt"
         footer = [a.get("href") for a in doc.xpath("//footer//a")]
+        assert "https://www.example.se/lansstyrelsen" in footer  # the organisation's site
+        assert "mailto:svar@example.se" in footer
         depth = "../" * path.count("/")
         for target in ("tillganglighet/", "surfa-tryggt/", "integritet/"):
             assert depth + target in footer, (path, footer)
