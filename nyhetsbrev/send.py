@@ -31,6 +31,7 @@ from functools import partial
 from pathlib import Path
 
 from . import ledger as ledgers
+from . import records
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, unsubscribe_url
@@ -525,6 +526,7 @@ def send_list(
         book.finish(issue_id, r.address, outcome.state, outcome.reply)
         outcomes.append(outcome)
         progress(outcome)
+    records.write_package(template, plan, book)  # the sent issue kept as a record
     return outcomes
 
 
