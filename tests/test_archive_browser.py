@@ -219,6 +219,12 @@ def test_quick_exit_is_in_the_same_place_on_every_page(site, browser, width):
             assert box is not None
             boxes[path] = (round(box["x"]), round(box["y"]), round(box["width"]))
             assert page.evaluate("document.documentElement.scrollWidth") <= width
+        # The bar stays in view, but an item reached by its anchor is not under it.
+        page.goto(origin + "2022/2022-03/#svartsjuka")
+        bar = page.locator(".safety").bounding_box()
+        heading = page.locator("#svartsjuka").bounding_box()
+        assert bar is not None and heading is not None
+        assert heading["y"] >= bar["y"] + bar["height"], (bar, heading)
         page.goto(origin)
         page.get_by_label("Sök bland texterna").fill("webbinarium")
         page.get_by_role("button", name="Sök").click()
