@@ -316,3 +316,20 @@ def test_a_build_that_cannot_index_leaves_the_old_output(run, tree, monkeypatch)
     assert "sökindexet kunde inte byggas" in result.stderr
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert not list(out.parent.glob(".public-ny-*"))
+
+
+def test_the_preview_serves_the_script_its_web_version_loads(tree):
+    import urllib.request
+
+    from nyhetsbrev.serve import start
+
+    server = start(tree)
+    try:
+        with urllib.request.urlopen(server.url + "utskick/2022/2022-03/index.html") as r:
+            page = r.read().decode()
+        assert '<script src="../../site.js" defer></script>' in page
+        with urllib.request.urlopen(server.url + "utskick/site.js") as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+            assert b"data-quick-exit" in r.read()
+    finally:
+        server.stop()
