@@ -87,6 +87,9 @@ def test_statement_states_the_compliance_given(tree, status):
 
 def test_every_page_has_the_quick_exit_the_footer_links_and_its_own_metadata(run, tree):
     configure(tree, STATEMENT)
+    path = tree / "newsletter.toml"
+    website = '[footer]\nwebsite = "https://www.example.se/lansstyrelsen"\n'
+    path.write_text(path.read_text("utf-8").replace("[footer]\n", website), "utf-8")
     result, out = build(run, tree)
     assert result.exit_code == 0, result.output
     found = pages(out)
