@@ -12,11 +12,13 @@ import re
 from typing import Any
 
 from . import campaign_names, scaffold
+from .archive_pages import statement_problems
 from .config import one_of, parse_config
 from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
 from .load import Document, RawIssue, Tree
 from .markup import Place, render_markdown, resolve_url
 from .models import MONTHS, STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
+from .records import verify_packages
 
 ITEM_KEYS = {
     "title",
@@ -55,6 +57,7 @@ def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
     problems += config_problems
     if site is None:
         return None, sorted(problems)
+    problems += statement_problems(site, tree.config) + verify_packages(tree.root)
     campaigns = {}
     for doc in tree.campaigns:
         campaign = _campaign(doc, tree, site, problems)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 import tomllib
 from pathlib import Path
@@ -10,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
 from .load import CONFIG, read_config
-from .models import Site, Smtp
+from .models import Accessibility, Privacy, Site, Smtp
 
 KNOWN: dict[str, set[str]] = {
     "": {
@@ -25,14 +27,29 @@ KNOWN: dict[str, set[str]] = {
         "smtp",
         "sending",
         "check",
+        "accessibility",
+        "safety",
+        "privacy",
     },
     "sender": {"name", "address", "reply_to", "postal", "reason"},
     "unsubscribe": {"url", "mailto"},
-    "footer": {"lines"},
+    "footer": {"lines", "website", "logo", "logo_alt"},
     "feeds": {"items"},
     "smtp": {"host", "port", "security", "user"},
     "sending": {"ledger", "suppression"},
     "check": {"max_words"},
+    "accessibility": {
+        "status",
+        "assessed",
+        "updated",
+        "method",
+        "known_issues",
+        "exempt",
+        "outside",
+        "feedback",
+    },
+    "safety": {"exit_url"},
+    "privacy": {"controller", "contact", "legal_basis", "retention"},
 }
 # Each value with what it means, in Swedish, for the message about a wrong one.
 SECURITY = {
@@ -47,6 +64,14 @@ def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
     text, problems = read_config(root.resolve())
     site, found = parse_config(text, root.resolve())
     return site, problems + found
+
+
+# The accessibility statement's compliance levels (DIGG's words), with what each means.
+COMPLIANCE = {
+    "helt förenlig": "allt uppfyller kraven",
+    "delvis förenlig": "det mesta uppfyller kraven",
+    "inte förenlig": "det mesta uppfyller inte kraven",
+}
 
 
 def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Problem]]:
@@ -87,6 +112,12 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         ledger=root / (reader.text("sending", "ledger") or ".nyhetsbrev/sends.sqlite"),
         suppression=(root / s) if (s := reader.text("sending", "suppression")) else None,
         max_words=reader.integer("check", "max_words", 250, minimum=1),
+        accessibility=_accessibility(reader),
+        exit_url=reader.url("safety", "exit_url", "https://www.google.se/"),
+        privacy=_privacy(reader),
+        website=reader.url("footer", "website", ""),
+        logo=_logo(reader, root),
+        logo_alt=reader.text("footer", "logo_alt", required="logo" in reader.section("footer")),
     )
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
@@ -97,6 +128,46 @@ def one_of(choices: dict[str, str]) -> str:
     """Return 'a (meaning), b (meaning) eller c (meaning)' for a message."""
     named = [f"{value} ({meaning})" for value, meaning in choices.items()]
     return ", ".join(named[:-1]) + " eller " + named[-1] if len(named) > 1 else named[0]
+
+
+def _accessibility(reader: _Reader) -> Accessibility | None:
+    if not reader.section("accessibility"):
+        return None
+    assessed = reader.date("accessibility", "assessed", required=True)
+    feedback = reader.text("accessibility", "feedback", required=True)
+    if feedback and not feedback.startswith(("mailto:", "https://")):
+        reader.fail(
+            "accessibility",
+            "feedback",
+            f'[accessibility] feedback ska börja med "mailto:" eller "https://", inte "{feedback}"',
+        )
+    return Accessibility(
+        status=reader.choice("accessibility", "status", COMPLIANCE, "", required=True),
+        assessed=assessed,
+        updated=reader.date("accessibility", "updated") or assessed,
+        method=reader.text("accessibility", "method", required=True),
+        known_issues=tuple(reader.texts("accessibility", "known_issues")),
+        exempt=tuple(reader.texts("accessibility", "exempt")),
+        outside=tuple(reader.texts("accessibility", "outside")),
+        feedback=feedback,
+    )
+
+
+def _privacy(reader: _Reader) -> Privacy | None:
+    if not reader.section("privacy"):
+        return None
+    keys = ("controller", "contact", "legal_basis", "retention")
+    values = [reader.text("privacy", key, required=True) for key in keys]
+    return Privacy(*values)
+
+
+def _logo(reader: _Reader, root: Path) -> str:
+    logo = reader.text("footer", "logo")
+    if logo and not (root / logo).is_file():
+        reader.fail(
+            "footer", "logo", f'[footer] logo "{logo}" finns inte (sökvägen utgår från roten)'
+        )
+    return logo
 
 
 class _Reader:
@@ -164,7 +235,30 @@ class _Reader:
             return []
         return [self.one_line(section, key, v) for v in value]
 
-    def url(self, section: str, key: str) -> str:
+    def section(self, section: str) -> dict[str, Any]:
+        """Return [section] as a table (empty when it is missing or not a table)."""
+        table = self.data.get(section)
+        return table if isinstance(table, dict) else {}
+
+    def date(self, section: str, key: str, required: bool = False) -> dt.date | None:
+        value = self.value(section, key)
+        if value is None:
+            if required:
+                self.fail(section, key, f"{self.name(section, key)} saknas")
+            return None
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return dt.date.fromisoformat(value.strip())
+        elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        self.fail(
+            section, key, f"{self.name(section, key)} ska vara ett datum, till exempel 2026-10-01"
+        )
+        return None
+
+    def url(self, section: str, key: str, default: str | None = None) -> str:
+        if default is not None and self.value(section, key) is None:
+            return default
         value = self.text(section, key, required=True)
         parts = urlsplit(value)
         if value and (parts.scheme != "https" or not parts.netloc):
@@ -186,8 +280,17 @@ class _Reader:
             return default
         return value
 
-    def choice(self, section: str, key: str, choices: dict[str, str], default: str) -> str:
-        value = self.text(section, key) or default
+    def choice(
+        self,
+        section: str,
+        key: str,
+        choices: dict[str, str],
+        default: str,
+        required: bool = False,
+    ) -> str:
+        value = self.text(section, key, required) or default
+        if not value and required:
+            return value
         if value not in choices:
             self.fail(
                 section,

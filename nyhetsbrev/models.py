@@ -47,6 +47,30 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class Accessibility:
+    """[accessibility]: the accessibility statement (lag 2018:1937, DIGG's rules)."""
+
+    status: str  # helt förenlig | delvis förenlig | inte förenlig
+    assessed: dt.date | None
+    updated: dt.date | None  # the statement's last update; default: assessed
+    method: str
+    known_issues: tuple[str, ...]
+    exempt: tuple[str, ...]  # unreasonable burden (oskäligt betungande anpassning)
+    outside: tuple[str, ...]  # content the law does not cover
+    feedback: str  # mailto: or https: address for reports of inaccessible content
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """[privacy]: the privacy notice (GDPR art. 13)."""
+
+    controller: str
+    contact: str
+    legal_basis: str
+    retention: str
+
+
+@dataclass(frozen=True)
 class Site:
     """newsletter.toml, checked."""
 
@@ -68,6 +92,12 @@ class Site:
     ledger: Path | None = None
     suppression: Path | None = None
     max_words: int = 250  # [check] max_words: longer items get a warning
+    accessibility: Accessibility | None = None  # None: no [accessibility] in newsletter.toml
+    exit_url: str = "https://www.google.se/"  # [safety] exit_url: "Lämna sidan snabbt"
+    privacy: Privacy | None = None
+    logo: str = ""  # [footer] logo: an https URL or a path under base_url
+    logo_alt: str = ""
+    website: str = ""  # [footer] website: the organisation's main site
 
     @property
     def host(self) -> str:

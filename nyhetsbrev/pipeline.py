@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import archive_pages
 from .calendar import calendar_files
 from .check import check
 from .errors import ERROR, WARNING, ContentError, Problem
@@ -99,6 +100,7 @@ def outputs(
         feeds = [*feed_files(content), *calendar_files(content)]
     yield from feeds
     yield from _assets(content)
+    yield from archive_pages.outputs(env, content)
 
 
 def _assets(content: Content) -> Iterator[Output]:
@@ -133,8 +135,14 @@ def build(
         rendered = render_all(checked.content, timings)
     checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
     with timed(timings, "writing"):
-        count = publish(out, files)
+        count = publish(out, files, finish=_search_index)
     return checked, count
+
+
+def _search_index(staging: Path) -> int:
+    from .search_index import build_index
+
+    return build_index(staging)
 
 
 def _lint_beside_outputs(

@@ -10,7 +10,7 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .errors import NyhetsbrevError
@@ -22,8 +22,12 @@ class PublishError(NyhetsbrevError):
     """The output folder could not be written."""
 
 
-def publish(out: Path, files: Iterable[Output]) -> int:
-    """Write files into a fresh folder, then replace out with it; return the number written."""
+def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | None = None) -> int:
+    """Write files into a fresh folder, then replace out with it; return the number written.
+
+    finish, if given, runs on the fresh folder before the swap (the search index) and
+    returns how many files it added; if it fails, out stays as it was.
+    """
     out = out.resolve()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +37,8 @@ def publish(out: Path, files: Iterable[Output]) -> int:
         raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
     try:
         count = _write_all(staging, files, out if out.is_dir() else None)
+        if finish is not None:
+            count += finish(staging)
         _swap(staging, out)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)

@@ -31,6 +31,7 @@ from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, tex
 from .errors import NyhetsbrevError, Problem
 from .markup import sized_images, wrap
 from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
+from .phones import link_phones, phones
 from .timing import Timings, timed
 
 ACCENT = "#1d4f91"
@@ -137,6 +138,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     env.filters.update(
         datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
     )
+    env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
     return env
 
 
@@ -404,6 +406,7 @@ def message(
     msg["Date"] = format_datetime(sent)
     msg["Message-ID"] = message_id or f"<{issue.year}.{issue.id}@{site.host}>"
     msg["List-Id"] = f"{site.title} <nyhetsbrev.{site.host}>"
+    msg["Archived-At"] = f"<{web_url(site, issue)}>"  # RFC 5064: the issue's web version
     unsubscribe = unsubscribe_url or site.unsubscribe_url
     msg["List-Unsubscribe"] = f"<{unsubscribe}>, <mailto:{site.unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -476,7 +479,7 @@ def render_issue(
     """Return every output of one issue (timings, if given, gets the time per stage)."""
     with timed(timings, "mjml"):
         mjml = render_mjml(env, content, issue, unsubscribe_url)
-    html = compile_mjml(mjml, email_css(env), timings)
+    html = link_phones(compile_mjml(mjml, email_css(env), timings))
     with timed(timings, "text"):
         text = render_text(env, content, issue, unsubscribe_url)
     with timed(timings, "message"):

@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 from . import ledger as ledgers
+from . import records
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
@@ -684,6 +685,8 @@ def send_list(
     report.complete = all(
         states.get(r.address) in done for r in plan.recipients if r not in plan.suppressed
     )
+    if report.complete:
+        records.write_package(template, plan, book)  # the sent issue kept as a record
     return report
 
 

@@ -519,6 +519,10 @@ class Site:
     def _output(self, rest: str) -> Response:
         if rest == "style.css":
             return Response(200, stylesheet().encode(), "text/css; charset=utf-8")
+        if rest == "site.js":  # the web version's quick exit works in the preview too
+            from .archive_pages import SCRIPT
+
+            return Response(200, SCRIPT.read_bytes(), "text/javascript; charset=utf-8")
         key, _, name = rest.rpartition("/")
         view = self.preview.view(key) if key.count("/") == 1 else None
         if view is not None and name in ("email.html", "index.html", "email.txt"):

@@ -86,3 +86,13 @@ def built_basic(tmp_path_factory) -> Path:
     )
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(autouse=True)
+def _fixed_today(monkeypatch):
+    """Pin "today" for the accessibility statement's age check, so fixtures do not age."""
+    import datetime as dt
+
+    from nyhetsbrev import archive_pages
+
+    monkeypatch.setattr(archive_pages, "today", lambda: dt.date(2026, 11, 26))

@@ -24,6 +24,8 @@ def regenerate(case: str) -> Path:
     )
     if result.exit_code != 0:
         sys.exit(result.output)
+    # The search index is Pagefind's own output (binary, tied to its version): not reviewed.
+    shutil.rmtree(target / "pagefind")
     return target
 
 

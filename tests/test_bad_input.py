@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -353,9 +354,12 @@ def test_script_and_javascript_are_removed_from_every_output(run, tree):
     assert f'{ITEM}:17: varning: osäker HTML "<script" togs bort [unsafe-html]' in (
         result.stderr.splitlines()
     )
+    own_script = re.compile(r'<script src="(\.\./)*site\.js" defer></script>')
     for path in out.rglob("*"):
+        if "pagefind" in path.relative_to(out).parts:  # the search index, not content
+            continue
         if path.suffix in (".html", ".txt", ".eml", ".xml", ".json", ".ics"):
-            data = path.read_text("utf-8", errors="replace").lower()
+            data = own_script.sub("", path.read_text("utf-8", errors="replace").lower())
             assert "<script" not in data and "javascript:" not in data, path
             assert "onclick" not in data, path
 
