@@ -211,8 +211,9 @@ def line_of(tree: Path, start: str) -> int:
             'status = "delvis förenlig"',
             'status = "nästan förenlig"',
             "status",
-            '[accessibility] status "nästan förenlig" är inte ett av "helt förenlig", '
-            '"delvis förenlig", "inte förenlig"',
+            '[accessibility] status "nästan förenlig" måste vara helt förenlig (allt uppfyller '
+            "kraven), delvis förenlig (det mesta uppfyller kraven) eller inte förenlig (det "
+            "mesta uppfyller inte kraven)",
         ),
         (
             "assessed = 2026-10-01",

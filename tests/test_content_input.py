@@ -268,8 +268,8 @@ def test_web_addresses_without_https_in_other_fields(rel, old, new, line, run, t
 
 def test_a_file_beside_the_text_wins_over_a_web_address(run, tree):
     folder = tree / "newsletters/2022/2022-03"
-    (folder / "rapport.se").write_bytes(b"%PDF-1.4\n")
-    edit(tree, ITEM, "(bilaga.pdf)", "(rapport.se)")
+    (folder / "www.kommun.se.pdf").write_bytes(b"%PDF-1.4\n")
+    edit(tree, ITEM, "(bilaga.pdf)", "(www.kommun.se.pdf)")
     result = run("check", "--root", tree)
     assert result.exit_code == 0, result.output
 

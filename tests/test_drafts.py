@@ -7,6 +7,8 @@ one in 2022 with no `status` at all (a draft by default). Every output is parsed
 
 from __future__ import annotations
 
+import gzip
+
 import json
 from pathlib import Path
 
@@ -95,7 +97,16 @@ def built(run, drafted: Path, tmp_path: Path) -> tuple[Path, str]:
 
 def test_drafts_add_not_one_byte_to_the_output(built):
     out, _ = built
-    assert files(out) == files(EXPECTED / "basic")
+    published = {n: b for n, b in files(out).items() if not n.startswith("pagefind/")}
+    assert published == files(EXPECTED / "basic")
+
+
+def test_the_search_index_knows_nothing_of_a_draft(built):
+    out, _ = built
+    fragments = list((out / "pagefind").rglob("*.pf_fragment"))
+    assert fragments, "the build wrote no search index"
+    for fragment in fragments:
+        assert SECRET.encode() not in gzip.decompress(fragment.read_bytes()), fragment
 
 
 def test_no_file_feed_entry_event_link_or_asset_of_a_draft(built):

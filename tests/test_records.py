@@ -121,6 +121,10 @@ def test_a_resumed_send_rewrites_the_package_with_the_new_counts(site, server, r
     meta = json.loads((site / PACKAGE / "metadata.json").read_text("utf-8"))
     assert (meta["sent"], meta["failed"]) == (2, 1)
     server.handler.reject.clear()
+    issue = site / "newsletters" / PACKAGE.parts[-2] / PACKAGE.parts[-1] / "issue.md"
+    text = issue.read_text("utf-8")
+    assert "status: sent" in text  # a complete send, failures included, marks it sent
+    issue.write_text(text.replace("status: sent", "status: ready"), "utf-8")  # as it says
     assert send_list(run, site, csv).exit_code == 0
     meta = json.loads((site / PACKAGE / "metadata.json").read_text("utf-8"))
     assert (meta["sent"], meta["failed"]) == (3, 0)
