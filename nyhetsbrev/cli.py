@@ -469,3 +469,135 @@ def serve(root: Path, port: int, host: str) -> None:
     from .serve import serve as run
 
     run(root, host, port, click.echo)
+
+
+@cli.group()
+def subscribers() -> None:
+    """The register of recipients: the sign-up service, lists, extracts and erasure.
+
+    \b
+    Example:
+        python build.py subscribers serve --port 8000
+        python build.py subscribers show namn@kommun.se
+    """
+
+
+def _register_site(root: Path):
+    from .send import load_site
+    from .subscribers import settings
+
+    site = load_site(root)
+    settings(site)
+    return site
+
+
+@subscribers.command("serve")
+@ROOT
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
+)
+def subscribers_serve(root: Path, host: str, port: int) -> None:
+    """Run the sign-up and unsubscribe service (behind the web server; see README).
+
+    \b
+    Example:
+        NYHETSBREV_UNSUBSCRIBE_SECRET=... python build.py subscribers serve --port 8000
+    """
+    from .service import serve as run
+
+    run(root, host, port)
+
+
+@subscribers.command("list")
+@ROOT
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed", "bounced"]),
+    default=None,
+    help="Only subscribers with this status.",
+)
+def subscribers_list(root: Path, status: str | None) -> None:
+    """Print one subscriber a line: address, status, name, source (tab-separated)."""
+    from .subscribers import list_lines
+
+    for line in list_lines(_register_site(root), status):
+        click.echo(line)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv")
+@ROOT
+def subscribers_import(file: Path, root: Path) -> None:
+    """Add a list's addresses as active subscribers; known and erased addresses are skipped."""
+    from .subscribers import import_file, import_lines
+    from .tokens import secret_from_env
+
+    site = _register_site(root)
+    report = import_file(site, secret_from_env(), file, file.as_posix())
+    _warn(report.problems)
+    for line in import_lines(report, file.as_posix()):
+        click.echo(line)
+
+
+@subscribers.command("export")
+@ROOT
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here."
+)
+def subscribers_export(root: Path, out: Path | None) -> None:
+    """Write the register as CSV (UTF-8 with BOM, semicolons) to standard output or --out."""
+    from .subscribers import export
+
+    data = export(_register_site(root))
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        from .publish import write_file
+
+        write_file(out, data)
+        click.echo(f"Registret finns i {out}")
+
+
+def _address(raw: str) -> str:
+    from .errors import NyhetsbrevError
+    from .recipients import normalize
+
+    address, reason = normalize(raw)
+    if reason:
+        raise NyhetsbrevError(reason)
+    return address
+
+
+@subscribers.command("show")
+@click.argument("address")
+@ROOT
+def subscribers_show(address: str, root: Path) -> None:
+    """Print everything held about one address (register extract, GDPR art. 15)."""
+    from .subscribers import extract
+
+    for line in extract(_register_site(root), _address(address)):
+        click.echo(line)
+
+
+@subscribers.command("erase")
+@click.argument("address")
+@ROOT
+def subscribers_erase(address: str, root: Path) -> None:
+    """Erase an address from the register and the ledger (GDPR art. 17)."""
+    from .subscribers import erase
+    from .tokens import secret_from_env
+
+    for line in erase(_register_site(root), secret_from_env(), _address(address)):
+        click.echo(line)
+
+
+@subscribers.command("purge")
+@ROOT
+def subscribers_purge(root: Path) -> None:
+    """Delete expired unconfirmed sign-ups and ledger rows older than [sending] keep_days."""
+    from .subscribers import purge
+
+    for line in purge(_register_site(root)):
+        click.echo(line)

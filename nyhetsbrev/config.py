@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from .errors import ERROR, Problem, did_you_mean
 from .load import CONFIG
-from .models import Site, Smtp
+from .models import Privacy, Site, Smtp, Subscriptions
 
 KNOWN: dict[str, set[str]] = {
     "": {
@@ -25,13 +25,17 @@ KNOWN: dict[str, set[str]] = {
         "smtp",
         "sending",
         "check",
+        "subscriptions",
+        "privacy",
     },
     "sender": {"name", "address", "reply_to", "postal", "reason"},
     "unsubscribe": {"url", "mailto"},
     "footer": {"lines"},
     "feeds": {"items"},
     "smtp": {"host", "port", "security", "user"},
-    "sending": {"ledger", "suppression"},
+    "sending": {"ledger", "suppression", "keep_days"},
+    "subscriptions": {"url", "database", "pending_days", "signups_per_ip_per_hour"},
+    "privacy": {"controller", "contact", "legal_basis", "retention"},
     "check": {"max_words"},
 }
 SECURITY = ("starttls", "tls", "none")
@@ -79,10 +83,35 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         ledger=root / (reader.text("sending", "ledger") or ".nyhetsbrev/sends.sqlite"),
         suppression=(root / s) if (s := reader.text("sending", "suppression")) else None,
         max_words=reader.integer("check", "max_words", 250, minimum=1),
+        keep_days=reader.integer("sending", "keep_days", 400, minimum=1),
+        subscriptions=_subscriptions(reader, root),
     )
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
     return (None if failed else site), reader.problems
+
+
+def _subscriptions(reader: _Reader, root: Path) -> Subscriptions | None:
+    """Return [subscriptions] with its [privacy] notice, or None when the service is not set up."""
+    if not isinstance(reader.data.get("subscriptions"), dict):
+        return None
+    organisation = reader.value("", "organisation")
+    return Subscriptions(
+        url=reader.url("subscriptions", "url", local=True).rstrip("/"),
+        database=root
+        / (reader.text("subscriptions", "database") or ".nyhetsbrev/subscribers.sqlite"),
+        pending_days=reader.integer("subscriptions", "pending_days", 7, minimum=1),
+        signups_per_ip_per_hour=reader.integer(
+            "subscriptions", "signups_per_ip_per_hour", 20, minimum=0
+        ),
+        privacy=Privacy(
+            controller=reader.text("privacy", "controller")
+            or (organisation if isinstance(organisation, str) else ""),
+            contact=reader.text("privacy", "contact", required=True),
+            legal_basis=reader.text("privacy", "legal_basis", required=True),
+            retention=reader.text("privacy", "retention", required=True),
+        ),
+    )
 
 
 class _Reader:
@@ -134,10 +163,12 @@ class _Reader:
             return []
         return value
 
-    def url(self, section: str, key: str) -> str:
+    def url(self, section: str, key: str, local: bool = False) -> str:
+        """Return an absolute https URL (local: http on this computer too, for tests)."""
         value = self.text(section, key, required=True)
         parts = urlsplit(value)
-        if value and (parts.scheme != "https" or not parts.netloc):
+        loopback = local and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+        if value and (parts.scheme != "https" or not parts.netloc) and not loopback:
             self.fail(
                 section,
                 key,

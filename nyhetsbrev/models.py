@@ -38,6 +38,27 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """[privacy]: the privacy notice (GDPR art. 13)."""
+
+    controller: str
+    contact: str
+    legal_basis: str
+    retention: str
+
+
+@dataclass(frozen=True)
+class Subscriptions:
+    """[subscriptions]: the sign-up and unsubscribe service."""
+
+    url: str  # absolute, no trailing slash
+    database: Path
+    privacy: Privacy
+    pending_days: int = 7
+    signups_per_ip_per_hour: int = 20  # 0: no per-IP limit
+
+
+@dataclass(frozen=True)
 class Site:
     """newsletter.toml, checked."""
 
@@ -59,6 +80,8 @@ class Site:
     ledger: Path | None = None
     suppression: Path | None = None
     max_words: int = 250  # [check] max_words: longer items get a warning
+    keep_days: int = 400  # [sending] keep_days: ledger rows older than this are purged
+    subscriptions: Subscriptions | None = None  # [subscriptions] and [privacy], when set
 
     @property
     def host(self) -> str:
