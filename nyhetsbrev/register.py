@@ -132,6 +132,7 @@ class Register:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA secure_delete=ON")  # erased data is overwritten, not left free
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
 
@@ -272,7 +273,11 @@ class Register:
             return Signup(subscriber, True)
 
     def confirm(self, subscriber: str, nonce: str, pending_days: int) -> bool:
-        """Make the subscriber active if nonce is the open sign-up's and it has not expired."""
+        """Make the subscriber active if nonce is the open sign-up's and it has not expired.
+
+        A confirmed address has shown it wants mail from us, so the hourly limit on
+        confirmation mails starts over (an "ångra" right after unsubscribing gets its mail).
+        """
         moment = now()
         with self.transaction():
             found = self.get(subscriber)
@@ -284,7 +289,8 @@ class Register:
                 return False
             self.db.execute(
                 "UPDATE subscribers SET status = 'active', name = CASE WHEN pending_name != '' "
-                "THEN pending_name ELSE name END, nonce = '', pending_name = '', updated = ? "
+                "THEN pending_name ELSE name END, nonce = '', pending_name = '', mailed = '', "
+                "updated = ? "
                 "WHERE id = ?",
                 (stamp(moment), subscriber),
             )
@@ -387,7 +393,10 @@ class Register:
             if found is None:
                 return False
             self.db.execute("DELETE FROM subscribers WHERE id = ?", (found.id,))
-            return True
+        # Copy the change into the main file and empty the write-ahead log, where the old
+        # page would otherwise stay readable until the next checkpoint.
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
 
     def purge(self, pending_days: int) -> int:
         """Delete pending sign-ups older than pending_days that were never confirmed."""

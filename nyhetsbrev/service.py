@@ -201,6 +201,7 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
     sender = Mailer(site, key, render_confirmation(site)) if mailer else None
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("again", False)
         html = env.get_template(f"service/{name}.html").render(
             site=site, url=config.url, css=css, notice=NOTICE, privacy=config.privacy, **context
         )

@@ -199,3 +199,283 @@ def subscribe(service: Service, smtp: Smtp, address: str) -> None:
     mail = smtp.inbox.wait_for(address, before + 1)[-1]
     assert httpx.post(link(mail, "bekrafta"), timeout=10).status_code == 200
     assert service.status(address) == "active"
+
+
+def send_subscribers(tree: Path, *more: str):
+    """Run `send ISSUE --subscribers` in a process of its own, as a coordinator would."""
+    env = {**os.environ, **SERVICE_ENV}
+    env.pop("NYHETSBREV_SMTP_PASSWORD", None)
+    return subprocess.run(
+        [sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root", str(tree)]
+        + ["--subscribers", "--retry-wait", "0.01", *more],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def cli(tree: Path, *args: str, secret: str = SECRET):
+    env = {**os.environ, "NYHETSBREV_UNSUBSCRIBE_SECRET": secret}
+    return subprocess.run(
+        [sys.executable, str(REPO / "build.py"), *args, "--root", str(tree)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def unsubscribe_header(msg) -> str:
+    """Return the https/http URL in the List-Unsubscribe header of a received message."""
+    header = str(msg["List-Unsubscribe"])
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    found = re.findall(r"<(https?://[^>]+)>", header)
+    assert len(found) == 1, header
+    return found[0]
+
+
+# --- sign-up and confirmation ----------------------------------------------------------------
+
+
+def test_signup_mails_a_confirmation_and_only_a_post_confirms(service, smtp):
+    address = "ny.prenumerant@kommun.example.se"
+    response = signup(service, "Ny.Prenumerant@Kommun.Example.se", "Nina Ny")
+    assert response.status_code == 200
+    assert "<h1>Kolla din e-post</h1>" in response.text
+    assert "set-cookie" not in response.headers
+    assert service.status(address) == "pending"
+    (mail,) = smtp.inbox.wait_for(address)
+    assert mail["Subject"] == "Bekräfta din prenumeration på Testbrevet"
+    assert str(mail["To"]) == "Nina Ny <ny.prenumerant@kommun.example.se>"
+    html = mail.get_body(("html",)).get_content()
+    confirm = link(mail, "bekrafta")
+    assert confirm in html and "Bekräfta prenumerationen" in html
+    assert f"{service.url}/integritet" in html
+    assert address not in confirm and "kommun" not in confirm  # no address in any URL
+    page = httpx.get(confirm, timeout=10)  # a mail scanner following the link
+    assert page.status_code == 200 and "Bekräfta prenumerationen" in page.text
+    assert service.status(address) == "pending"
+    done = httpx.post(confirm, timeout=10, follow_redirects=False)
+    assert done.status_code == 200 and "Tack, nu prenumererar du" in done.text
+    assert service.status(address) == "active"
+    again = httpx.post(confirm, timeout=10)
+    assert again.status_code == 400 and "Länken gäller inte" in again.text
+    db = service.db()
+    (name,) = db.execute("SELECT name FROM subscribers WHERE address = ?", (address,)).fetchone()
+    events = db.execute(
+        "SELECT action, how, notice FROM events JOIN subscribers ON id = subscriber "
+        "WHERE address = ? ORDER BY seq",
+        (address,),
+    ).fetchall()
+    db.close()
+    assert name == "Nina Ny"
+    assert [e[:2] for e in events] == [
+        ("anmälan", "formuläret"),
+        ("bekräftelse", "knappen på bekräftelsesidan"),
+    ]
+    assert re.fullmatch(r"[0-9a-f]{12}", events[0][2])  # the information text's version
+
+
+def test_known_and_unknown_addresses_get_the_same_answer(service, smtp):
+    subscribe(service, smtp, "redan.med@example.se")
+    known = signup(service, "redan.med@example.se")
+    unknown = signup(service, "helt.okand@example.se")
+    assert known.status_code == unknown.status_code == 200
+    assert known.text == unknown.text
+    time.sleep(0.5)
+    assert len(smtp.inbox.to("redan.med@example.se")) == 1  # an active subscriber gets none
+
+
+def test_at_most_one_confirmation_mail_per_address_and_hour(service, smtp):
+    for _ in range(3):
+        assert signup(service, "trebantig@example.se").status_code == 200
+    smtp.inbox.wait_for("trebantig@example.se")
+    time.sleep(1.5)
+    assert len(smtp.inbox.to("trebantig@example.se")) == 1
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+BAD = {
+    "invalid address": ({"email": "inte-en-adress"}, 400, "@ saknas"),
+    "no domain dot": ({"email": "namn@kommun"}, 400, "domänen saknar punkt"),
+    "CR/LF in address": (
+        {"email": "offer@example.se\r\nBcc: alla@example.se"},
+        400,
+        "får inte innehålla radbrytningar",
+    ),
+    "CR/LF in name": (
+        {"email": "namn@example.se", "name": "Namn\r\nBcc: alla@example.se"},
+        400,
+        "Namnet får inte innehålla radbrytningar",
+    ),
+    "100 KB field": ({"email": "namn@example.se", "name": "x" * 100_000}, 413, "för långt"),
+    "long name": ({"email": "namn@example.se", "name": "x" * 101}, 400, "Namnet är för långt"),
+    "missing email": ({"name": "Utan Adress"}, 400, "Fyll i din e-postadress"),
+    "empty form": ({}, 400, "Fyll i din e-postadress"),
+    "filled honeypot": (
+        {"email": "robot@example.se", "webbplats": "https://skrap.example"},
+        400,
+        "ska lämnas tomt",
+    ),
+}
+
+
+@pytest.mark.parametrize("form, status, message", BAD.values(), ids=BAD.keys())
+def test_bad_input_gets_a_swedish_error_and_stores_nothing(service, smtp, form, status, message):
+    before, mails = service.count(), len(smtp.inbox.messages)
+    response = httpx.post(service.url + "/", data=form, headers=client_ip(next(_ips)), timeout=10)
+    assert response.status_code == status
+    assert message in response.text
+    assert '<html lang="sv"' in response.text
+    time.sleep(0.2)
+    assert service.count() == before
+    assert len(smtp.inbox.messages) == mails
+
+
+def test_a_flood_from_one_address_is_rate_limited(service, smtp):
+    before = service.count()
+    headers = {"X-Forwarded-For": "192.0.2.77"}
+    answers = [
+        httpx.post(
+            service.url + "/", data={"email": f"flod{i}@example.se"}, headers=headers, timeout=10
+        )
+        for i in range(7)
+    ]
+    assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+    assert "För många anmälningar" in answers[-1].text
+    assert answers[-1].headers["Retry-After"] == "3600"
+    assert service.count() == before + 5
+    other = signup(service, "annan.anslutning@example.se")  # another client is not held up
+    assert other.status_code == 200
+
+
+# --- unsubscribe -----------------------------------------------------------------------------
+
+
+def test_one_click_unsubscribe_from_a_received_message(service, smtp):
+    address = "ett.klick@example.se"
+    subscribe(service, smtp, address)
+    result = send_subscribers(service.tree)
+    assert result.returncode == 0, result.stderr
+    (issue,) = [m for m in smtp.inbox.to(address) if "Bekräfta" not in m["Subject"]]
+    url = unsubscribe_header(issue)
+    assert url.startswith(f"{service.url}/avsluta/") and "@" not in url and "?" not in url
+    plain = issue.get_body(("plain",)).get_content()
+    assert url in plain and f"{service.url}/integritet" in plain
+    assert url in issue.get_body(("html",)).get_content()
+    look = httpx.get(url, timeout=10)
+    assert look.status_code == 200 and "Avsluta prenumeration" in look.text
+    assert service.status(address) == "active"  # a GET changes nothing
+    answer = httpx.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert "location" not in answer.headers and "set-cookie" not in answer.headers
+    assert service.status(address) == "unsubscribed"
+    db = service.db()
+    how = db.execute(
+        "SELECT how FROM events JOIN subscribers ON id = subscriber "
+        "WHERE address = ? AND action = 'avregistrering'",
+        (address,),
+    ).fetchall()
+    db.close()
+    assert how == [("ett klick i e-postprogrammet (RFC 8058)",)]
+    received = len(smtp.inbox.to(address))
+    again = send_subscribers(service.tree)
+    assert again.returncode == 0, again.stderr
+    assert len(smtp.inbox.to(address)) == received
+
+
+def _token_of(service: Service, address: str, purpose: str = "unsubscribe") -> str:
+    from nyhetsbrev import tokens
+
+    db = service.db()
+    (subscriber,) = db.execute(
+        "SELECT id FROM subscribers WHERE address = ?", (address,)
+    ).fetchone()
+    db.close()
+    return tokens.make(SECRET.encode(), purpose, subscriber)
+
+
+def test_forged_altered_and_other_purpose_tokens_are_refused(service, smtp):
+    from nyhetsbrev import tokens
+
+    address = "forsiktig@example.se"
+    subscribe(service, smtp, address)
+    genuine = _token_of(service, address)
+    db = service.db()
+    (subscriber,) = db.execute(
+        "SELECT id FROM subscribers WHERE address = ?", (address,)
+    ).fetchone()
+    db.close()
+    altered = genuine[:-5] + ("A" if genuine[-5] != "A" else "B") + genuine[-4:]
+    forged = [
+        altered,
+        genuine[:-1],
+        "x" * 64,
+        tokens.make(b"en-annan-hemlighet-som-ocksa-ar-32-byte", "unsubscribe", subscriber),
+        tokens.make(SECRET.encode(), "confirm", subscriber),  # another purpose
+        tokens.make(SECRET.encode(), "confirm", subscriber, "0" * 32),
+    ]
+    for token in forged:
+        for method in ("GET", "POST"):
+            answer = httpx.request(
+                method,
+                f"{service.url}/avsluta/{token}",
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=10,
+            )
+            assert answer.status_code in (400, 404), (token, method)
+        answer = httpx.post(
+            f"{service.url}/bekrafta/{genuine}", timeout=10
+        )  # unsubscribe as confirm
+        assert answer.status_code == 400
+    assert service.status(address) == "active"
+
+
+def test_the_unsubscribe_page_offers_to_undo(service, smtp):
+    address = "angrar.sig@example.se"
+    subscribe(service, smtp, address)
+    url = f"{service.url}/avsluta/{_token_of(service, address)}"
+    done = httpx.post(url, timeout=10)
+    assert done.status_code == 200 and "Prenumerationen är avslutad" in done.text
+    assert service.status(address) == "unsubscribed"
+    assert "Ångra och prenumerera igen" in done.text
+    mails = len(smtp.inbox.to(address))
+    undo = httpx.post(
+        service.url + "/", data={"email": address, "name": ""}, headers=client_ip(next(_ips))
+    )
+    assert undo.status_code == 200
+    assert service.status(address) == "unsubscribed"  # until the new confirmation
+    mail = smtp.inbox.wait_for(address, mails + 1)[-1]
+    assert httpx.post(link(mail, "bekrafta"), timeout=10).status_code == 200
+    assert service.status(address) == "active"
+
+
+def test_privacy_notice_comes_from_newsletter_toml_and_is_linked(service):
+    page = httpx.get(service.url + "/integritet", timeout=10)
+    assert page.status_code == 200
+    for text in (
+        "Länsstyrelsen i Testlän",
+        "dataskydd@example.se",
+        "länsstyrelsens uppdrag att samordna arbetet i länet",
+        "obekräftade anmälningar i en vecka",
+    ):
+        assert text in page.text
+    form = httpx.get(service.url + "/", timeout=10).text
+    assert f'href="{service.url}/integritet"' in form
+    assert 'name="webbplats"' in form and 'class="hp"' in form
+
+
+def test_pages_never_set_cookies_and_keep_tokens_from_referrers(service):
+    page = httpx.get(service.url + "/", timeout=10)
+    assert "set-cookie" not in page.headers
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
