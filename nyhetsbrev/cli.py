@@ -149,6 +149,12 @@ def check(root: Path, strict: bool) -> None:
     metavar="FILE.csv",
     help="Send to every address in this CSV (email, optional name).",
 )
+@click.option(
+    "--subscribers",
+    "to_register",
+    is_flag=True,
+    help="Send to every active subscriber in the register ([subscriptions]).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; connect to nothing.")
 @click.option(
     "--rate",
@@ -171,6 +177,7 @@ def send(
     root: Path,
     to: tuple[str, ...],
     list_file: Path | None,
+    to_register: bool,
     dry_run: bool,
     rate: float | None,
     status: bool,
@@ -198,8 +205,10 @@ def send(
             for line in delivery.status_lines(site, issue_id):
                 click.echo(line)
         return
-    if bool(to) == bool(list_file):
-        raise click.UsageError("ange antingen --to ADRESS (testbrev) eller --list FIL.csv")
+    if bool(to) + bool(list_file) + to_register != 1:
+        raise click.UsageError(
+            "ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers"
+        )
     from .pipeline import load_content
 
     checked = load_content(root)
@@ -210,7 +219,6 @@ def send(
         if to:
             _send_test(delivery, checked.content, issue, to, dry_run, policy)
         else:
-            assert list_file is not None
             _send_list(delivery, checked.content, issue, list_file, dry_run, policy)
 
 
@@ -258,7 +266,7 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy) -> None:
         raise NyhetsbrevError("testbrevet kom inte fram till alla; se serverns svar ovan")
 
 
-def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy) -> None:
+def _send_list(delivery, content, issue, list_file: Path | None, dry_run: bool, policy) -> None:
     import sys
 
     from . import ledger
@@ -266,6 +274,9 @@ def _send_list(delivery, content, issue, list_file: Path, dry_run: bool, policy)
 
     site = content.site
     delivery.require_ready(issue)
+    if site.subscriptions is not None or list_file is None:
+        _send_register(delivery, content, issue, list_file, dry_run, policy)
+        return
     secret = delivery.unsubscribe_secret()
     missing = (
         f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver en "
@@ -601,3 +612,81 @@ def subscribers_purge(root: Path) -> None:
 
     for line in purge(_register_site(root)):
         click.echo(line)
+
+
+def _send_register(delivery, content, issue, list_file: Path | None, dry_run: bool, policy):
+    """A list send by the register: --subscribers, or --list imported into the register first."""
+    from . import ledger
+    from . import subscribers as register
+    from .errors import NyhetsbrevError
+    from .tokens import secret_from_env
+
+    site = content.site
+    register.settings(site)
+    key = secret_from_env()
+    shown = list_file.as_posix() if list_file else "prenumerantregistret"
+    template = delivery.prepare(content, issue)
+    path = delivery.ledger_path(site)
+    if dry_run:
+        plan = delivery.plan_list(
+            content, issue, list_file, shown, register.audience(site, key, list_file, shown, False)
+        )
+        _warn(plan.problems)
+        example = delivery.personal(
+            template,
+            "exempel@example.se",
+            "",
+            register.unsubscribe_link(site, key, "0" * 32),
+            "<x@x>",
+        )
+        size = len(delivery.wire(example))
+        for line in delivery.plan_lines(plan, shown, site, policy.rate, size):
+            click.echo(line)
+        return
+    with ledger.locked(path) as free:
+        if not free:
+            raise delivery.DeliveryError(
+                f"ett annat utskick använder {path} just nu; vänta tills det är klart"
+            )
+        audience = register.audience(site, key, list_file, shown, True)
+        plan = delivery.plan_list(content, issue, list_file, shown, audience)
+        _warn(plan.problems)
+        for row in plan.in_flight:
+            click.echo(
+                f"varning: {row.address} kan redan ha fått brevet (förra körningen "
+                "avbröts medan det skickades); det skickas igen",
+                err=True,
+            )
+        started = time.perf_counter()
+        conn = delivery.Connection(site.smtp, delivery.password_from(site.smtp), policy)
+        wanted = register.StillActive(site)
+        with (
+            ledger.Ledger(path) as book,
+            click.progressbar(
+                length=len(plan.to_send), label="Skickar", file=sys.stderr, show_pos=True
+            ) as bar,
+        ):
+            try:
+                outcomes = delivery.send_list(
+                    template,
+                    plan,
+                    conn,
+                    "",
+                    book,
+                    progress=lambda o: bar.update(1),
+                    link=lambda a: register.unsubscribe_link(site, key, audience.ids[a]),
+                    wanted=wanted,
+                )
+            finally:
+                conn.close()
+                wanted.close()
+    failed = [o for o in outcomes if o.state != "sent"]
+    for o in failed:
+        click.echo(f"{o.address}: {o.reply}", err=True)
+    click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
+    if failed:
+        raise NyhetsbrevError(
+            f"{len(failed)} mottagare fick inte numret; se ovan och `send "
+            f"{issue.id} --status`. Kör samma kommando igen för att försöka "
+            "på nytt; de som fått numret hoppas över"
+        )

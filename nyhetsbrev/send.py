@@ -29,12 +29,16 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ledger as ledgers
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, unsubscribe_url
 from .render import environment, message, render_issue
+
+if TYPE_CHECKING:
+    from .subscribers import Audience
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +183,23 @@ def wire(msg: EmailMessage) -> bytes:
     return msg.as_bytes(policy=msg.policy.clone(max_line_length=998))
 
 
-def plan_list(content: Content, issue: Issue, path: Path, shown: str) -> ListPlan:
-    """Read the list, the suppression list and the ledger; return what a send would do."""
+def plan_list(
+    content: Content,
+    issue: Issue,
+    path: Path | None,
+    shown: str,
+    audience: Audience | None = None,
+) -> ListPlan:
+    """Read the list (or take the register's audience), the suppression list and the ledger;
+    return what a send would do."""
     site = content.site
-    recipients, problems = read_list(path, shown)
-    suppressed_keys = suppressed(site)
+    if audience is None:
+        assert path is not None
+        recipients, problems = read_list(path, shown)
+        blocked: set[str] = set()
+    else:
+        recipients, problems, blocked = audience.recipients, audience.problems, audience.not_active
+    suppressed_keys = suppressed(site) | blocked
     rows = _ledger_rows(site, issue.id)
     plan = ListPlan(issue, recipients, problems, [], [], [])
     for r in recipients:
@@ -500,8 +516,14 @@ def send_list(
     secret: str,
     book: ledgers.Ledger,
     progress: Callable[[Outcome], None] = lambda o: None,
+    link: Callable[[str], str] | None = None,
+    wanted: Callable[[str], bool] | None = None,
 ) -> list[Outcome]:
-    """Send to every recipient the ledger does not list as sent; return the outcomes."""
+    """Send to every recipient the ledger does not list as sent; return the outcomes.
+
+    link gives an address's unsubscribe URL (default: the [unsubscribe] url with a token);
+    wanted, asked just before each message, skips an address unsubscribed during the send.
+    """
     issue_id = template.issue.id
     book.add(issue_id, [r.address for r in plan.to_send])
     rows = book.rows(issue_id)
@@ -510,8 +532,16 @@ def send_list(
     for r in plan.to_send:
         if rows[r.address].state == ledgers.SENT:  # sent by a run that ended after planning
             continue
+        if wanted is not None and not wanted(r.address):
+            plan.suppressed.append(r)
+            progress(Outcome(r.address, "skipped", ""))
+            continue
         msg_id = message_id(template, r.address)
-        url = unsubscribe_url(template.site.unsubscribe_url, secret, r.address)
+        url = (
+            link(r.address)
+            if link is not None
+            else unsubscribe_url(template.site.unsubscribe_url, secret, r.address)
+        )
         data = wire(personal(template, r.address, r.name, url, msg_id))
         pace.wait()
         outcome = deliver(

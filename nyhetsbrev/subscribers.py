@@ -227,6 +227,7 @@ def erase(site: Site, key: bytes, address: str) -> list[str]:
         path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
         db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
+            db.execute("PRAGMA secure_delete=ON")
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "UPDATE sends SET address = ?, reply = '', message_id = '' WHERE address = ?",
@@ -234,6 +235,7 @@ def erase(site: Site, key: bytes, address: str) -> list[str]:
             )
             db.execute("DELETE FROM test_sends WHERE address = ?", (address,))
             db.execute("COMMIT")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.close()
     if not had and not sends and not tests:
@@ -283,3 +285,66 @@ def purge(site: Site) -> list[str]:
 def check_status(status: str | None) -> None:
     if status is not None and status not in reg.STATUSES:
         raise ContentError([Problem("--status", 1, f'okänd status "{status}"')])
+
+
+# Sending to the register
+
+
+def unsubscribe_link(site: Site, key: bytes, subscriber: str) -> str:
+    """Return the subscriber's personal unsubscribe URL: <url>/avsluta/<token>."""
+    return f"{settings(site).url}/avsluta/{tokens.make(key, tokens.UNSUBSCRIBE, subscriber)}"
+
+
+@dataclass
+class Audience:
+    """Who a list send goes to, by the register: planned recipients and their links."""
+
+    recipients: list[Recipient]
+    problems: list[Problem]
+    ids: dict[str, str]  # address -> subscriber id
+    not_active: set[str]  # in the list but unsubscribed, bounced or pending in the register
+
+
+def audience(site: Site, key: bytes, list_file: Path | None, shown: str, write: bool) -> Audience:
+    """Return the recipients of a list send from the register.
+
+    With a list file its addresses are imported first (write=False: only as a dry run
+    would), so they get working unsubscribe links; without one, every active subscriber.
+    """
+    with open_register(site) as book:
+        if write:
+            import_suppression(site, key, book)
+        problems: list[Problem] = []
+        if list_file is not None:
+            if write:
+                report = import_file(site, key, list_file, shown)
+                problems = report.problems
+                recipients = [r for r in read_list(list_file, shown)[0] if r not in report.refused]
+            else:
+                recipients, problems = read_list(list_file, shown)
+                recipients = [
+                    r
+                    for r in recipients
+                    if book.find(r.address) or not book.is_erased(tokens.keyed_hash(key, r.address))
+                ]
+        else:
+            recipients = [Recipient(s.address, s.name, 0) for s in book.all(reg.ACTIVE)]
+        known = {s.address: s for s in book.all()}
+    ids = {a: s.id for a, s in known.items()}
+    not_active = {r.address for r in recipients if r.address in known} - {
+        a for a, s in known.items() if s.status == reg.ACTIVE
+    }
+    return Audience(recipients, problems, ids, not_active)
+
+
+class StillActive:
+    """Asks the register, message by message, whether an address still wants the issue."""
+
+    def __init__(self, site: Site):
+        self.book = open_register(site)
+
+    def __call__(self, address: str) -> bool:
+        return self.book.is_active(address)
+
+    def close(self) -> None:
+        self.book.close()
