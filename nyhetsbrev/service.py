@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
@@ -217,8 +218,12 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
             body += chunk
             if len(body) > MAX_BODY:
                 raise TooLarge
-        request._body = body  # starlette's form parser reads the cached body
-        return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            request._body = body  # starlette's form parser reads the cached body
+            return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+        # URL-encoded, also when a client leaves out the Content-Type (RFC 8058 senders
+        # should send it, not all do).
+        return FormData(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20))
 
     async def signup_page(request: Request) -> Response:
         return page("signup", values={}, errors={})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
 import email
 import email.policy
 import os
@@ -38,10 +38,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes]] = []
+        self.hook = None  # called with each recipient, before the reply
 
     async def handle_DATA(self, server, session, envelope):
         for rcpt in envelope.rcpt_tos:
             self.messages.append((rcpt, envelope.content))
+            if self.hook:
+                self.hook(rcpt)
         return "250 2.0.0 Ok"
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
@@ -479,3 +482,255 @@ def test_pages_never_set_cookies_and_keep_tokens_from_referrers(service):
     assert "set-cookie" not in page.headers
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+# --- load and crashes ------------------------------------------------------------------------
+
+
+def test_200_concurrent_signups_and_unsubscribes_lose_none_and_duplicate_none(service, smtp):
+    from concurrent.futures import ThreadPoolExecutor
+
+    leaving = [f"lamnar{i:03d}@example.se" for i in range(200)]
+    joining = [f"kommer{i:03d}@example.se" for i in range(200)]
+    listed = service.tree / "samtidiga.csv"
+    listed.write_text("email\n" + "\n".join(leaving) + "\n", "utf-8")
+    imported = cli(service.tree, "subscribers", "import", str(listed))
+    assert imported.returncode == 0, imported.stderr
+    urls = [f"{service.url}/avsluta/{_token_of(service, a)}" for a in leaving]
+    before = service.count()
+    jobs = [("signup", a) for a in joining] + [("unsubscribe", u) for u in urls]
+    import random
+
+    random.Random(7).shuffle(jobs)
+
+    def one(job: tuple[str, str]) -> int:
+        kind, what = job
+        with httpx.Client(timeout=60) as client:
+            if kind == "signup":
+                return client.post(
+                    service.url + "/", data={"email": what}, headers=client_ip(next(_ips))
+                ).status_code
+            return client.post(what, content=b"List-Unsubscribe=One-Click").status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(one, jobs))
+    assert answers == [200] * 400
+    assert service.count() == before + 200
+    db = service.db()
+    rows = dict(
+        db.execute(
+            "SELECT address, status FROM subscribers WHERE address LIKE 'kommer%' "
+            "OR address LIKE 'lamnar%'"
+        ).fetchall()
+    )
+    events = dict(
+        db.execute(
+            "SELECT address, COUNT(*) FROM events JOIN subscribers ON id = subscriber "
+            "WHERE action IN ('anmälan', 'avregistrering') AND "
+            "(address LIKE 'kommer%' OR address LIKE 'lamnar%') GROUP BY address"
+        ).fetchall()
+    )
+    db.close()
+    assert rows == {**dict.fromkeys(joining, "pending"), **dict.fromkeys(leaving, "unsubscribed")}
+    assert set(events.values()) == {1} and len(events) == 400
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and service.count("outbox"):
+        time.sleep(0.1)
+    counts = collections.Counter(r for r, _ in smtp.inbox.messages)
+    assert [counts[a] for a in joining] == [1] * 200
+    assert not any(counts[a] for a in leaving)
+
+
+def test_sigkill_in_the_middle_of_a_burst_leaves_a_consistent_register(tmp_path, smtp):
+    import shutil
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    tree = tmp_path / "innehall"
+    shutil.copytree(FIXTURES / "basic", tree)
+    port = free_port()
+    configure(tree, smtp.port, port, per_ip=0)
+    running = Service(tree, port, tmp_path / "tjanst.log").start()
+    addresses = [f"krasch{i:03d}@example.se" for i in range(300)]
+    accepted: list[str] = []
+    killed = threading.Event()
+
+    def one(address: str) -> None:
+        if killed.is_set():
+            return
+        try:
+            answer = httpx.post(running.url + "/", data={"email": address}, timeout=10)
+        except httpx.HTTPError:
+            return
+        if answer.status_code == 200:
+            accepted.append(address)
+            if len(accepted) == 60:
+                running.kill(signal.SIGKILL)
+                killed.set()
+
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            list(pool.map(one, addresses))
+        assert killed.is_set() and running.process.returncode == -signal.SIGKILL
+        db = running.db()
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = {
+            a: (status, mailed, nonce)
+            for a, status, mailed, nonce in db.execute(
+                "SELECT address, status, mailed, nonce FROM subscribers"
+            )
+        }
+        signups = collections.Counter(
+            a
+            for (a,) in db.execute(
+                "SELECT address FROM events JOIN subscribers ON id = subscriber "
+                "WHERE action = 'anmälan'"
+            )
+        )
+        queued = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        db.close()
+        # Every answered sign-up is there whole; nothing is there in part.
+        assert set(accepted) <= set(stored)
+        assert set(signups) == set(stored) and set(signups.values()) == {1}
+        assert all(s == ("pending",) + s[1:] and s[1] and s[2] for s in stored.values())
+        assert len(stored) < len(addresses)
+        # After a restart every queued confirmation goes out.
+        mailed_before = collections.Counter(r for r, _ in smtp.inbox.messages)
+        running.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and running.count("outbox"):
+            time.sleep(0.1)
+        assert running.count("outbox") == 0
+        got = collections.Counter(r for r, _ in smtp.inbox.messages)
+        assert all(got[a] >= 1 for a in stored), (queued, mailed_before)
+    finally:
+        running.kill()
+
+
+# --- sending from the register -----------------------------------------------------------
+
+
+def test_an_unsubscribe_during_a_send_is_honoured_for_every_message_not_yet_sent(service, smtp):
+    group = [f"utskick{i:02d}@example.se" for i in range(12)]
+    listed = service.tree / "utskick.csv"
+    listed.write_text("email\n" + "\n".join(group) + "\n", "utf-8")
+    assert cli(service.tree, "subscribers", "import", str(listed)).returncode == 0
+    last = group[-1]
+    url = f"{service.url}/avsluta/{_token_of(service, last)}"
+    clicked = []
+
+    def click_when_first_arrives(rcpt: str) -> None:
+        if rcpt == group[0] and not clicked:
+            clicked.append(httpx.post(url, content=b"List-Unsubscribe=One-Click").status_code)
+
+    smtp.inbox.hook = click_when_first_arrives
+    try:
+        result = send_subscribers(service.tree)
+    finally:
+        smtp.inbox.hook = None
+    assert result.returncode == 0, result.stderr
+    assert clicked == [200]
+    assert all(smtp.inbox.to(a) for a in group[:-1])
+    assert smtp.inbox.to(last) == []
+
+
+def test_list_send_imports_the_file_and_gives_working_unsubscribe_links(service, smtp):
+    listed = service.tree / "lista.csv"
+    listed.write_text("email;name\nfran.listan@example.se;Lista Person\n", "utf-8")
+    env = {**os.environ, **SERVICE_ENV}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root", str(service.tree)]
+        + ["--list", str(listed), "--retry-wait", "0.01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    (msg,) = smtp.inbox.to("fran.listan@example.se")
+    db = service.db()
+    source = db.execute(
+        "SELECT source FROM subscribers WHERE address = 'fran.listan@example.se'"
+    ).fetchone()
+    db.close()
+    assert source == (f"fil {listed.as_posix()}",)
+    url = unsubscribe_header(msg)
+    assert httpx.post(url, content=b"List-Unsubscribe=One-Click").status_code == 200
+    assert service.status("fran.listan@example.se") == "unsubscribed"
+    again = subprocess.run(
+        [sys.executable, str(REPO / "build.py"), "send", ISSUE, "--root", str(service.tree)]
+        + ["--list", str(listed), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "1 avregistrerad får inget" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_secret_under_32_bytes_is_refused(service):
+    result = cli(service.tree, "subscribers", "erase", "vem@example.se", secret="kort-hemlighet")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "NYHETSBREV_UNSUBSCRIBE_SECRET är för kort (14 byte); den ska vara minst 32 "
+        "byte, t.ex. från `openssl rand -base64 48`\n"
+    )
+
+
+# --- the authority's duties ------------------------------------------------------------------
+
+
+def test_extract_lists_everything_and_erase_leaves_nothing_readable(service, smtp):
+    address = "rattigheter@example.se"
+    assert signup(service, address, "Rut Rättighet").status_code == 200
+    mail = smtp.inbox.wait_for(address)[-1]
+    assert httpx.post(link(mail, "bekrafta")).status_code == 200
+    assert send_subscribers(service.tree).returncode == 0
+    (issue,) = [m for m in smtp.inbox.to(address) if "Bekräfta" not in m["Subject"]]
+    assert httpx.post(unsubscribe_header(issue), content=b"List-Unsubscribe=One-Click").is_success
+
+    shown = cli(service.tree, "subscribers", "show", "Rattigheter@Example.se")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert out.startswith(f"Registerutdrag för {address}\n  namn: Rut Rättighet\n")
+    assert "  status: unsubscribed\n  källa: formulär\n" in out
+    for line in (
+        r"anmälan via formuläret \(informationstext version [0-9a-f]{12}\)",
+        r"bekräftelse via knappen på bekräftelsesidan",
+        r"avregistrering via ett klick i e-postprogrammet \(RFC 8058\)",
+        r"Informationstext version [0-9a-f]{12}: Vi använder din e-postadress",
+        r"  2022-10: sent \S+ \(1 försök, svar: 250 2\.0\.0 Ok, Message-ID <2022\.2022-10\.",
+    ):
+        assert re.search(line, out), (line, out)
+
+    erased = cli(service.tree, "subscribers", "erase", address)
+    assert erased.returncode == 0, erased.stderr
+    assert erased.stdout.startswith(f"{address} är raderad: uppgifterna i prenumerantregistret")
+    assert "nyckelad kontrollsumma" in erased.stdout
+    # Nothing readable is left: not in the register, the ledger or the service's log.
+    leftovers = [
+        p
+        for p in [*service.tree.joinpath(".nyhetsbrev").iterdir(), service.log]
+        if p.is_file() and (address.encode() in p.read_bytes() or b"Rut R" in p.read_bytes())
+    ]
+    assert leftovers == []
+    gone = cli(service.tree, "subscribers", "show", address)
+    assert gone.stdout == f"{address}: finns inte i registret eller i utskicksliggaren\n"
+    ledger = sqlite3.connect(service.tree / ".nyhetsbrev" / "sends.sqlite")
+    states = [
+        r[0] for r in ledger.execute("SELECT state FROM sends WHERE address LIKE 'raderad-%'")
+    ]
+    ledger.close()
+    assert states == ["sent"]  # the issue's count in the year's report still holds
+
+    listed = service.tree / "aterimport.csv"
+    listed.write_text(f"email\n{address}\nannan.person@example.se\n", "utf-8")
+    again = cli(service.tree, "subscribers", "import", str(listed))
+    assert again.returncode == 0
+    assert again.stderr == (
+        f'{listed.as_posix()}:2: "{address}" har raderats ur registret på begäran och '
+        "importeras inte igen; ta bort raden ur filen (vill personen ha nyhetsbrevet får den "
+        "anmäla sig själv)\n"
+    )
+    assert service.status(address) is None
+    assert service.status("annan.person@example.se") == "active"
