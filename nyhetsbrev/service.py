@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -29,7 +29,7 @@ from . import register as reg
 from . import tokens
 from .models import Site, Subscriptions
 from .recipients import normalize
-from .subscribers import NOTICE, notice_version, settings
+from .subscribers import notice_version, settings
 
 log = logging.getLogger("nyhetsbrev.service")
 
@@ -194,9 +194,13 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
         env.get_template("web/style.css").render()
         + env.get_template("service/service.css").render()
     )
+    # The information text beside the form; a content tree may word its own. Each wording
+    # is kept in the register with its version, the evidence of what a subscriber was shown.
+    assert env.loader is not None
+    notice = env.loader.get_source(env, "service/notice.txt")[0].strip()
     book = reg.Register(config.database)
-    version = notice_version(NOTICE)
-    book.remember_notice(version, NOTICE)
+    version = notice_version(notice)
+    book.remember_notice(version, notice)
     limit = RateLimit(config.signups_per_ip_per_hour)
     headers = security_headers(config)
     sender = Mailer(site, key, render_confirmation(site)) if mailer else None
@@ -204,7 +208,7 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("again", False)
         html = env.get_template(f"service/{name}.html").render(
-            site=site, url=config.url, css=css, notice=NOTICE, privacy=config.privacy, **context
+            site=site, url=config.url, css=css, notice=notice, privacy=config.privacy, **context
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 
@@ -223,7 +227,10 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
             return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
         # URL-encoded, also when a client leaves out the Content-Type (RFC 8058 senders
         # should send it, not all do).
-        return FormData(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20))
+        pairs: list[tuple[str, str | UploadFile]] = list(
+            parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20)
+        )
+        return FormData(pairs)
 
     async def signup_page(request: Request) -> Response:
         return page("signup", values={}, errors={})

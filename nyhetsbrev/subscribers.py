@@ -23,12 +23,6 @@ SUPPRESSION_SOURCE = "avregistreringslistan"
 # Cells that a spreadsheet would run as a formula (CSV injection).
 FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
-NOTICE = (
-    "Vi använder din e-postadress och ditt namn bara för att skicka nyhetsbrevet till dig. "
-    "Du måste bekräfta prenumerationen via ett mejl vi skickar, och du kan avsluta den när "
-    "du vill med länken i varje nyhetsbrev."
-)
-
 
 class RegisterError(NyhetsbrevError):
     """The register cannot be used (not set up, unreadable)."""
