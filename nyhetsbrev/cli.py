@@ -529,7 +529,12 @@ def subscribers_serve(root: Path, host: str, port: int) -> None:
     help="Only subscribers with this status.",
 )
 def subscribers_list(root: Path, status: str | None) -> None:
-    """Print one subscriber a line: address, status, name, source (tab-separated)."""
+    """Print one subscriber a line: address, status, name, source (tab-separated).
+
+    \b
+    Example:
+        python build.py subscribers list --status active
+    """
     from .subscribers import list_lines
 
     for line in list_lines(_register_site(root), status):
@@ -540,7 +545,15 @@ def subscribers_list(root: Path, status: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv")
 @ROOT
 def subscribers_import(file: Path, root: Path) -> None:
-    """Add a list's addresses as active subscribers; known and erased addresses are skipped."""
+    """Add a list's addresses as active subscribers; known and erased addresses are skipped.
+
+    The list is a CSV with an "email" column and an optional "name". An address already in
+    the register keeps its status, so an import never resubscribes anyone.
+
+    \b
+    Example:
+        python build.py subscribers import mottagare.csv
+    """
     from .subscribers import import_file, import_lines
     from .tokens import secret_from_env
 
@@ -557,7 +570,12 @@ def subscribers_import(file: Path, root: Path) -> None:
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here."
 )
 def subscribers_export(root: Path, out: Path | None) -> None:
-    """Write the register as CSV (UTF-8 with BOM, semicolons) to standard output or --out."""
+    """Write the register as CSV (UTF-8 with BOM, semicolons) to standard output or --out.
+
+    \b
+    Example:
+        python build.py subscribers export --out register.csv
+    """
     from .subscribers import export
 
     data = export(_register_site(root))
@@ -585,7 +603,15 @@ def _address(raw: str) -> str:
 @click.argument("address")
 @ROOT
 def subscribers_show(address: str, root: Path) -> None:
-    """Print everything held about one address (register extract, GDPR art. 15)."""
+    """Print everything held about one address (register extract, GDPR art. 15).
+
+    The subscriber's data, every sign-up, confirmation and unsubscribe with the information
+    text shown, and the address's rows in the send ledger.
+
+    \b
+    Example:
+        python build.py subscribers show namn@kommun.se
+    """
     from .subscribers import extract
 
     for line in extract(_register_site(root), _address(address)):
@@ -596,7 +622,14 @@ def subscribers_show(address: str, root: Path) -> None:
 @click.argument("address")
 @ROOT
 def subscribers_erase(address: str, root: Path) -> None:
-    """Erase an address from the register and the ledger (GDPR art. 17)."""
+    """Erase an address from the register and the ledger (GDPR art. 17).
+
+    Only a keyed hash of the address is kept, so that an import cannot bring it back.
+
+    \b
+    Example:
+        python build.py subscribers erase namn@kommun.se
+    """
     from .subscribers import erase
     from .tokens import secret_from_env
 
@@ -607,7 +640,12 @@ def subscribers_erase(address: str, root: Path) -> None:
 @subscribers.command("purge")
 @ROOT
 def subscribers_purge(root: Path) -> None:
-    """Delete expired unconfirmed sign-ups and ledger rows older than [sending] keep_days."""
+    """Delete expired unconfirmed sign-ups and ledger rows older than [sending] keep_days.
+
+    \b
+    Example:
+        python build.py subscribers purge
+    """
     from .subscribers import purge
 
     for line in purge(_register_site(root)):

@@ -429,5 +429,6 @@ def serve(root: Path, host: str, port: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         server_header=False,
+        access_log=False,  # paths carry tokens
         log_level="info",
     )

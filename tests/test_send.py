@@ -652,7 +652,7 @@ def test_to_and_list_together_is_a_usage_error(site, run):
     result = run("send", ISSUE, "--root", site, "--to", "a@example.se", "--list", "x.csv")
     assert result.exit_code == 2
     assert result.stderr.endswith(
-        "Error: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n"
+        "Error: ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers\n"
     )
 
 
