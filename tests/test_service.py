@@ -503,16 +503,18 @@ def test_200_concurrent_signups_and_unsubscribes_lose_none_and_duplicate_none(se
 
     random.Random(7).shuffle(jobs)
 
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
+    client = httpx.Client(timeout=60, limits=limits)  # a new connection per request
+
     def one(job: tuple[str, str]) -> int:
         kind, what = job
-        with httpx.Client(timeout=60) as client:
-            if kind == "signup":
-                return client.post(
-                    service.url + "/", data={"email": what}, headers=client_ip(next(_ips))
-                ).status_code
-            return client.post(what, content=b"List-Unsubscribe=One-Click").status_code
+        if kind == "signup":
+            return client.post(
+                service.url + "/", data={"email": what}, headers=client_ip(next(_ips))
+            ).status_code
+        return client.post(what, content=b"List-Unsubscribe=One-Click").status_code
 
-    with ThreadPoolExecutor(max_workers=50) as pool:
+    with client, ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(one, jobs))
     assert answers == [200] * 400
     assert service.count() == before + 200
@@ -559,7 +561,7 @@ def test_sigkill_in_the_middle_of_a_burst_leaves_a_consistent_register(tmp_path,
         if killed.is_set():
             return
         try:
-            answer = httpx.post(running.url + "/", data={"email": address}, timeout=10)
+            answer = client.post(running.url + "/", data={"email": address})
         except httpx.HTTPError:
             return
         if answer.status_code == 200:
@@ -568,8 +570,10 @@ def test_sigkill_in_the_middle_of_a_burst_leaves_a_consistent_register(tmp_path,
                 running.kill(signal.SIGKILL)
                 killed.set()
 
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=0)
+    client = httpx.Client(timeout=10, limits=limits)
     try:
-        with ThreadPoolExecutor(max_workers=20) as pool:
+        with client, ThreadPoolExecutor(max_workers=20) as pool:
             list(pool.map(one, addresses))
         assert killed.is_set() and running.process.returncode == -signal.SIGKILL
         db = running.db()
