@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import register as reg
 from . import tokens
-from .errors import ContentError, NyhetsbrevError, Problem
+from .errors import NyhetsbrevError, Problem
 from .models import Site, Subscriptions
 from .recipients import Recipient, read_list, read_suppression
 
@@ -274,11 +274,6 @@ def purge(site: Site) -> list[str]:
         f"Rensat: {expired} obekräftade anmälningar äldre än {config.pending_days} dagar, "
         f"{removed} rader i utskicksliggaren äldre än {site.keep_days} dagar"
     ]
-
-
-def check_status(status: str | None) -> None:
-    if status is not None and status not in reg.STATUSES:
-        raise ContentError([Problem("--status", 1, f'okänd status "{status}"')])
 
 
 # Sending to the register
