@@ -203,3 +203,33 @@ def test_an_erased_address_given_wrongly_is_a_swedish_error(site, run):
     result = run("subscribers", "show", "inte en adress", "--root", site)
     assert result.exit_code == 1
     assert "ingen giltig e-postadress" in result.stderr
+
+
+def test_subscriptions_settings_are_checked_with_their_lines(tree, run):
+    toml = tree / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8")
+        + '\n[subscriptions]\nurl = "http://nyhetsbrev.example.se/p"\npending_days = 0\n'
+        + '\n[privacy]\ncontact = "dataskydd@example.se"\n',
+        "utf-8",
+    )
+    result = run("check", "--root", tree)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert (
+        'newsletter.toml:33: [subscriptions] url ska vara en absolut https-adress, inte "http://nyhetsbrev.example.se/p"'
+        in lines
+    )
+    assert "newsletter.toml:34: [subscriptions] pending_days ska vara ett heltal från 1" in lines
+    assert "newsletter.toml:36: [privacy] legal_basis saknas" in lines
+    assert "newsletter.toml:36: [privacy] retention saknas" in lines
+
+
+def test_an_unreadable_register_is_a_swedish_error(site, run):
+    (site / ".nyhetsbrev").mkdir(exist_ok=True)
+    (site / ".nyhetsbrev" / "subscribers.sqlite").write_bytes(b"inte en databas " * 100)
+    result = run("subscribers", "list", "--root", site)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        ".nyhetsbrev/subscribers.sqlite: registret kan inte läsas eller skrivas ("
+    )

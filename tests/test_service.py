@@ -738,3 +738,10 @@ def test_extract_lists_everything_and_erase_leaves_nothing_readable(service, smt
     )
     assert service.status(address) is None
     assert service.status("annan.person@example.se") == "active"
+
+
+def test_an_unknown_page_and_a_wrong_method_answer_in_swedish(service):
+    missing = httpx.get(service.url + "/finns-inte", timeout=10)
+    assert missing.status_code == 404 and "<h1>Sidan finns inte</h1>" in missing.text
+    wrong = httpx.put(service.url + "/integritet", timeout=10)
+    assert wrong.status_code == 405 and "<h1>Det går inte</h1>" in wrong.text
