@@ -240,7 +240,8 @@ def erase(site: Site, key: bytes, address: str) -> list[str]:
     return [
         f"{address} är raderad: uppgifterna i prenumerantregistret "
         f"({'adress, namn, status och händelser' if had else 'inga'}) och adressen i "
-        f"{len(sends)} rader i utskicksliggaren och {len(tests)} testbrev.",
+        f"{_n(len(sends), 'rad', 'rader')} i utskicksliggaren och "
+        f"{_n(len(tests), 'testbrev', 'testbrev')}.",
         "Kvar finns en nyckelad kontrollsumma (HMAC-SHA256) av adressen, så att den inte "
         "importeras igen av misstag från en listfil; utan nyckeln går den inte att läsa "
         "tillbaka till adressen.",
@@ -271,9 +272,14 @@ def purge(site: Site) -> list[str]:
         finally:
             db.close()
     return [
-        f"Rensat: {expired} obekräftade anmälningar äldre än {config.pending_days} dagar, "
-        f"{removed} rader i utskicksliggaren äldre än {site.keep_days} dagar"
+        f"Rensat: {_n(expired, 'obekräftad anmälan', 'obekräftade anmälningar')} äldre än "
+        f"{config.pending_days} dagar, {_n(removed, 'rad', 'rader')} i utskicksliggaren äldre "
+        f"än {site.keep_days} dagar"
     ]
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 # Sending to the register

@@ -186,7 +186,7 @@ def test_purge_removes_expired_signups_and_old_ledger_rows(site, run):
     result = run("subscribers", "purge", "--root", site)
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        "Rensat: 1 obekräftade anmälningar äldre än 7 dagar, 1 rader i utskicksliggaren "
+        "Rensat: 1 obekräftad anmälan äldre än 7 dagar, 1 rad i utskicksliggaren "
         "äldre än 400 dagar\n"
     )
     listing = run("subscribers", "list", "--root", site).stdout
