@@ -151,6 +151,12 @@ def check(root: Path, strict: bool) -> None:
     metavar="FILE.csv",
     help="Send to every address in this CSV (email, optional name).",
 )
+@click.option(
+    "--subscribers",
+    "to_register",
+    is_flag=True,
+    help="Send to every active subscriber in the register ([subscriptions]).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; connect to nothing.")
 @click.option(
     "--rate",
@@ -199,6 +205,7 @@ def send(
     root: Path,
     to: tuple[str, ...],
     list_file: Path | None,
+    to_register: bool,
     dry_run: bool,
     rate: float | None,
     status: bool,
@@ -232,8 +239,10 @@ def send(
             for line in delivery.status_lines(site, issue_id):
                 click.echo(line)
         return
-    if bool(to) == bool(list_file):
-        raise click.UsageError("ange antingen --to ADRESS (testbrev) eller --list FIL.csv")
+    if bool(to) + bool(list_file) + to_register != 1:
+        raise click.UsageError(
+            "ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers"
+        )
     from .pipeline import load_content
 
     checked = load_content(root)
@@ -245,7 +254,6 @@ def send(
         if to:
             _send_test(delivery, checked.content, issue, to, dry_run, policy, skip_web_check)
         else:
-            assert list_file is not None
             _send_list(
                 delivery,
                 checked.content,
@@ -313,12 +321,14 @@ def _send_list(
     delivery,
     content,
     issue,
-    list_file: Path,
+    list_file: Path | None,
     dry_run: bool,
     policy,
     resend_uncertain: bool,
     skip_web: bool,
 ) -> None:
+    """A list send: to a --list file, or through the register (--subscribers, or a --list
+    imported into the register first when [subscriptions] is set)."""
     import sys
 
     from . import ledger
@@ -326,40 +336,34 @@ def _send_list(
 
     site = content.site
     delivery.require_ready(issue)
-    secret = delivery.unsubscribe_secret()
-    missing = (
-        f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver en "
-        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan "
-        "använder"
-    )
-    shown = list_file.as_posix()
+    audience = _Audience(delivery, site, list_file)
     path = delivery.ledger_path(site)
     template = delivery.prepare(content, issue)
     if dry_run:
-        plan = delivery.plan_list(content, issue, list_file, shown, resend_uncertain)
+        plan = delivery.plan_list(
+            content, issue, list_file, audience.shown, audience.recipients(False), resend_uncertain
+        )
         _warn(plan.problems)
-        if not secret:
-            click.echo(f"varning: {missing}", err=True)
+        if audience.missing:
+            click.echo(f"varning: {audience.missing}", err=True)
         example = delivery.personal(
-            template,
-            "exempel@example.se",
-            "",
-            site.unsubscribe_url + "?token=" + "0" * 64 + "&email=exempel%40example.se",
-            "<x@x>",
+            template, "exempel@example.se", "", audience.example_link(), "<x@x>"
         )
         size = len(delivery.wire(example))
-        for line in delivery.plan_lines(plan, shown, site, policy.rate, size):
+        for line in delivery.plan_lines(plan, audience.shown, site, policy.rate, size):
             click.echo(line)
         return
-    if not secret:
-        raise NyhetsbrevError(missing)
+    if audience.missing:
+        raise NyhetsbrevError(audience.missing)
     password = delivery.password_from(site)
     with ledger.locked(path) as free:
         if not free:
             raise delivery.DeliveryError(
                 f"ett annat utskick använder {path} just nu; vänta tills det är klart"
             )
-        plan = delivery.plan_list(content, issue, list_file, shown, resend_uncertain)
+        plan = delivery.plan_list(
+            content, issue, list_file, audience.shown, audience.recipients(True), resend_uncertain
+        )
         _warn(plan.problems)
         if not skip_web and (problem := delivery.web_refusal(template)):
             raise NyhetsbrevError(problem)  # checked after the local files are known good
@@ -367,6 +371,7 @@ def _send_list(
             click.echo(f"varning: {line}", err=True)
         started = time.perf_counter()
         conn = delivery.Connection(site.smtp, password, policy)
+        wanted = audience.still_wanted()
         with (
             ledger.Ledger(path) as book,
             click.progressbar(
@@ -375,10 +380,19 @@ def _send_list(
         ):
             try:
                 report = delivery.send_list(
-                    template, plan, conn, secret, book, progress=lambda o: bar.update(1)
+                    template,
+                    plan,
+                    conn,
+                    audience.secret,
+                    book,
+                    progress=lambda o: bar.update(1),
+                    link=audience.link,
+                    wanted=wanted,
                 )
             finally:
                 conn.close()
+                if wanted is not None:
+                    wanted.close()
     outcomes = report.outcomes
     failed = [o for o in outcomes if o.state == "failed"]
     unsure = [o for o in outcomes if o.state == "uncertain"]
@@ -386,7 +400,7 @@ def _send_list(
         click.echo(f"{o.address}: {o.reply}", err=True)
     for o in unsure:
         click.echo(f"{o.address}: kan ha fått brevet ({o.reply})", err=True)
-    click.echo(delivery.summary_line(plan, outcomes, shown, time.perf_counter() - started))
+    click.echo(delivery.summary_line(plan, outcomes, audience.shown, time.perf_counter() - started))
     marked = report.complete and delivery.mark_sent(issue, site.root)
     if report.complete:
         click.echo(
@@ -400,6 +414,70 @@ def _send_list(
         raise NyhetsbrevError(report.paused)
     if failed or unsure:
         raise NyhetsbrevError(delivery.unfinished(issue, len(failed), len(unsure), marked))
+
+
+class _Audience:
+    """Who a list send goes to, and the unsubscribe links they get: a list file with the
+    old token links, or the register with its opaque links."""
+
+    def __init__(self, delivery, site, list_file: Path | None):
+        self.site = site
+        self.list_file = list_file
+        self.by_register = site.subscriptions is not None or list_file is None
+        self.missing = ""
+        self.ids: dict[str, str] = {}
+        if self.by_register:
+            from . import subscribers as register
+            from .tokens import secret_from_env
+
+            register.settings(site)
+            self.key = secret_from_env()
+            self.secret = ""
+            self.shown = list_file.as_posix() if list_file else "prenumerantregistret"
+        else:
+            assert list_file is not None  # by_register otherwise
+            self.secret = delivery.unsubscribe_secret()
+            self.shown = list_file.as_posix()
+            if not self.secret:
+                self.missing = (
+                    f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver "
+                    "en personlig avregistreringslänk. Sätt samma hemlighet som "
+                    "avregistreringssidan använder"
+                )
+
+    def recipients(self, write: bool):
+        """Return the register's audience (None for a plain list file)."""
+        if not self.by_register:
+            return None
+        from . import subscribers as register
+
+        found = register.audience(self.site, self.key, self.list_file, self.shown, write)
+        self.ids = found.ids
+        return found
+
+    def example_link(self) -> str:
+        if self.by_register:
+            from . import subscribers as register
+
+            return register.unsubscribe_link(self.site, self.key, "0" * 32)
+        return self.site.unsubscribe_url + "?token=" + "0" * 64 + "&email=exempel%40example.se"
+
+    def link(self, address: str) -> str:
+        if self.by_register:
+            from . import subscribers as register
+
+            return register.unsubscribe_link(self.site, self.key, self.ids[address])
+        from .recipients import unsubscribe_url
+
+        return unsubscribe_url(self.site.unsubscribe_url, self.secret, address)
+
+    def still_wanted(self):
+        """Return the register's check for an unsubscribe during the send (None: no register)."""
+        if not self.by_register:
+            return None
+        from . import subscribers as register
+
+        return register.StillActive(self.site)
 
 
 @cli.group()
@@ -540,3 +618,173 @@ def serve(root: Path, port: int, host: str) -> None:
     from .serve import serve as run
 
     run(root, host, port, click.echo, lambda line: click.echo(line, err=True))
+
+
+@cli.group()
+def subscribers() -> None:
+    """The register of recipients: the sign-up service, lists, extracts and erasure.
+
+    \b
+    Example:
+        python build.py subscribers serve --port 8000
+        python build.py subscribers show namn@kommun.se
+    """
+
+
+def _register_site(root: Path):
+    from .send import load_site
+    from .subscribers import settings
+
+    site = load_site(root)
+    settings(site)
+    return site
+
+
+@subscribers.command("serve")
+@ROOT
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
+)
+def subscribers_serve(root: Path, host: str, port: int) -> None:
+    """Run the sign-up and unsubscribe service (behind the web server; see README).
+
+    \b
+    Example:
+        NYHETSBREV_UNSUBSCRIBE_SECRET=... python build.py subscribers serve --port 8000
+    """
+    from .service import serve as run
+
+    run(root, host, port)
+
+
+@subscribers.command("list")
+@ROOT
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed", "bounced"]),
+    default=None,
+    help="Only subscribers with this status.",
+)
+def subscribers_list(root: Path, status: str | None) -> None:
+    """Print one subscriber a line: address, status, name, source (tab-separated).
+
+    \b
+    Example:
+        python build.py subscribers list --status active
+    """
+    from .subscribers import list_lines
+
+    for line in list_lines(_register_site(root), status):
+        click.echo(line)
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv")
+@ROOT
+def subscribers_import(file: Path, root: Path) -> None:
+    """Add a list's addresses as active subscribers; known and erased addresses are skipped.
+
+    The list is a CSV with an "email" column and an optional "name". An address already in
+    the register keeps its status, so an import never resubscribes anyone.
+
+    \b
+    Example:
+        python build.py subscribers import mottagare.csv
+    """
+    from .subscribers import import_file, import_lines
+    from .tokens import secret_from_env
+
+    site = _register_site(root)
+    report = import_file(site, secret_from_env(), file, file.as_posix())
+    _warn(report.problems)
+    for line in import_lines(report, file.as_posix()):
+        click.echo(line)
+
+
+@subscribers.command("export")
+@ROOT
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here."
+)
+def subscribers_export(root: Path, out: Path | None) -> None:
+    """Write the register as CSV (UTF-8 with BOM, semicolons) to standard output or --out.
+
+    \b
+    Example:
+        python build.py subscribers export --out register.csv
+    """
+    from .subscribers import export
+
+    data = export(_register_site(root))
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        from .publish import write_file
+
+        write_file(out, data)
+        click.echo(f"Registret finns i {out}")
+
+
+def _address(raw: str) -> str:
+    from .errors import NyhetsbrevError
+    from .recipients import normalize
+
+    address, reason = normalize(raw)
+    if reason:
+        raise NyhetsbrevError(reason)
+    return address
+
+
+@subscribers.command("show")
+@click.argument("address")
+@ROOT
+def subscribers_show(address: str, root: Path) -> None:
+    """Print everything held about one address (register extract, GDPR art. 15).
+
+    The subscriber's data, every sign-up, confirmation and unsubscribe with the information
+    text shown, and the address's rows in the send ledger.
+
+    \b
+    Example:
+        python build.py subscribers show namn@kommun.se
+    """
+    from .subscribers import extract
+
+    for line in extract(_register_site(root), _address(address)):
+        click.echo(line)
+
+
+@subscribers.command("erase")
+@click.argument("address")
+@ROOT
+def subscribers_erase(address: str, root: Path) -> None:
+    """Erase an address from the register and the ledger (GDPR art. 17).
+
+    Only a keyed hash of the address is kept, so that an import cannot bring it back.
+
+    \b
+    Example:
+        python build.py subscribers erase namn@kommun.se
+    """
+    from .subscribers import erase
+    from .tokens import secret_from_env
+
+    for line in erase(_register_site(root), secret_from_env(), _address(address)):
+        click.echo(line)
+
+
+@subscribers.command("purge")
+@ROOT
+def subscribers_purge(root: Path) -> None:
+    """Delete expired unconfirmed sign-ups and ledger rows older than [sending] keep_days.
+
+    \b
+    Example:
+        python build.py subscribers purge
+    """
+    from .subscribers import purge
+
+    for line in purge(_register_site(root)):
+        click.echo(line)

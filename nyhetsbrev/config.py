@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
 from .load import CONFIG, read_config
-from .models import Accessibility, Privacy, Site, Smtp
+from .models import Accessibility, Privacy, Site, Smtp, Subscriptions
 
 KNOWN: dict[str, set[str]] = {
     "": {
@@ -29,6 +29,7 @@ KNOWN: dict[str, set[str]] = {
         "check",
         "accessibility",
         "safety",
+        "subscriptions",
         "privacy",
     },
     "sender": {"name", "address", "reply_to", "postal", "reason"},
@@ -36,7 +37,9 @@ KNOWN: dict[str, set[str]] = {
     "footer": {"lines", "website", "logo", "logo_alt"},
     "feeds": {"items"},
     "smtp": {"host", "port", "security", "user"},
-    "sending": {"ledger", "suppression"},
+    "sending": {"ledger", "suppression", "keep_days"},
+    "subscriptions": {"url", "database", "pending_days", "signups_per_ip_per_hour"},
+    "privacy": {"controller", "contact", "legal_basis", "retention"},
     "check": {"max_words"},
     "accessibility": {
         "status",
@@ -49,7 +52,6 @@ KNOWN: dict[str, set[str]] = {
         "feedback",
     },
     "safety": {"exit_url"},
-    "privacy": {"controller", "contact", "legal_basis", "retention"},
 }
 # Each value with what it means, in Swedish, for the message about a wrong one.
 SECURITY = {
@@ -88,6 +90,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         line = int(match.group(1)) if match else 1
         return None, [Problem(CONFIG, line, f"ogiltig TOML: {str(e).split(' (at')[0]}")]
     reader = _Reader(text, data)
+    privacy = _privacy(reader)
     site = Site(
         root=root,
         title=reader.text("", "title", required=True),
@@ -114,10 +117,12 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         max_words=reader.integer("check", "max_words", 250, minimum=1),
         accessibility=_accessibility(reader),
         exit_url=reader.url("safety", "exit_url", "https://www.google.se/"),
-        privacy=_privacy(reader),
+        privacy=privacy,
         website=reader.url("footer", "website", ""),
         logo=_logo(reader, root),
         logo_alt=reader.text("footer", "logo_alt", required="logo" in reader.section("footer")),
+        keep_days=reader.integer("sending", "keep_days", 400, minimum=1),
+        subscriptions=_subscriptions(reader, root, privacy),
     )
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
@@ -156,9 +161,14 @@ def _accessibility(reader: _Reader) -> Accessibility | None:
 def _privacy(reader: _Reader) -> Privacy | None:
     if not reader.section("privacy"):
         return None
-    keys = ("controller", "contact", "legal_basis", "retention")
-    values = [reader.text("privacy", key, required=True) for key in keys]
-    return Privacy(*values)
+    organisation = reader.value("", "organisation")
+    return Privacy(
+        controller=reader.text("privacy", "controller")
+        or (organisation if isinstance(organisation, str) else ""),
+        contact=reader.text("privacy", "contact", required=True),
+        legal_basis=reader.text("privacy", "legal_basis", required=True),
+        retention=reader.text("privacy", "retention", required=True),
+    )
 
 
 def _logo(reader: _Reader, root: Path) -> str:
@@ -168,6 +178,30 @@ def _logo(reader: _Reader, root: Path) -> str:
             "footer", "logo", f'[footer] logo "{logo}" finns inte (sökvägen utgår från roten)'
         )
     return logo
+
+
+def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subscriptions | None:
+    """Return [subscriptions] with its [privacy] notice, or None when the service is not set up."""
+    if not isinstance(reader.data.get("subscriptions"), dict):
+        return None
+    if privacy is None:
+        reader.fail(
+            "subscriptions",
+            "url",
+            "[privacy] saknas: tjänsten för prenumerationer visar integritetsmeddelandet, så "
+            "ange controller, contact, legal_basis och retention under [privacy]",
+        )
+        privacy = Privacy("", "", "", "")
+    return Subscriptions(
+        url=reader.url("subscriptions", "url", local=True).rstrip("/"),
+        database=root
+        / (reader.text("subscriptions", "database") or ".nyhetsbrev/subscribers.sqlite"),
+        pending_days=reader.integer("subscriptions", "pending_days", 7, minimum=1),
+        signups_per_ip_per_hour=reader.integer(
+            "subscriptions", "signups_per_ip_per_hour", 20, minimum=0
+        ),
+        privacy=privacy,
+    )
 
 
 class _Reader:
@@ -256,12 +290,14 @@ class _Reader:
         )
         return None
 
-    def url(self, section: str, key: str, default: str | None = None) -> str:
+    def url(self, section: str, key: str, default: str | None = None, local: bool = False) -> str:
+        """Return an absolute https URL (local: http on this computer too, for tests)."""
         if default is not None and self.value(section, key) is None:
             return default
         value = self.text(section, key, required=True)
         parts = urlsplit(value)
-        if value and (parts.scheme != "https" or not parts.netloc):
+        loopback = local and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+        if value and (parts.scheme != "https" or not parts.netloc) and not loopback:
             self.fail(
                 section,
                 key,

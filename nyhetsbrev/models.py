@@ -71,6 +71,17 @@ class Privacy:
 
 
 @dataclass(frozen=True)
+class Subscriptions:
+    """[subscriptions]: the sign-up and unsubscribe service."""
+
+    url: str  # absolute, no trailing slash
+    database: Path
+    privacy: Privacy
+    pending_days: int = 7
+    signups_per_ip_per_hour: int = 20  # 0: no per-IP limit
+
+
+@dataclass(frozen=True)
 class Site:
     """newsletter.toml, checked."""
 
@@ -98,6 +109,8 @@ class Site:
     logo: str = ""  # [footer] logo: an https URL or a path under base_url
     logo_alt: str = ""
     website: str = ""  # [footer] website: the organisation's main site
+    keep_days: int = 400  # [sending] keep_days: ledger rows older than this are purged
+    subscriptions: Subscriptions | None = None  # [subscriptions] and [privacy], when set
 
     @property
     def host(self) -> str:

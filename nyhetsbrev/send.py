@@ -33,6 +33,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import ledger as ledgers
 from . import records
@@ -40,6 +41,9 @@ from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
 from .render import environment, message, render_issue
+
+if TYPE_CHECKING:
+    from .subscribers import Audience
 
 log = logging.getLogger(__name__)
 
@@ -202,12 +206,23 @@ def wire(msg: EmailMessage) -> bytes:
 
 
 def plan_list(
-    content: Content, issue: Issue, path: Path, shown: str, resend_uncertain: bool = False
+    content: Content,
+    issue: Issue,
+    path: Path | None,
+    shown: str,
+    audience: Audience | None = None,
+    resend_uncertain: bool = False,
 ) -> ListPlan:
-    """Read the list, the suppression list and the ledger; return what a send would do."""
+    """Read the list (or take the register's audience), the suppression list and the ledger;
+    return what a send would do."""
     site = content.site
-    recipients, problems = read_list(path, shown)
-    suppressed_keys = suppressed(site)
+    if audience is None:
+        assert path is not None
+        recipients, problems = read_list(path, shown)
+        blocked: set[str] = set()
+    else:
+        recipients, problems, blocked = audience.recipients, audience.problems, audience.not_active
+    suppressed_keys = suppressed(site) | blocked
     if ledgers.lost(ledger_path(site)):
         raise DeliveryError(ledger_lost(site))
     rows = _ledger_rows(site, issue.id)
@@ -646,12 +661,16 @@ def send_list(
     secret: str,
     book: ledgers.Ledger,
     progress: Callable[[Outcome], None] = lambda o: None,
+    link: Callable[[str], str] | None = None,
+    wanted: Callable[[str], bool] | None = None,
 ) -> ListReport:
     """Send to every recipient the plan holds and the ledger does not list as sent.
 
     Never sends to one recipient twice in a run. Stops early (report.paused) after
     policy.pause_after recipients in a row without a clear answer from the server, and
     raises LedgerChanged if the ledger file is deleted, replaced or emptied under the run.
+    link gives an address's unsubscribe URL (default: the [unsubscribe] url with a token);
+    wanted, asked just before each message, skips an address unsubscribed during the send.
     """
     issue_id = template.issue.id
     ledgers.mark_used(book.path)
@@ -672,7 +691,11 @@ def send_list(
             continue
         if not book.unchanged(issue_id, expected):
             raise LedgerChanged(ledger_changed(template.site, book.path, report.outcomes))
-        outcome = _one(template, r, conn, secret, book, pace)
+        if wanted is not None and not wanted(r.address):
+            plan.suppressed.append(r)
+            progress(Outcome(r.address, "skipped", ""))
+            continue
+        outcome = _one(template, r, conn, secret, book, pace, link)
         book.finish(issue_id, r.address, outcome.state, outcome.reply)
         report.outcomes.append(outcome)
         progress(outcome)
@@ -697,12 +720,17 @@ def _one(
     secret: str,
     book: ledgers.Ledger,
     pace: Pace,
+    link: Callable[[str], str] | None = None,
 ) -> Outcome:
     """Build and deliver one recipient's message; a message that cannot be built fails alone."""
     issue_id = template.issue.id
     msg_id = message_id(template, r.address)
     try:
-        url = unsubscribe_url(template.site.unsubscribe_url, secret, r.address)
+        url = (
+            link(r.address)
+            if link is not None
+            else unsubscribe_url(template.site.unsubscribe_url, secret, r.address)
+        )
         data = wire(personal(template, r.address, r.name, url, msg_id))
     except Exception as e:  # one recipient never stops the send
         log.info("%s: kunde inte byggas: %r", r.address, e)

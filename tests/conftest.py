@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:
     if not CHROMIUM.exists():
         terminalreporter.write_line(f"NOTE: {NO_BROWSER}")
+
+
+def without_section(text: str, name: str) -> str:
+    """Return newsletter.toml's text without its [name] table (to write another one)."""
+    return re.sub(rf"(?ms)^\[{re.escape(name)}\]\n.*?(?=^\[|\Z)", "", text)
 
 
 @pytest.fixture

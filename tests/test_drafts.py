@@ -8,7 +8,6 @@ one in 2022 with no `status` at all (a draft by default). Every output is parsed
 from __future__ import annotations
 
 import gzip
-
 import json
 from pathlib import Path
 

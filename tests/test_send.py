@@ -699,14 +699,14 @@ def test_to_and_list_together_is_a_usage_error(site, run):
     )
     assert result.exit_code == 2
     assert result.stderr.endswith(
-        "Fel: ange antingen --to ADRESS (testbrev) eller --list FIL.csv\n"
+        "Fel: ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers\n"
     )
 
 
 def test_neither_to_nor_list_is_a_usage_error(site, run):
     result = run("send", ISSUE, "--root", site)
     assert result.exit_code == 2
-    assert "ange antingen --to ADRESS (testbrev) eller --list FIL.csv" in result.stderr
+    assert "ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers" in result.stderr
 
 
 def test_unknown_issue(site, run):
