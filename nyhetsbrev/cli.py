@@ -17,9 +17,9 @@ ROOT = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=".",
     show_default=True,
-    help="The content tree (holds newsletter.toml).",
+    help="Innehållets mapp (där newsletter.toml ligger).",
 )
-STRICT = click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+STRICT = click.option("--strict", is_flag=True, help="Räkna varningar som fel.")
 
 
 @click.group(
@@ -27,11 +27,11 @@ STRICT = click.option("--strict", is_flag=True, help="Treat warnings as errors."
 )
 @click.version_option(package_name="nyhetsbrev")
 def cli() -> None:
-    """Nyhetsbrev: Markdown items to email issues, a web archive, feeds and a calendar.
+    """Nyhetsbrev: Markdown-texter blir nyhetsbrev i e-post, ett webbarkiv, flöden och en kalender.
 
     \b
-    Example:
-        python build.py build
+    Exempel:
+        python3 build.py build
     """
 
 
@@ -46,19 +46,19 @@ def _warn(warnings) -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder (default: public/ under the root).",
+    help="Utmappen (standard: public/ i innehållets mapp).",
 )
 @STRICT
-@click.option("--emit-mjml", is_flag=True, help="Also write each issue's email.mjml.")
+@click.option("--emit-mjml", is_flag=True, help="Skriv också varje nummers email.mjml.")
 def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
-    """Build every issue, the archive, feeds and calendar into the output folder.
+    """Bygg alla nummer, arkivet, flödena och kalendern i utmappen.
 
-    Nothing is written unless everything checks; the old output stays until the new one is
-    complete.
+    Inget skrivs om inte allt klarar kontrollen; den förra utmappen ligger kvar tills den
+    nya är klar. Utkast (status: draft) publiceras inte.
 
     \b
-    Example:
-        python build.py build --root . --out public
+    Exempel:
+        python3 build.py build --root . --out public
     """
     from .pipeline import build as run
     from .pipeline import closing_line
@@ -70,31 +70,31 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
 
 
 @cli.command()
-@click.argument("year", type=int)
+@click.argument("year", type=int, metavar="ÅR")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["html", "md", "csv"]),
     default="md",
     show_default=True,
-    help="html: a page with charts; md: for pasting; csv: per item.",
+    help="html: en sida med diagram; md: att klistra in; csv: en rad per text.",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write to this file (default: standard output).",
+    help="Skriv till den här filen (standard: standard output).",
 )
 @ROOT
 def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
-    """Report what the year's issues communicated: per campaign, delmål and målgrupp.
+    """Redovisa vad årets nummer förmedlade: per kampanj, delmål och målgrupp.
 
-    Counts come from the content; messages delivered per issue come from the send ledger
-    when it exists. The CSV is UTF-8 with a byte order mark and semicolons, for Excel.
+    Siffrorna kommer från innehållet; levererade brev per nummer kommer från
+    utskicksregistret när det finns. CSV-filen är UTF-8 med semikolon, för Excel.
 
     \b
-    Example:
-        python build.py report 2022 --format html --out rapport-2022.html
+    Exempel:
+        python3 build.py report 2022 --format html --out rapport-2022.html
     """
     from .pipeline import load_content
     from .publish import write_file
@@ -116,11 +116,11 @@ def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
 @ROOT
 @STRICT
 def check(root: Path, strict: bool) -> None:
-    """Check every file and report all problems as path:line: message; write nothing.
+    """Kontrollera alla filer och visa varje problem som sökväg:rad: meddelande. Skriver inget.
 
     \b
-    Example:
-        python build.py check --strict
+    Exempel:
+        python3 build.py check --strict
     """
     from .pipeline import linted, load_content, render_all, summary
 
@@ -135,52 +135,55 @@ def check(root: Path, strict: bool) -> None:
 
 
 @cli.command()
-@click.argument("issue_id", metavar="ISSUE-ID")
+@click.argument("issue_id", metavar="NUMMER")
 @ROOT
 @click.option(
     "--to",
     "to",
     multiple=True,
-    metavar="ADDR",
-    help='Test send ("[TEST] " in the subject) to this address; repeat for more.',
+    metavar="ADRESS",
+    help='Testbrev ("[TEST] " i ämnesraden) till den här adressen; upprepa för fler.',
 )
 @click.option(
     "--list",
     "list_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    metavar="FILE.csv",
-    help="Send to every address in this CSV (email, optional name).",
+    metavar="FIL.csv",
+    help="Skicka till varje adress i den här CSV-filen (email, eventuellt name).",
 )
 @click.option(
     "--subscribers",
     "to_register",
     is_flag=True,
-    help="Send to every active subscriber in the register ([subscriptions]).",
+    help="Skicka till varje aktiv prenumerant i registret ([subscriptions]).",
 )
-@click.option("--dry-run", is_flag=True, help="Show what would be sent; connect to nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Visa vad som skulle skickas; ansluter inte till något."
+)
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="N",
-    help="At most N messages per minute.",
+    help="Högst N brev per minut.",
 )
-@click.option("--status", is_flag=True, help="Print the ledger's counts for the issue.")
+@click.option("--status", is_flag=True, help="Visa utskicksregistrets siffror för numret.")
 @click.option(
     "--retry-wait",
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
-    metavar="SECONDS",
-    help="Wait before retrying a 4xx reply or a dropped connection (doubles).",
+    metavar="SEKUNDER",
+    help="Vänta så här länge innan ett nytt försök efter ett 4xx-svar eller en bruten "
+    "anslutning (fördubblas).",
 )
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    metavar="SECONDS",
-    help="Wait at most this long for each reply from the SMTP server.",
+    metavar="SEKUNDER",
+    help="Vänta högst så här länge på varje svar från SMTP-servern.",
 )
 @click.option(
     "--pause-after",
@@ -188,17 +191,17 @@ def check(root: Path, strict: bool) -> None:
     default=5,
     show_default=True,
     metavar="N",
-    help="Pause the list send after N recipients in a row without a clear answer.",
+    help="Pausa utskicket efter N mottagare i rad utan klart svar.",
 )
 @click.option(
     "--resend-uncertain",
     is_flag=True,
-    help="Send again to those who may already have the message (no reply after DATA).",
+    help="Skicka igen till dem som kan ha fått brevet redan (inget svar efter DATA).",
 )
 @click.option(
     "--skip-web-check",
     is_flag=True,
-    help="Send even if the web version and its images do not answer over HTTP yet.",
+    help="Skicka även om webbversionen och dess bilder inte svarar över HTTP än.",
 )
 def send(
     issue_id: str,
@@ -215,21 +218,22 @@ def send(
     resend_uncertain: bool,
     skip_web_check: bool,
 ) -> None:
-    """Send an issue over SMTP: a test to --to, or to a --list with a ledger that never sends twice.
+    """Skicka ett nummer över SMTP: ett testbrev med --to, eller till en lista (--list eller
+    --subscribers) med ett utskicksregister som aldrig skickar två gånger.
 
-    The message is rendered from the content at send time by the same code as build. Only
-    an issue with status ready goes to a list, and only once its web version answers over
-    HTTP; a complete send sets status: sent. Run the same command again to resume: those
-    already sent are skipped, and those who may have the message (no reply after DATA) only
-    with --resend-uncertain. Password from NYHETSBREV_SMTP_PASSWORD, unsubscribe secret (at
-    least 32 bytes) from NYHETSBREV_UNSUBSCRIBE_SECRET.
+    Brevet byggs från innehållet när det skickas, med samma kod som build. Bara ett nummer
+    med status ready går till en lista, och först när webbversionen svarar; ett fullständigt
+    utskick sätter status: sent. Kör samma kommando igen för att fortsätta: de som fått
+    numret hoppas över, och de som kan ha fått det (inget svar efter DATA) får det bara med
+    --resend-uncertain. Lösenordet läses från NYHETSBREV_SMTP_PASSWORD och hemligheten för
+    avregistreringslänkar (minst 32 byte) från NYHETSBREV_UNSUBSCRIBE_SECRET.
 
     \b
-    Example:
-        python build.py send 2022-10 --to mig@example.se
-        python build.py send 2022-10 --list mottagare.csv --dry-run
-        python build.py send 2022-10 --list mottagare.csv --rate 120
-        python build.py send 2022-10 --status
+    Exempel:
+        python3 build.py send 2022-10 --to mig@example.se
+        python3 build.py send 2022-10 --list mottagare.csv --dry-run
+        python3 build.py send 2022-10 --subscribers --rate 120
+        python3 build.py send 2022-10 --status
     """
     from . import send as delivery
 
@@ -482,23 +486,23 @@ class _Audience:
 
 @cli.group()
 def new() -> None:
-    """Scaffold a new issue, item or campaign file with commented front matter.
+    """Skapa ett nytt nummer, en ny text eller en ny kampanj med kommenterade fält.
 
     \b
-    Example:
-        python build.py new issue 2023-03
+    Exempel:
+        python3 build.py new issue 2023-03
     """
 
 
 @new.command("issue")
-@click.argument("month", metavar="YYYY-MM")
+@click.argument("month", metavar="ÅÅÅÅ-MM")
 @ROOT
 def new_issue(month: str, root: Path) -> None:
-    """Write newsletters/YYYY/YYYY-MM/issue.md for a planned issue and print its path.
+    """Skriv newsletters/ÅÅÅÅ/ÅÅÅÅ-MM/issue.md för ett planerat nummer och visa sökvägen.
 
     \b
-    Example:
-        python build.py new issue 2023-03
+    Exempel:
+        python3 build.py new issue 2023-03
     """
     from .scaffold import new_issue as scaffold
     from .scaffold import parse_month
@@ -511,19 +515,21 @@ def new_issue(month: str, root: Path) -> None:
 
 
 @new.command("item")
-@click.argument("issue_id", metavar="ISSUE-ID")
-@click.argument("title")
-@click.option("--campaign", metavar="SLUG", help="Tag the item with this campaign.")
-@click.option("--event", is_flag=True, help="Write an event (type, start, end, location).")
+@click.argument("issue_id", metavar="NUMMER")
+@click.argument("title", metavar="RUBRIK")
+@click.option(
+    "--campaign", metavar="KAMPANJ", help="Märk texten med den här kampanjen (namn eller filnamn)."
+)
+@click.option("--event", is_flag=True, help="Skriv ett evenemang (type, start, end, location).")
 @ROOT
 def new_item(issue_id: str, title: str, campaign: str | None, event: bool, root: Path) -> None:
-    """Write an item with a fresh UUID into an issue's folder and print its path.
+    """Skriv en text med ett nytt UUID i numrets mapp och visa sökvägen.
 
-    The file name is made from the title (å, ä, ö become a, a, o).
+    Filnamnet görs av rubriken (å, ä och ö blir a, a och o).
 
     \b
-    Example:
-        python build.py new item 2022-03 "Webbinarium om våld i nära relationer" --event
+    Exempel:
+        python3 build.py new item 2022-03 "Webbinarium om våld i nära relationer" --event
     """
     from .scaffold import new_item as scaffold
 
@@ -531,14 +537,14 @@ def new_item(issue_id: str, title: str, campaign: str | None, event: bool, root:
 
 
 @new.command("campaign")
-@click.argument("slug")
+@click.argument("slug", metavar="KAMPANJ")
 @ROOT
 def new_campaign(slug: str, root: Path) -> None:
-    """Write campaigns/SLUG.md with a name, an accessible colour and a standing text.
+    """Skriv campaigns/KAMPANJ.md med ett namn, en tillgänglig färg och en stående text.
 
     \b
-    Example:
-        python build.py new campaign kop-av-sex
+    Exempel:
+        python3 build.py new campaign kop-av-sex
     """
     from .scaffold import new_campaign as scaffold
 
@@ -549,33 +555,33 @@ def new_campaign(slug: str, root: Path) -> None:
 
 
 @cli.command()
-@click.argument("year", type=int)
+@click.argument("year", type=int, metavar="ÅR")
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "md", "csv"]),
     default="table",
     show_default=True,
-    help="A terminal table, Markdown, or CSV (issues only).",
+    help="En tabell i terminalen, Markdown eller CSV (bara numren).",
 )
 @click.option(
     "--gap",
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Report a campaign absent from more than this many issues in a row.",
+    help="Visa en kampanj som saknas i fler än så här många nummer i rad.",
 )
 @ROOT
 def plan(year: int, fmt: str, gap: int, root: Path) -> None:
-    """Show the year's issues: dates, status, items, campaigns and delmål, and the gaps.
+    """Visa årets nummer: datum, status, texter, kampanjer och delmål, och uppehållen.
 
-    Campaigns are shown by name. Warns when the year has fewer than 6 or more than 12
-    issues that count (dated in the year, drafts excepted, as in `report`). With --format
-    csv the gaps and warnings go to standard error.
+    Kampanjerna visas med namn. Varnar när året har färre än sex eller fler än tolv nummer
+    som räknas (daterade under året, utom utkast, som i `report`). Med --format csv hamnar
+    uppehåll och varningar på standard error.
 
     \b
-    Example:
-        python build.py plan 2022 --format md
+    Exempel:
+        python3 build.py plan 2022 --format md
     """
     from .pipeline import load_content
     from .plan import plan as make
@@ -597,23 +603,23 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     type=click.IntRange(0, 65535),
     default=8000,
     show_default=True,
-    help="Port to listen on (0: any free port).",
+    help="Port att lyssna på (0: valfri ledig port).",
 )
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on; the default is reachable from this computer only.",
+    help="Adress att lyssna på; standardvärdet nås bara från den här datorn.",
 )
 def serve(root: Path, port: int, host: str) -> None:
-    """Preview every issue in the browser, reloading as files change.
+    """Förhandsvisa alla nummer i webbläsaren; sidan uppdateras när du sparar.
 
-    Each issue shows the email at phone (375 px) and desktop (600 px) width, the plain
-    text and the check findings. Stop with Ctrl+C.
+    Varje nummer visar mejlet i mobilbredd (375 px) och datorbredd (600 px), textversionen
+    och kontrollens anmärkningar. Utkast visas, märkta som utkast. Avsluta med Ctrl+C.
 
     \b
-    Example:
-        python build.py serve --port 8000
+    Exempel:
+        python3 build.py serve --port 8000
     """
     from .serve import serve as run
 
@@ -622,12 +628,12 @@ def serve(root: Path, port: int, host: str) -> None:
 
 @cli.group()
 def subscribers() -> None:
-    """The register of recipients: the sign-up service, lists, extracts and erasure.
+    """Prenumerantregistret: tjänsten för anmälan, listor, registerutdrag och radering.
 
     \b
-    Example:
-        python build.py subscribers serve --port 8000
-        python build.py subscribers show namn@kommun.se
+    Exempel:
+        python3 build.py subscribers serve --port 8000
+        python3 build.py subscribers show namn@kommun.se
     """
 
 
@@ -642,16 +648,20 @@ def _register_site(root: Path):
 
 @subscribers.command("serve")
 @ROOT
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adress att lyssna på.")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port att lyssna på.",
 )
 def subscribers_serve(root: Path, host: str, port: int) -> None:
-    """Run the sign-up and unsubscribe service (behind the web server; see README).
+    """Kör tjänsten för anmälan och avregistrering (bakom webbservern; se README).
 
     \b
-    Example:
-        NYHETSBREV_UNSUBSCRIBE_SECRET=... python build.py subscribers serve --port 8000
+    Exempel:
+        NYHETSBREV_UNSUBSCRIBE_SECRET=... python3 build.py subscribers serve --port 8000
     """
     from .service import serve as run
 
@@ -664,14 +674,14 @@ def subscribers_serve(root: Path, host: str, port: int) -> None:
     "--status",
     type=click.Choice(["pending", "active", "unsubscribed", "bounced"]),
     default=None,
-    help="Only subscribers with this status.",
+    help="Bara prenumeranter med den här statusen.",
 )
 def subscribers_list(root: Path, status: str | None) -> None:
-    """Print one subscriber a line: address, status, name, source (tab-separated).
+    """Visa en prenumerant per rad: adress, status, namn och källa (tabbavgränsat).
 
     \b
-    Example:
-        python build.py subscribers list --status active
+    Exempel:
+        python3 build.py subscribers list --status active
     """
     from .subscribers import list_lines
 
@@ -680,17 +690,18 @@ def subscribers_list(root: Path, status: str | None) -> None:
 
 
 @subscribers.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), metavar="FIL.csv")
 @ROOT
 def subscribers_import(file: Path, root: Path) -> None:
-    """Add a list's addresses as active subscribers; known and erased addresses are skipped.
+    """Lägg till en listas adresser som aktiva prenumeranter.
 
-    The list is a CSV with an "email" column and an optional "name". An address already in
-    the register keeps its status, so an import never resubscribes anyone.
+    Listan är en CSV-fil med kolumnen "email" och eventuellt "name". En adress som redan
+    finns behåller sin status, så en import anmäler aldrig någon på nytt, och en raderad
+    adress läggs inte till igen.
 
     \b
-    Example:
-        python build.py subscribers import mottagare.csv
+    Exempel:
+        python3 build.py subscribers import mottagare.csv
     """
     from .subscribers import import_file, import_lines
     from .tokens import secret_from_env
@@ -705,14 +716,17 @@ def subscribers_import(file: Path, root: Path) -> None:
 @subscribers.command("export")
 @ROOT
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Skriv till den här filen.",
 )
 def subscribers_export(root: Path, out: Path | None) -> None:
-    """Write the register as CSV (UTF-8 with BOM, semicolons) to standard output or --out.
+    """Skriv registret som CSV (UTF-8 med semikolon) till standard output eller --out.
 
     \b
-    Example:
-        python build.py subscribers export --out register.csv
+    Exempel:
+        python3 build.py subscribers export --out register.csv
     """
     from .subscribers import export
 
@@ -738,17 +752,17 @@ def _address(raw: str) -> str:
 
 
 @subscribers.command("show")
-@click.argument("address")
+@click.argument("address", metavar="ADRESS")
 @ROOT
 def subscribers_show(address: str, root: Path) -> None:
-    """Print everything held about one address (register extract, GDPR art. 15).
+    """Visa allt som finns om en adress (registerutdrag, artikel 15 i dataskyddsförordningen).
 
-    The subscriber's data, every sign-up, confirmation and unsubscribe with the information
-    text shown, and the address's rows in the send ledger.
+    Prenumerantens uppgifter, varje anmälan, bekräftelse och avregistrering med den
+    informationstext som visades, och adressens rader i utskicksregistret.
 
     \b
-    Example:
-        python build.py subscribers show namn@kommun.se
+    Exempel:
+        python3 build.py subscribers show namn@kommun.se
     """
     from .subscribers import extract
 
@@ -757,16 +771,16 @@ def subscribers_show(address: str, root: Path) -> None:
 
 
 @subscribers.command("erase")
-@click.argument("address")
+@click.argument("address", metavar="ADRESS")
 @ROOT
 def subscribers_erase(address: str, root: Path) -> None:
-    """Erase an address from the register and the ledger (GDPR art. 17).
+    """Radera en adress ur registren (artikel 17 i dataskyddsförordningen).
 
-    Only a keyed hash of the address is kept, so that an import cannot bring it back.
+    Bara en nyckelhash av adressen sparas, så att en import inte kan lägga tillbaka den.
 
     \b
-    Example:
-        python build.py subscribers erase namn@kommun.se
+    Exempel:
+        python3 build.py subscribers erase namn@kommun.se
     """
     from .subscribers import erase
     from .tokens import secret_from_env
@@ -778,11 +792,11 @@ def subscribers_erase(address: str, root: Path) -> None:
 @subscribers.command("purge")
 @ROOT
 def subscribers_purge(root: Path) -> None:
-    """Delete expired unconfirmed sign-ups and ledger rows older than [sending] keep_days.
+    """Ta bort utgångna obekräftade anmälningar och utskicksrader äldre än [sending] keep_days.
 
     \b
-    Example:
-        python build.py subscribers purge
+    Exempel:
+        python3 build.py subscribers purge
     """
     from .subscribers import purge
 

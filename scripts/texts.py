@@ -1,8 +1,9 @@
 """Write docs/texts-sv.md: every Swedish text a coordinator or recipient can read, in one file.
 
 A language review (klarspråk, språklagen 11 §) reads that one file; each line says where the
-text lives. Texts come from the package's Python sources (string literals and f-strings,
-docstrings excluded: they are for maintainers) and its templates (the words between tags).
+text lives. Texts come from the package's Python sources (string literals and f-strings;
+docstrings only from cli.py, where they are the commands' --help, elsewhere they are for
+maintainers) and its templates (the words between tags).
 `python scripts/texts.py --check` fails when the file is out of date; the test suite runs it.
 """
 
@@ -52,7 +53,7 @@ def docstrings(tree: ast.AST) -> set[int]:
 def python_texts(path: Path) -> list[tuple[int, str]]:
     """Return (line, text) for each Swedish string in one Python file."""
     tree = ast.parse(path.read_text("utf-8"))
-    skip = docstrings(tree)
+    skip = set() if path.name == "cli.py" else docstrings(tree)  # the CLI's are its --help
     inner = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
     texts = []
     for node in ast.walk(tree):

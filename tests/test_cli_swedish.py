@@ -6,7 +6,10 @@ import re
 
 import pytest
 
+from nyhetsbrev.cli import cli
 from nyhetsbrev.click_sv import CATALOGUE
+
+from .test_cli import commands
 
 ENGLISH = re.compile(
     r"\b(Usage|Error|Options|Commands|Invalid|Missing|No such|Show this|Try|"
@@ -58,3 +61,21 @@ def test_the_catalogue_keeps_clicks_placeholders():
 def test_build_says_its_time_with_a_decimal_comma(run, tree):
     line = run("build", "--root", tree).stdout.splitlines()[-1]
     assert re.search(r" på \d+,\d\d s\.", line), line
+
+
+ENGLISH_WORDS = re.compile(r"\b(the|and|of|to|with|from|every|this|Show|Send|Write|Print)\b")
+
+
+@pytest.mark.parametrize("name,command", commands(cli), ids=lambda v: str(v))
+def test_every_command_helps_in_swedish(name, command, run):
+    """The whole --help of each command: its text, its options and its placeholders."""
+    result = run(*name.split(), "--help")
+    assert result.exit_code == 0
+    text = "\n".join(
+        line
+        for line in result.output.splitlines()
+        if "build.py" not in line  # examples
+    )
+    text = re.sub(r"--[\w-]+", "", text)  # option names are the same in every language
+    assert not ENGLISH_WORDS.search(text), ENGLISH_WORDS.search(text).group() + "\n" + text
+    assert "Exempel:" in result.output
