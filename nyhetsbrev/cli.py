@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -288,8 +289,14 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bo
             click.echo(f"varning: {address} står i avregistreringslistan och får inget", err=True)
         else:
             addresses.append(address)
-    secret = delivery.unsubscribe_secret()
-    if not secret:
+    secret, link = delivery.unsubscribe_secret(), None
+    if content.site.subscriptions is not None:  # the register's opaque links
+        from . import subscribers as register
+        from .tokens import secret_from_env
+
+        key = secret_from_env()
+        link = partial(register.test_link, content.site, key)
+    elif not secret:
         click.echo(
             f"varning: {delivery.SECRET_ENV} är inte satt; testbrevet får den allmänna "
             "avregistreringslänken i stället för en personlig",
@@ -308,7 +315,7 @@ def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bo
         click.echo(f"varning: {problem}", err=True)
     with Ledger(delivery.ledger_path(content.site)) as book:
         try:
-            outcomes = delivery.send_test(template, addresses, conn, secret, book)
+            outcomes = delivery.send_test(template, addresses, conn, secret, book, link)
         finally:
             conn.close()
     said = {"sent": "skickat", "uncertain": "kan ha kommit fram, servern svarade inte"}

@@ -628,16 +628,21 @@ def send_test(
     conn: Connection,
     secret: str,
     book: ledgers.Ledger | None = None,
+    link: Callable[[str], str] | None = None,
 ) -> list[Outcome]:
-    """Send the "[TEST] " message to each address; record them apart from list sends."""
+    """Send the "[TEST] " message to each address; record them apart from list sends.
+
+    link gives an address's unsubscribe URL (default: the [unsubscribe] url with a token).
+    """
     outcomes = []
     pace = Pace(conn.policy.rate)
     for address in addresses:
-        url = (
-            unsubscribe_url(template.site.unsubscribe_url, secret, address)
-            if secret
-            else template.site.unsubscribe_url
-        )
+        if link is not None:
+            url = link(address)
+        elif secret:
+            url = unsubscribe_url(template.site.unsubscribe_url, secret, address)
+        else:
+            url = template.site.unsubscribe_url
         msg_id = (
             f"<{template.issue.year}.{template.issue.id}.test.{uuid.uuid4().hex[:16]}"
             f"@{template.site.host}>"

@@ -290,6 +290,19 @@ def unsubscribe_link(site: Site, key: bytes, subscriber: str) -> str:
     return f"{settings(site).url}/avsluta/{tokens.make(key, tokens.UNSUBSCRIBE, subscriber)}"
 
 
+def test_link(site: Site, key: bytes, address: str) -> str:
+    """Return the unsubscribe URL a test message to this address carries.
+
+    A subscriber gets their own link, so a coordinator on the list can try it; anyone else
+    the sign-up page's address. Neither holds the address itself.
+    """
+    with open_register(site) as book:
+        found = book.find(address)
+    if found is not None:
+        return unsubscribe_link(site, key, found.id)
+    return f"{settings(site).url}/"
+
+
 @dataclass
 class Audience:
     """Who a list send goes to, by the register: planned recipients and their links."""

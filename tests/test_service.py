@@ -783,3 +783,38 @@ def test_an_unknown_page_and_a_wrong_method_answer_in_swedish(service):
     assert missing.status_code == 404 and "<h1>Sidan finns inte</h1>" in missing.text
     wrong = httpx.put(service.url + "/integritet", timeout=10)
     assert wrong.status_code == 405 and "<h1>Det går inte</h1>" in wrong.text
+
+
+def test_a_test_send_carries_no_address_in_any_link(service, smtp):
+    """With the service set up, a test message links the register, never `email=` in clear."""
+    listed = service.tree / "testare.csv"
+    listed.write_text("email;name\nsamordnare@example.se;Samordnare\n", "utf-8")
+    env = {**os.environ, **SERVICE_ENV}
+    build = [sys.executable, str(REPO / "build.py")]
+    imported = subprocess.run(
+        [*build, "subscribers", "import", str(listed), "--root", str(service.tree)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
+    to = ["--to", "samordnare@example.se", "--to", "kollega@example.se"]
+    result = subprocess.run(
+        [*build, "send", ISSUE, "--root", str(service.tree), "--skip-web-check", *to],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for address in ("samordnare@example.se", "kollega@example.se"):
+        (msg,) = [m for m in smtp.inbox.to(address) if m["Subject"].startswith("[TEST] ")]
+        url = unsubscribe_header(msg)
+        assert "email=" not in url and address.split("@")[0] not in url, url
+        assert url.startswith(service.url)
+        text = msg.get_body(("plain",)).get_content()
+        assert url in text  # the footer link is the same
+    (mine,) = smtp.inbox.to("samordnare@example.se")
+    assert "/avsluta/" in unsubscribe_header(mine)  # a subscriber can try their own link
+    assert httpx.get(unsubscribe_header(mine)).status_code == 200
