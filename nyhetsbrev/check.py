@@ -1,7 +1,7 @@
 """Raw documents -> checked Content, or the list of every problem found.
 
-Pure: it takes what `load` read and returns values. Each rule of DESIGN.md's front-matter
-tables gives one `path:line: message`, in Swedish, saying what to do.
+Pure: it takes what `load` read and returns values. Each front-matter rule (README's
+tables; docs/ARCHITECTURE.md) gives one `path:line: message`, in Swedish, saying what to do.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Content -> RSS 2.0 and Atom (feedgen) and JSON Feed 1.1 (json), for the site and each campaign.
 
-Pure: values in, (path, bytes) out. The rules are in FEEDS.md; each feedgen pitfall it lists
-is avoided where the generator is filled in, with a comment naming it.
+Pure: values in, (path, bytes) out. The rules and feedgen's pitfalls are in
+docs/ARCHITECTURE.md; each pitfall is avoided where the generator is filled in, with a comment
+saying which.
 """
 
 from __future__ import annotations
@@ -193,24 +194,25 @@ def _generator(content: Content, feed: Feed, self_url: str, is_rss: bool) -> Any
     fg.language(site.language)
     fg.generator(GENERATOR)  # without feedgen's version, so an upgrade does not change bytes
     fg.docs("https://www.rssboard.org/rss-specification")
-    # Pitfall 7: RSS <channel><link> is the last link added, so self first, the page last.
+    # feedgen makes RSS <channel><link> the last link added: self first, the page last.
     fg.link(href=self_url, rel="self")
     fg.link(href=feed.page_url, rel="alternate", type="text/html")
-    fg.updated(feed.updated)  # pitfall 2: otherwise the clock
+    fg.updated(feed.updated)  # feedgen would use the clock
     return fg
 
 
 def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
     site = content.site
-    fe = fg.add_entry(order="append")  # pitfall 1: the default prepends
+    fe = fg.add_entry(order="append")  # feedgen prepends by default
     value, is_permalink = guid(site, item)
-    fe.guid(value, permalink=is_permalink)  # pitfall 10; also the Atom id
+    fe.guid(value, permalink=is_permalink)  # a URL GUID needs permalink=True; also the Atom id
     fe.title(clean(item.title))
     fe.link(href=permalink(site, item))
-    when_published = published(item)  # pitfall 3: aware, Europe/Stockholm
+    when_published = published(item)  # aware (feedgen refuses naive), Europe/Stockholm
     fe.published(when_published)
-    fe.updated(when_published)  # pitfall 2
-    # Pitfall 8: summary + content, never description(); pitfall 4: type "html", not CDATA.
+    fe.updated(when_published)  # not the clock
+    # summary + content, never description() (it overwrites Atom's content); type "html",
+    # since feedgen's CDATA type is invalid Atom.
     # Readers treat an RSS description as HTML, so the plain-text summary is escaped once
     # more: a summary that mentions "<script>" must reach them as text, never as markup.
     fe.summary(escape(clean(item.summary), quote=False), type="html")
@@ -218,10 +220,12 @@ def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
     for slug in item.campaigns:
         category = {"term": slug, "scheme": f"{site.base_url}/campaigns"}
         if not is_rss:  # Atom: readers show the label, so the campaign's name;
-            category["label"] = clean(content.campaigns[slug].name)  # RSS: pitfall 9
+            category["label"] = clean(
+                content.campaigns[slug].name
+            )  # not in RSS, where it replaces the term
         fe.category(**category)
     image = enclosure(item) if is_rss else None
-    if image:  # pitfall 5: only in RSS, where it is an <enclosure>, not a second link
+    if image:  # only RSS: in Atom feedgen makes it a second link
         url, length, kind = image
         fe.enclosure(url, length, kind)
 

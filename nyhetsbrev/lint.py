@@ -1,4 +1,4 @@
-"""Lints on checked content and on the rendered email: EMAIL.md's rows that a file can show.
+"""Lints on checked content and on the rendered email: the email rules a file can show.
 
 Pure: checked content, rendered issues and the raw documents (for body lines) in, a list of
 `Problem`s out. Every finding has a rule name; all are warnings except Gmail's clipping
@@ -21,7 +21,7 @@ from .models import Campaign, Content, Issue, Item
 from .render import RenderedIssue
 
 KB = 1024
-EML_BUDGET = 60 * KB  # EMAIL.md: aim at 60 KB for 12 items
+EML_BUDGET = 60 * KB  # aim at 60 KB for 12 items, well under Gmail's clipping
 GMAIL_CLIP = 102 * KB  # 104,448 bytes of HTML as sent; Gmail clips beyond it
 STYLE_LIMIT = 16 * KB  # Gmail drops <style> blocks larger than this
 PREHEADER = (40, 130)

@@ -394,7 +394,7 @@ def message(
     subject_prefix: str = "",
     message_id: str | None = None,
 ) -> EmailMessage:
-    """Return the MIME message: text/plain first, text/html last, every header of EMAIL.md."""
+    """Return the MIME message: text/plain first, text/html last, every header it needs."""
     msg = EmailMessage(policy=email.policy.SMTP)
     sender = Address(site.sender_name, addr_spec=site.sender_address)
     msg["From"] = sender

@@ -1,4 +1,4 @@
-"""The EMAIL.md rows that a parser can check, on the built fixture and a 12-item issue."""
+"""The email rules that a parser can check, on the built fixture and a 12-item issue."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The feeds of the basic fixture, read back with feedparser, lxml and json against FEEDS.md."""
+"""The feeds of the basic fixture, read back with feedparser, lxml and json."""
 
 from __future__ import annotations
 

@@ -359,7 +359,7 @@ def check_feed(path: Path) -> None:
     """Assert that the feed is well-formed XML and the HTML it carries is safe.
 
     HTML travels in RSS content:encoded and in Atom elements of type "html". RSS
-    <description> holds the plain-text summary (FEEDS.md), so it is not parsed as HTML.
+    <description> holds the plain-text summary (the feed rules), so it is not parsed as HTML.
     """
     tree = lxml.etree.fromstring(path.read_bytes())  # raises on anything not well-formed
     for element in tree.iter():
