@@ -123,6 +123,7 @@ def check(root: Path, strict: bool) -> None:
     Exempel:
         python3 build.py check --strict
     """
+    from .numerals import counted
     from .pipeline import linted, load_content, render_all, summary
 
     checked = load_content(root)  # linted() applies --strict to every warning at once
@@ -130,8 +131,12 @@ def check(root: Path, strict: bool) -> None:
     _warn(checked.warnings)
     n = summary(checked.content)
     click.echo(
-        f"Inga fel: {n['issues']} nummer, {n['items']} texter"
-        + (f", {len(checked.warnings)} varningar" if checked.warnings else "")
+        f"Inga fel: {n['issues']} nummer, {counted(n['items'], 'text', 'texter')}"
+        + (
+            f", {counted(len(checked.warnings), 'varning', 'varningar')}"
+            if checked.warnings
+            else ""
+        )
     )
 
 

@@ -21,6 +21,11 @@ def capitalized(n: int, common: bool = False) -> str:
     return word[0].upper() + word[1:]
 
 
+def counted(n: int, one: str, many: str) -> str:
+    """Return a count with its noun in a status line: "1 text", "6 texter", "1 fil"."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def decimal(x: float, places: int = 2) -> str:
     """Return x with a decimal comma, as Swedish writes it: 0,90."""
     return f"{x:.{places}f}".replace(".", ",")

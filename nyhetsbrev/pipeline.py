@@ -14,7 +14,7 @@ from .feeds import feed_files
 from .lint import body_lints, documents, lint
 from .load import Document, load
 from .models import Content, Issue
-from .numerals import capitalized, decimal
+from .numerals import capitalized, counted, decimal
 from .parallel import in_background, render_parallel, workers_for
 from .publish import Output, publish
 from .render import (
@@ -194,8 +194,9 @@ def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str
     """Return build's last line: what was published, and which drafts were not."""
     n = summary(checked.content)
     line = (
-        f"Klart: {n['issues']} nummer, {n['items']} texter ({n['events']} evenemang), "
-        f"{files} filer i {out} på {decimal(seconds)} s."
+        f"Klart: {n['issues']} nummer, {counted(n['items'], 'text', 'texter')} "
+        f"({n['events']} evenemang), {counted(files, 'fil', 'filer')} i {out} på "
+        f"{decimal(seconds)} s."
     )
     if checked.drafts:
         ids = ", ".join(sorted(d.id for d in checked.drafts))

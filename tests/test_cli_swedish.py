@@ -79,3 +79,16 @@ def test_every_command_helps_in_swedish(name, command, run):
     text = re.sub(r"--[\w-]+", "", text)  # option names are the same in every language
     assert not ENGLISH_WORDS.search(text), ENGLISH_WORDS.search(text).group() + "\n" + text
     assert "Exempel:" in result.output
+
+
+def test_one_of_a_kind_is_singular_in_status_lines(run, tmp_path):
+    from .conftest import FIXTURES
+
+    root = tmp_path / "innehall"
+    root.mkdir()
+    (root / "newsletter.toml").write_bytes((FIXTURES / "basic/newsletter.toml").read_bytes())
+    assert run("new", "issue", "2027-03", "--root", root).exit_code == 0
+    assert run("new", "item", "2027-03", "Ny handbok", "--root", root).exit_code == 0
+    checked = run("check", "--root", root)
+    assert checked.exit_code == 0, checked.output
+    assert re.fullmatch(r"Inga fel: 1 nummer, 1 text, \d+ varningar\n", checked.stdout)
