@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from . import ledger as ledgers
 from . import records
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
+from .load import relative
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
 from .render import environment, message, render_issue
@@ -297,10 +298,7 @@ def ledger_errors(site: Site) -> Iterator[None]:
 
 
 def _relative(site: Site, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(site.root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return relative(site.root.resolve(), path)
 
 
 def unsubscribe_secret() -> str:

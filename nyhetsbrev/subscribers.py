@@ -5,23 +5,22 @@ Each returns values or Swedish lines for the command line to print; none prints 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import register as reg
 from . import tokens
+from .csvout import to_csv
 from .errors import NyhetsbrevError, Problem
+from .load import relative
 from .models import Site, Subscriptions
 from .recipients import Recipient, read_list, read_suppression
 
 FORM_SOURCE = "formulär"
 SUPPRESSION_SOURCE = "avregistreringslistan"
 # Cells that a spreadsheet would run as a formula (CSV injection).
-FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RegisterError(NyhetsbrevError):
@@ -55,23 +54,7 @@ def open_register(site: Site) -> reg.Register:
 
 
 def _relative(site: Site, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(site.root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-# CSV in the tool's one convention: UTF-8 with a byte order mark, semicolons.
-
-
-def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
-    """Return rows as CSV for Excel: UTF-8 with BOM, ";" between cells, formulas neutralised."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["'" + c if c.startswith(FORMULA_LEAD) else c for c in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return relative(site.root.resolve(), path)
 
 
 # Commands
@@ -89,7 +72,7 @@ def export(site: Site) -> bytes:
     """Return every subscriber as CSV (email;name;status;source;created;updated)."""
     with open_register(site) as book:
         rows = [[s.address, s.name, s.status, s.source, s.created, s.updated] for s in book.all()]
-    return csv_bytes(["email", "name", "status", "source", "created", "updated"], rows)
+    return to_csv(["email", "name", "status", "source", "created", "updated"], rows)
 
 
 @dataclass
