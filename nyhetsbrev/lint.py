@@ -16,7 +16,7 @@ from markdown_it.token import Token
 
 from .errors import ERROR, WARNING, Problem, shown
 from .load import Document, Tree
-from .markup import _parser
+from .markup import parser
 from .models import Campaign, Content, Issue, Item
 from .render import RenderedIssue
 
@@ -272,7 +272,7 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
     """
     problems: list[Problem] = []
     previous = base
-    for block in _parser().parse(doc.body):
+    for block in parser().parse(doc.body):
         line = doc.body_line + (block.map[0] if block.map else 0)
         if block.type == "heading_open":
             level = int(block.tag[1])

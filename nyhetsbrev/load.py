@@ -126,7 +126,7 @@ def load(root: Path) -> Tree:
         for path in markdown_files(campaign_dir)
         if (doc := read_document(root, path, problems)) is not None
     )
-    issues = tuple(_read_issue(root, folder, problems) for folder in issue_folders(root))
+    issues = tuple(read_issue(root, folder, problems) for folder in issue_folders(root))
     templates = root / "templates"
     return Tree(
         root=root,
@@ -139,7 +139,7 @@ def load(root: Path) -> Tree:
     )
 
 
-def _read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
+def read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
     issue_md = folder / "issue.md"
     doc = read_document(root, issue_md, problems) if issue_md.is_file() else None
     paths = [p for p in markdown_files(folder) if p.name != "issue.md"]

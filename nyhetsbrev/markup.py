@@ -120,7 +120,7 @@ class _AnyLink(MarkdownIt):
 
 
 @lru_cache(maxsize=1)
-def _parser() -> MarkdownIt:
+def parser() -> MarkdownIt:
     md = _AnyLink("commonmark", {"html": True, "typographer": False})
     md.enable(["table", "strikethrough"])
     return md
@@ -298,7 +298,7 @@ def resolve_url(url: str, place: Place) -> tuple[str | None, Asset | None, list[
 
 def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
     """Return the Markdown text as sanitized HTML and plain text, and its problems."""
-    md = _parser()
+    md = parser()
     tokens = md.parse(text)
     resolver = _Resolver(place, text)
     for token in tokens:

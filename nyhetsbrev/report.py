@@ -30,7 +30,7 @@ from pathlib import Path
 from .csvout import to_csv
 from .errors import NyhetsbrevError
 from .models import ISSUES_PER_YEAR, Content, Issue, Item
-from .models import swedish_order as _sv
+from .models import swedish_order
 from .numerals import capitalized, in_words
 
 PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year
@@ -175,7 +175,9 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         ),
         presence=tuple(
             _presence(content, slug, published)
-            for slug in sorted(content.campaigns, key=lambda s: _sv(content.campaigns[s].name))
+            for slug in sorted(
+                content.campaigns, key=lambda s: swedish_order(content.campaigns[s].name)
+            )
         ),
         items=tuple(_item_row(i, names) for i in items),
         ledger=delivered is not None,
@@ -212,7 +214,7 @@ def _per_campaign(content: Content, items: Sequence[Item]) -> tuple[Count, ...]:
     tally = Counter(slug for item in items for slug in item.campaigns)
     rows = [
         Count(c.name, tally[slug], slug, c.color)
-        for slug, c in sorted(content.campaigns.items(), key=lambda kv: _sv(kv[1].name))
+        for slug, c in sorted(content.campaigns.items(), key=lambda kv: swedish_order(kv[1].name))
     ]
     return (*rows, Count(NO_CAMPAIGN, sum(1 for i in items if not i.campaigns), color=GREY))
 
@@ -225,7 +227,10 @@ def _per_goal(items: Sequence[Item]) -> tuple[Count, ...]:
 
 def _per_group(items: Sequence[Item]) -> tuple[Count, ...]:
     tally = Counter(group for item in items for group in item.malgrupp)
-    rows = [Count(g, n, g) for g, n in sorted(tally.items(), key=lambda kv: (-kv[1], _sv(kv[0])))]
+    rows = [
+        Count(g, n, g)
+        for g, n in sorted(tally.items(), key=lambda kv: (-kv[1], swedish_order(kv[0])))
+    ]
     untagged = sum(1 for i in items if not i.malgrupp)
     return (*rows, Count(NO_GROUP, untagged, color=GREY)) if untagged else tuple(rows)
 

@@ -35,7 +35,7 @@ from .check import check
 from .config import parse_config
 from .errors import ERROR, ContentError, NyhetsbrevError, Problem
 from .lint import documents, lint
-from .load import CONFIG, RawIssue, Tree, _read_issue, load, read_config
+from .load import CONFIG, RawIssue, Tree, load, read_config, read_issue
 from .models import Asset, Content, Issue, issue_title
 from .plan import STATUS
 from .render import RenderedIssue, TemplateFailure, environment, render_issue, stylesheet
@@ -120,7 +120,7 @@ class Preview:
                 self._entries.pop(key, None)
                 return
             problems: list[Problem] = []
-            raw = _read_issue(self.root, folder, problems)
+            raw = read_issue(self.root, folder, problems)
             previous = self._entries.get(key)
             last_good = previous.last_good if previous else None
             self._entries[key] = _Entry(raw, problems, last_good=last_good)
