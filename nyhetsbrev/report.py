@@ -29,8 +29,7 @@ from pathlib import Path
 
 from .csvout import to_csv
 from .errors import NyhetsbrevError
-from .models import ISSUES_PER_YEAR, Content, Issue, Item
-from .models import swedish_order
+from .models import ISSUES_PER_YEAR, Content, Issue, Item, swedish_order
 from .numerals import capitalized, in_words
 
 PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year
