@@ -109,7 +109,7 @@ def test_preheader_is_hidden_and_40_to_130_characters(built_basic, issue):
     root = html_of(built_basic, issue)
     first = root.xpath("//body/div")[0]
     assert "display:none" in first.get("style").replace(" ", "")
-    text = first.text_content().strip()
+    text = first.text_content().split("\u034f")[0].strip()  # the filler after it
     assert 40 <= len(text) <= 130, text
     assert text != message_of(built_basic, issue)["Subject"]
 
@@ -198,6 +198,73 @@ def test_twelve_item_issue_stays_under_60_kb(run, tmp_path):
     msg = message_of(out, "2022/2022-10")
     text = msg.get_body(("plain",)).get_content()
     assert text.count("Läs mer:") == 10  # the ten new items; the campaign item has no link
+    targets: dict[str, set[str]] = {}
+    for a in html_of(out, "2022/2022-10").xpath("//a[@href]"):
+        name = " ".join((a.get("aria-label") or a.text_content()).split())
+        assert name.startswith(" ".join(a.text_content().split())), name  # WCAG 2.5.3
+        targets.setdefault(name, set()).add(a.get("href"))
+    assert targets["Läs mer: Nyhet nummer 3 om arbetet i länet"] == {
+        "https://www.example.se/nyhet/3"
+    }
+    assert all(len(hrefs) == 1 for hrefs in targets.values()), targets
     size = len((out / "2022/2022-10/email.eml").read_bytes())
     assert size <= 60 * 1024, size
     assert len(msg.as_bytes()) <= 104_448
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_headers_and_html_survive_any_relay(built_basic, issue):
+    msg = message_of(built_basic, issue)
+    assert msg["Content-Language"] == "sv"
+    raw = (built_basic / issue / "email.html").read_text()
+    longest = max(len(line.encode()) for line in raw.splitlines())
+    assert longest <= 998, longest
+    assert "data-premailer" not in raw
+    root = html_of(built_basic, issue)
+    assert root.xpath('//meta[@name="x-apple-disable-message-reformatting"]')
+    assert not root.xpath("//span[@bgcolor]")
+    for img in root.xpath("//img"):
+        assert re.fullmatch(r"\d+", img.get("width") or ""), lxml.html.tostring(img)
+        assert re.fullmatch(r"\d+", img.get("height") or ""), lxml.html.tostring(img)
+
+
+def outlook_view(raw: str) -> str:
+    """Return the HTML that Word-engine Outlook reads: [if mso] opened, [if !mso] dropped."""
+    raw = re.sub(r"<!--\[if !mso\]><!-->.*?<!--<!\[endif\]-->", "", raw, flags=re.DOTALL)
+    raw = re.sub(r"<!--\[if [^\]]*mso[^\]]*\]>", "", raw)
+    return raw.replace("<![endif]-->", "")
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_outlook_view_has_balanced_tables_and_a_font_on_every_text_cell(built_basic, issue):
+    view = outlook_view((built_basic / issue / "email.html").read_text())
+    for tag in ("table", "tr", "td"):
+        assert len(re.findall(rf"<{tag}\b", view)) == len(re.findall(rf"</{tag}>", view)), tag
+    # The head's opened <xml> block would swallow the body in lxml: parse from <body on.
+    body = lxml.html.document_fromstring(view[view.index("<body") :]).body
+    cells = 0
+    for el in body.iter():
+        if not isinstance(el.tag, str) or el.tag in ("style", "head", "title"):
+            continue
+        texts = [el.text] + [child.tail for child in el]
+        if not any(t and t.strip() for t in texts):
+            continue
+        path = [el, *el.iterancestors()]
+        if any("display:none" in (e.get("style") or "") for e in path):
+            continue  # the preheader
+        cell = next(i for i, e in enumerate(path) if e.tag == "td" or e.tag == "body")
+        fonts = [e for e in path[: cell + 1] if "font-family" in (e.get("style") or "")]
+        assert fonts, (issue, lxml.html.tostring(el)[:200])
+        first = fonts[0].get("style").split("font-family:")[1].split(",")[0].strip(" '\"")
+        assert first in ("Segoe UI", "Arial"), fonts[0].get("style")
+        cells += 1
+    assert cells
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_preheader_is_padded_so_the_preview_ends_with_it(built_basic, issue):
+    first = html_of(built_basic, issue).xpath("//body/div")[0]
+    text = first.text_content()
+    filler = re.sub(r"[\u034f\u200c\u00a0\s]", "", text.split("\u034f", 1)[-1])
+    assert "\u034f" in text and not filler
+    assert len(text) >= 150
