@@ -268,3 +268,28 @@ def test_preheader_is_padded_so_the_preview_ends_with_it(built_basic, issue):
     filler = re.sub(r"[\u034f\u200c\u00a0\s]", "", text.split("\u034f", 1)[-1])
     assert "\u034f" in text and not filler
     assert len(text) >= 150
+
+
+def test_a_long_paragraph_is_broken_at_a_space_outside_tags():
+    from nyhetsbrev.render import short_lines
+
+    page = '<div><p title="' + "ett attribut " * 20 + '">' + "ord med åäö " * 300 + "</p></div>"
+    out = short_lines(page)
+    assert max(len(line.encode()) for line in out.split("\n")) <= 998
+    assert out.replace("\n", " ") == page.replace("><p", "> <p")  # only spaces became breaks
+    assert ("ett attribut " * 20) in out  # never inside a tag
+
+
+def test_an_image_gets_the_height_of_its_file_at_the_width_shown(tmp_path):
+    from nyhetsbrev.markup import sized_images
+    from nyhetsbrev.models import Asset
+
+    png = tmp_path / "bild.png"
+    ihdr = b"\x00\x00\x00\x0dIHDR" + (1200).to_bytes(4, "big") + (800).to_bytes(4, "big")
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + b"\x08\x02\x00\x00\x00")
+    url = "https://nyhetsbrev.example.se/2022/2022-03/bild.png"
+    assets = (Asset(png, "2022/2022-03/bild.png", url, png.stat().st_size),)
+    wide = sized_images(f'<img src="{url}" alt="">', assets, 552)
+    assert 'width="552" height="368"' in wide
+    given = sized_images(f'<img src="{url}" alt="" width="300">', assets, 552)
+    assert 'width="300"' in given and 'height="200"' in given
