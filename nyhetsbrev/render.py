@@ -324,6 +324,7 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
         "web_url": web_url(site, issue),
         "ics_url": lambda item: ics_url(site, item),
         "actions": lambda item: actions(site, item),
+        "image_width": image_width,
         # Three invisible characters per step, until inbox previews (about 150
         # characters) end with the preheader.
         "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
@@ -406,6 +407,12 @@ def short_lines(html: str, limit: int = 998) -> str:
             line = line[spaces[-1] + 1 :]
         lines.append(line)
     return "\n".join(lines)
+
+
+def image_width(item: Item) -> int:
+    """Return the width an item's image is shown at in the email: its own, at most 552 px."""
+    size = image_size(item.image_asset.source) if item.image_asset else None
+    return min(size[0], EMAIL_CONTENT_WIDTH) if size else EMAIL_CONTENT_WIDTH
 
 
 def image_heights(html: str, issue: Issue) -> str:

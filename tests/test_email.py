@@ -293,3 +293,12 @@ def test_an_image_gets_the_height_of_its_file_at_the_width_shown(tmp_path):
     assert 'width="552" height="368"' in wide
     given = sized_images(f'<img src="{url}" alt="" width="300">', assets, 552)
     assert 'width="300"' in given and 'height="200"' in given
+
+
+def test_a_small_item_image_is_shown_at_its_own_size(run, tree, tmp_path):
+    md = tree / "newsletters/2022/2022-03/handlingsplan.md"
+    md.write_text(md.read_text("utf-8").replace("image: plan.png", "image: affisch.png"), "utf-8")
+    out = tmp_path / "public"
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+    images = html_of(out, "2022/2022-03").xpath('//img[@alt="Omslaget till handlingsplanen"]')
+    assert [(img.get("width"), img.get("height")) for img in images] == [("300", "400")]
