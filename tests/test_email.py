@@ -302,3 +302,13 @@ def test_a_small_item_image_is_shown_at_its_own_size(run, tree, tmp_path):
     assert run("build", "--root", tree, "--out", out).exit_code == 0
     images = html_of(out, "2022/2022-03").xpath('//img[@alt="Omslaget till handlingsplanen"]')
     assert [(img.get("width"), img.get("height")) for img in images] == [("300", "400")]
+
+
+@pytest.mark.parametrize("issue", ISSUES)
+def test_dark_styles_reach_outlook_com_and_every_style_survives(built_basic, issue):
+    styles = " ".join(s.text_content() for s in html_of(built_basic, issue).xpath("//style"))
+    assert "@media (prefers-color-scheme:dark)" in styles
+    # Outlook.com marks what it recolours with data-ogsc (text) and data-ogsb (backgrounds).
+    assert "[data-ogsc] .nb a{" in styles and "[data-ogsb] .nbc" in styles
+    raw = (built_basic / issue / "email.html").read_text()
+    assert "<!--[if mso]><style>" in raw and "font-family:'Segoe UI',Arial" in raw
