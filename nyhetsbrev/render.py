@@ -45,7 +45,7 @@ PREVIEW_LENGTH = 150  # characters an inbox may show of the preheader and what f
 TEXT_BGCOLOR = re.compile(r'(<(?:span|a)\b[^>]*?)\s+bgcolor="[^"]*"')
 BLOCK_START = re.compile(r">(?=<(?:table|tr|div|p|h[1-6]|ul|ol)\b|<!--\[)")
 STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"[^"]*"|'[^']*')""")
-TAG_SPAN = re.compile(r"<[^>]*>")
+TAG_SPAN = re.compile(r"<[^>]*(?:>|$)")  # a tag, or one cut off at the end
 
 
 @dataclass(frozen=True)
@@ -394,17 +394,13 @@ def short_lines(html: str, limit: int = 998) -> str:
     lines = []
     for line in BLOCK_START.sub(">\n", html).split("\n"):
         while len(line.encode()) > limit:
-            tags = [m.span() for m in TAG_SPAN.finditer(line)]
-            spaces = [
-                m.start()
-                for m in re.finditer(" ", line)
-                if len(line[: m.start()].encode()) < limit
-                and not any(a < m.start() < b for a, b in tags)
-            ]
-            if not spaces:
+            head = line.encode()[:limit].decode("utf-8", "ignore")  # whole characters
+            outside = TAG_SPAN.sub(lambda m: "x" * len(m.group(0)), head)  # no space in tags
+            cut = outside.rfind(" ")
+            if cut < 0:
                 break
-            lines.append(line[: spaces[-1]])
-            line = line[spaces[-1] + 1 :]
+            lines.append(line[:cut])
+            line = line[cut + 1 :]
         lines.append(line)
     return "\n".join(lines)
 

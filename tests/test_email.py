@@ -312,3 +312,13 @@ def test_dark_styles_reach_outlook_com_and_every_style_survives(built_basic, iss
     assert "[data-ogsc] .nb a{" in styles and "[data-ogsb] .nbc" in styles
     raw = (built_basic / issue / "email.html").read_text()
     assert "<!--[if mso]><style>" in raw and "font-family:'Segoe UI',Arial" in raw
+
+
+def test_a_line_is_never_broken_inside_a_tag_cut_off_at_the_limit():
+    from nyhetsbrev.render import short_lines
+
+    tag = '<a href="https://example.se/a b" title="x y">'
+    page = "<div>" + "ord " * 240 + tag + "ord " * 10  # the limit falls inside the tag
+    out = short_lines(page)
+    assert all(len(line.encode()) <= 998 for line in out.split("\n"))
+    assert tag in out
