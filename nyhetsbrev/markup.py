@@ -497,21 +497,27 @@ def _inline_text(children: list[Token], resolver: _Resolver) -> str:
 
 def image_width(path: Path) -> int | None:
     """Return the pixel width of a PNG, GIF or JPEG file from its header, or None."""
+    size = image_size(path)
+    return size[0] if size else None
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Return the pixel width and height of a PNG, GIF or JPEG file from its header, or None."""
     try:
         with path.open("rb") as f:
             head = f.read(32)
             if head.startswith(b"\x89PNG\r\n\x1a\n"):
-                return int.from_bytes(head[16:20], "big")
+                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
             if head[:6] in (b"GIF87a", b"GIF89a"):
-                return int.from_bytes(head[6:8], "little")
+                return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
             if head.startswith(b"\xff\xd8"):
-                return _jpeg_width(f)
+                return _jpeg_size(f)
     except OSError:
         return None
     return None
 
 
-def _jpeg_width(f) -> int | None:
+def _jpeg_size(f) -> tuple[int, int] | None:
     f.seek(2)
     while marker := f.read(2):
         if len(marker) < 2 or marker[0] != 0xFF:
@@ -519,9 +525,16 @@ def _jpeg_width(f) -> int | None:
         length = int.from_bytes(f.read(2), "big")
         if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
             segment = f.read(5)
-            return int.from_bytes(segment[3:5], "big")
+            return int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big")
         f.seek(length - 2, 1)
     return None
+
+
+def scaled_height(size: tuple[int, int] | None, width: int) -> int | None:
+    """Return the height of an image of size shown width pixels wide, or None if unknown."""
+    if not size or not size[0]:
+        return None
+    return max(1, round(size[1] * width / size[0]))
 
 
 IMG = re.compile(r"<img\b([^>]*)>")
@@ -530,19 +543,27 @@ IMG = re.compile(r"<img\b([^>]*)>")
 def sized_images(html: str, assets: tuple[Asset, ...], max_width: int) -> str:
     """Return html whose <img> tags all carry an integer width (at most max_width).
 
-    Email clients (Outlook above all) need the width attribute; the style keeps a wide
+    Email clients (Outlook above all) need the width attribute; the height, where the file
+    tells it, keeps the image's place while images are blocked; the style keeps a wide
     image inside a phone's screen.
     """
-    widths = {a.url: w for a in assets if (w := image_width(a.source))}
+    sizes = {a.url: size for a in assets if (size := image_size(a.source))}
 
     def fix(match: re.Match[str]) -> str:
         attrs = match.group(1)
-        if re.search(r"\swidth=", attrs):
-            return match.group(0)
         src = re.search(r'\ssrc="([^"]*)"', attrs)
-        width = min(widths.get(src.group(1) if src else "", max_width), max_width)
+        size = sizes.get(src.group(1) if src else "")
+        given = re.search(r'\swidth="?(\d+)', attrs)
+        if given:
+            height = scaled_height(size, int(given.group(1)))
+            if height is None or re.search(r"\sheight=", attrs):
+                return match.group(0)
+            return f'<img{attrs} height="{height}">'
+        width = min(size[0] if size else max_width, max_width)
+        height = scaled_height(size, width)
+        tall = f' height="{height}"' if height else ""
         style = "max-width:100%;height:auto;"
-        return f'<img{attrs} width="{width}" style="{style}">'
+        return f'<img{attrs} width="{width}"{tall} style="{style}">'
 
     return IMG.sub(fix, html)
 

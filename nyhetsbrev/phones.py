@@ -62,3 +62,17 @@ def link_phones(document: str) -> str:
 def phones(text: str) -> Markup:
     """Jinja2 filter: plain text -> safe HTML with tel: links."""
     return Markup(link_text(text))
+
+
+def dialable(text: str) -> str:
+    """Jinja2 filter for plain text: each national number followed by its international form.
+
+    '020-50 50 50' -> '020-50 50 50 (+4620505050)': a phone reading the text part links the
+    unbroken form whole, where the spaces of the national form may split it in two.
+    """
+
+    def add(match: re.Match[str]) -> str:
+        number = match.group(0)
+        return f"{number} ({tel_href(number)[4:]})"
+
+    return NATIONAL.sub(add, text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import hashlib
+import html as htmllib
 import logging
 import os
 import re
@@ -29,9 +30,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from .errors import NyhetsbrevError, Problem
-from .markup import sized_images, wrap
+from .markup import image_size, scaled_height, sized_images, wrap
 from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
-from .phones import link_phones, phones
+from .phones import dialable, link_phones, phones
 from .timing import Timings, timed
 
 ACCENT = "#1d4f91"
@@ -40,6 +41,11 @@ DOCTYPE = "<!DOCTYPE html>"
 INDENT = re.compile(r"\n[ \t]+<")
 GAPS = re.compile(r">[ \t]{2,}<")
 EMAIL_CONTENT_WIDTH = 552  # 600 px less 24 px padding on each side
+PREVIEW_LENGTH = 150  # characters an inbox may show of the preheader and what follows
+TEXT_BGCOLOR = re.compile(r'(<(?:span|a)\b[^>]*?)\s+bgcolor="[^"]*"')
+BLOCK_START = re.compile(r">(?=<(?:table|tr|div|p|h[1-6]|ul|ol)\b|<!--\[)")
+STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"[^"]*"|'[^']*')""")
+TAG_SPAN = re.compile(r"<[^>]*(?:>|$)")  # a tag, or one cut off at the end
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
     )
     env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
+    env.filters.update(dialable=dialable)
     return env
 
 
@@ -253,13 +260,16 @@ class Action:
     label: str  # what the link says
     url: str  # absolute
     button: bool  # the item's main action, shown as a button
+    name: str = ""  # what a screen reader says: the label, then the item it belongs to
 
 
 def actions(site: Site, item: Item) -> tuple[Action, ...]:
     """Return an item's actions in order: register, read more, add to the calendar.
 
     The email, its text part, the web page and the feeds all show these, so a link in
-    the front matter reaches every output. The first of them is the button.
+    the front matter reaches every output. The first of them is the button. Each one's
+    name starts with its label and says which item it belongs to (WCAG 2.4.4, 2.5.3), as
+    "Läs mer" may appear several times in an issue with different targets.
     """
     found = []
     if item.registration:
@@ -269,7 +279,7 @@ def actions(site: Site, item: Item) -> tuple[Action, ...]:
     if item.is_event:
         found.append(("calendar", "Lägg till i kalendern", ics_url(site, item)))
     return tuple(
-        Action(kind, label, url, index == 0 and kind != "calendar")
+        Action(kind, label, url, index == 0 and kind != "calendar", f"{label}: {item.title}")
         for index, (kind, label, url) in enumerate(found)
     )
 
@@ -314,6 +324,10 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
         "web_url": web_url(site, issue),
         "ics_url": lambda item: ics_url(site, item),
         "actions": lambda item: actions(site, item),
+        "image_width": image_width,
+        # Three invisible characters per step, until inbox previews (about 150
+        # characters) end with the preheader.
+        "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
 
@@ -336,7 +350,8 @@ def compile_mjml(mjml: str, css: str, timings: Timings | None = None) -> str:
         # fonts={}: MRML would otherwise link Google Fonts for a font name it knows (privacy).
         html = mjml2html(mjml, disable_comments=True, fonts={})
     with timed(timings, "inlining"):
-        return inline_css(html, css)
+        # Phone numbers become links before inlining, so they get the links' colour.
+        return inline_css(link_phones(html), css)
 
 
 def inline_css(html: str, css: str) -> str:
@@ -363,7 +378,56 @@ def inline_css(html: str, css: str) -> str:
         disable_basic_attributes=["width", "height"],
     ).transform(pretty_print=False)
     inlined = re.sub(r"^<!doctype[^>]*>\s*", "", inlined, flags=re.IGNORECASE)
-    return f"{DOCTYPE}\n{inlined.strip()}\n"
+    inlined = inlined.replace(' data-premailer="ignore"', "")
+    inlined = TEXT_BGCOLOR.sub(r"\1", inlined)  # premailer's copy of a badge's colour
+    # premailer writes "a:b; c:d"; every byte saved counts against Gmail's clipping.
+    inlined = STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), inlined)
+    return f"{DOCTYPE}\n{short_lines(inlined.strip())}\n"
+
+
+def short_lines(html: str, limit: int = 998) -> str:
+    """Return html with a line break before each block tag, and no line over limit bytes.
+
+    A relay that re-encodes the message as 8bit must keep lines within RFC 5322's 998
+    characters; a break between block tags, or for a space in text, changes nothing shown.
+    """
+    lines = []
+    for line in BLOCK_START.sub(">\n", html).split("\n"):
+        while len(line.encode()) > limit:
+            head = line.encode()[:limit].decode("utf-8", "ignore")  # whole characters
+            outside = TAG_SPAN.sub(lambda m: "x" * len(m.group(0)), head)  # no space in tags
+            cut = outside.rfind(" ")
+            if cut < 0:
+                break
+            lines.append(line[:cut])
+            line = line[cut + 1 :]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def image_width(item: Item) -> int:
+    """Return the width an item's image is shown at in the email: its own, at most 552 px."""
+    size = image_size(item.image_asset.source) if item.image_asset else None
+    return min(size[0], EMAIL_CONTENT_WIDTH) if size else EMAIL_CONTENT_WIDTH
+
+
+def image_heights(html: str, issue: Issue) -> str:
+    """Return html whose item images (MRML's height="auto") carry their height in pixels."""
+    sizes = {
+        item.image: size
+        for item in issue.news + issue.events
+        if item.image_asset and (size := image_size(item.image_asset.source))
+    }
+
+    def fix(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', tag)
+        width = re.search(r'\swidth="(\d+)"', tag)
+        size = sizes.get(htmllib.unescape(src.group(1))) if src else None
+        height = scaled_height(size, int(width.group(1))) if width else None
+        return tag.replace(' height="auto"', f' height="{height}"') if height else tag
+
+    return re.sub(r'<img\b[^>]*\sheight="auto"[^>]*>', fix, html)
 
 
 def email_css(env: jinja2.Environment) -> str:
@@ -410,9 +474,9 @@ def message(
     unsubscribe = unsubscribe_url or site.unsubscribe_url
     msg["List-Unsubscribe"] = f"<{unsubscribe}>, <mailto:{site.unsubscribe_mailto}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Content-Language"] = site.language
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg["Content-Language"] = site.language  # after set_content(), which removes it
     digest = hashlib.sha256((text + html).encode()).hexdigest()[:32]
     msg.set_boundary(f"=_nyhetsbrev_{digest}")
     return msg
@@ -479,7 +543,7 @@ def render_issue(
     """Return every output of one issue (timings, if given, gets the time per stage)."""
     with timed(timings, "mjml"):
         mjml = render_mjml(env, content, issue, unsubscribe_url)
-    html = link_phones(compile_mjml(mjml, email_css(env), timings))
+    html = image_heights(compile_mjml(mjml, email_css(env), timings), issue)
     with timed(timings, "text"):
         text = render_text(env, content, issue, unsubscribe_url)
     with timed(timings, "message"):

@@ -154,8 +154,14 @@ def test_phone_numbers_are_tel_links_in_web_pages_and_email(built_basic):
     web = lxml_html.fromstring((built_basic / "2022" / "2022-10" / "index.html").read_bytes())
     footer = {a.text: a.get("href") for a in web.xpath("//footer//a[starts-with(@href,'tel:')]")}
     assert footer == {"020-50 50 50": "tel:+4620505050", "020-555 666": "tel:+4620555666"}
-    mail = (built_basic / "2022" / "2022-10" / "email.html").read_text("utf-8")
-    assert '<a href="tel:+4620505050">020-50 50 50</a>' in mail
+    mail = lxml_html.fromstring((built_basic / "2022" / "2022-10" / "email.html").read_bytes())
+    links = mail.xpath("//a[starts-with(@href,'tel:')]")
+    assert {a.text: a.get("href") for a in links} == footer
+    for link in links:  # the colour of every other link, not the client's default blue
+        assert "color:#1d4f91" in link.get("style").replace(" ", ""), link.get("style")
+    text = (built_basic / "2022" / "2022-10" / "email.txt").read_text("utf-8")
+    assert "Kvinnofridslinjen 020-50 50 50 (+4620505050)" in text
+    assert "Välj att sluta 020-555 666 (+4620555666)" in text
     eml = email.message_from_bytes(
         (built_basic / "2022" / "2022-10" / "email.eml").read_bytes(), policy=email.policy.default
     )
