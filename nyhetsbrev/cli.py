@@ -480,6 +480,67 @@ class _Audience:
         return register.StillActive(self.site)
 
 
+@cli.command("bounces")
+@ROOT
+@click.option(
+    "--maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="MAPP",
+    help="Läs studsarna ur den här Maildir-mappen i stället för IMAP.",
+)
+@click.option(
+    "--mbox",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FIL",
+    help="Läs studsarna ur den här mbox-filen i stället för IMAP.",
+)
+def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None:
+    """Läs returnerade brev: studsar och klagomål förs in i registren.
+
+    En hård studs markerar adressen som studsad i prenumerantregistret direkt; tillfälliga
+    studsar räknas och markerar adressen efter [bounces] soft_limit inom soft_days dagar;
+    ett klagomål (ARF) avregistrerar adressen direkt. Statuskod och felmeddelande sparas
+    med raden i utskicksregistret. Utan --maildir och --mbox läses IMAP-brevlådan i
+    [bounces] (lösenordet i NYHETSBREV_BOUNCES_PASSWORD). Inga brev flyttas eller tas
+    bort, och en ny körning ändrar inget som redan lästs in.
+
+    \b
+    Exempel:
+        python build.py bounces
+        python build.py bounces --maildir ~/Maildir/.Studsar
+        python build.py bounces --mbox studsar.mbox
+    """
+    from . import bounces as returned
+    from . import ledger
+    from .send import ledger_errors, ledger_path, load_site
+
+    if maildir is not None and mbox is not None:
+        raise click.UsageError("ange högst en av --maildir MAPP och --mbox FIL")
+    site = load_site(root)
+    if maildir is not None:
+        messages = returned.from_maildir(maildir)
+    elif mbox is not None:
+        messages = returned.from_mbox(mbox)
+    else:
+        if site.bounces is None:
+            raise returned.BounceError(
+                "newsletter.toml: [bounces] saknas; ange address och host för IMAP-brevlådan "
+                "(se README), eller läs en mapp med --maildir eller en fil med --mbox"
+            )
+        messages = returned.from_imap(site.bounces, returned.imap_password(site.bounces))
+    path = ledger_path(site)
+    if not path.is_file():
+        raise returned.BounceError(
+            f"{path}: utskicksregistret finns inte; inget utskick har gjorts att matcha mot"
+        )
+    with ledger_errors(site), ledger.Ledger(path) as book:
+        summary = returned.read(site, messages, book)
+    for line in returned.lines(summary):
+        click.echo(line)
+
+
 @cli.group()
 def new() -> None:
     """Scaffold a new issue, item or campaign file with commented front matter.

@@ -25,7 +25,9 @@ def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Comm
 
 @pytest.mark.parametrize("name,command", commands(cli), ids=lambda v: str(v))
 def test_every_command_has_an_example_and_is_in_the_readme(name, command):
-    assert command.help and "Example" in command.help, f"{name}: add an Example to its docstring"
+    assert command.help and ("Example" in command.help or "Exempel:" in command.help), (
+        f"{name}: add an Example to its docstring"
+    )
     readme = (REPO / "README.md").read_text("utf-8")
     assert f"`{name}" in readme, f"{name} is not in README.md"
 
