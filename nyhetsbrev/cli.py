@@ -541,6 +541,48 @@ def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None
         click.echo(line)
 
 
+@cli.command("doctor")
+@ROOT
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SEKUNDER",
+    help="Vänta högst så här länge på varje svar (SMTP, DNS, webb).",
+)
+def doctor_command(root: Path, timeout: float) -> None:
+    """Kontrollera före ett utskick: SMTP, SPF, DKIM, DMARC, avregistrering och tjänsten.
+
+    Varje kontroll ger ok, varning eller fel och säger vad du ska göra. Kontrollerna:
+    SMTP-servern svarar, erbjuder STARTTLS och godtar inloggningen; avsändardomänens SPF-,
+    DKIM- och DMARC-poster; att returadressen och DKIM-domänen hör till avsändarens domän;
+    att brevets List-Unsubscribe-rubriker finns och är signerade; att
+    prenumerationstjänsten svarar. Avslutas med status 1 om något är fel.
+
+    \b
+    Exempel:
+        python build.py doctor
+        python build.py doctor --timeout 5
+    """
+    from . import doctor
+    from .errors import NyhetsbrevError
+    from .pipeline import load_content
+
+    checked = load_content(root)
+    site = checked.content.site
+    checks = doctor.run_checks(
+        site,
+        doctor.dns_txt(timeout),
+        lambda: doctor.sample_message(checked.content, site),
+        smtp_timeout=timeout,
+    )
+    for line in doctor.lines(checks):
+        click.echo(line)
+    if any(c.level == doctor.ERROR for c in checks):
+        raise NyhetsbrevError("minst en kontroll gav fel; se ovan")
+
+
 @cli.group()
 def new() -> None:
     """Scaffold a new issue, item or campaign file with commented front matter.
