@@ -325,7 +325,7 @@ def test_doctor_command_prints_each_check_and_exits_1_on_an_error(tree, plain, r
     result = run("doctor", "--root", tree, "--timeout", "5")
     assert result.exit_code == 0, result.output  # no [subscriptions]: only a warning
     lines = result.stdout.splitlines()
-    assert lines[0] == "ok       SMTP-servern: 127.0.0.1:%d svarar" % plain.port
+    assert lines[0] == f"ok       SMTP-servern: 127.0.0.1:{plain.port} svarar"
     assert any(line.startswith("ok       SPF: example.se: v=spf1") for line in lines)
     assert any(line.startswith("ok       DKIM:") for line in lines)
     assert any(line.startswith("ok       List-Unsubscribe:") for line in lines)
