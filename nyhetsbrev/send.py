@@ -924,6 +924,11 @@ def status_lines(site: Site, issue_id: str) -> list[str]:
     if tests:
         address, _, when = tests[-1]
         lines.append(f"testbrev: {len(tests)}, senast till {address} {_local(when)}")
+    from .deliverability import for_site
+    from .deliverability import status_line as outcome_line
+
+    if rows and (figures := for_site(site).get(issue_id)):
+        lines.append(outcome_line(figures))
     return lines
 
 

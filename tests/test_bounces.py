@@ -228,3 +228,23 @@ def test_imap_without_host_or_password_is_a_swedish_error(sent, run, monkeypatch
 def test_the_auto_reply_and_the_unrelated_message_are_not_bounces():
     for name in ("06-auto-reply.eml", "07-unrelated.eml"):
         assert bounces.classify(bounces.parse((RETURNED / name).read_bytes())) == []
+
+
+def test_status_shows_delivered_bounced_complained_and_unsubscribed(sent, run, tmp_path):
+    from nyhetsbrev.register import Register
+
+    with Register(sent / ".nyhetsbrev" / "subscribers.sqlite") as book:
+        found = book.find("nojd@kommun.example.se")
+        assert found is not None
+        book.unsubscribe(found.id, "länken i brevet")
+    before = run("send", ISSUE, "--root", sent, "--status")
+    assert before.stdout.splitlines()[-1] == (
+        "efter utskicket: 7 levererade, 0 studsade, 0 klagomål, 1 avregistrerad"
+    )
+    result = run("bounces", "--root", sent, "--maildir", maildir(tmp_path, ALL))
+    assert result.exit_code == 0, result.output
+    status = run("send", ISSUE, "--root", sent, "--status")
+    assert status.stdout.splitlines()[-1] == (
+        "efter utskicket: 4 levererade, 3 studsade (1 till med tillfälliga studsar), "
+        "1 klagomål, 1 avregistrerad"
+    )
