@@ -103,7 +103,11 @@ def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
     checked = load_content(root)
     _warn(checked.warnings)
     content = checked.content
-    data = render(build_report(content, year, read_delivered(content.site.ledger)), fmt)
+    from .deliverability import for_site
+
+    delivered = read_delivered(content.site.ledger)
+    feedback = for_site(content.site) if delivered is not None else None
+    data = render(build_report(content, year, delivered, feedback), fmt)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

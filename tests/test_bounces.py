@@ -248,3 +248,17 @@ def test_status_shows_delivered_bounced_complained_and_unsubscribed(sent, run, t
         "efter utskicket: 4 levererade, 3 studsade (1 till med tillfälliga studsar), "
         "1 klagomål, 1 avregistrerad"
     )
+
+
+def test_the_year_report_shows_each_issue_after_the_send(sent, run, tmp_path):
+    result = run("bounces", "--root", sent, "--maildir", maildir(tmp_path, ALL))
+    assert result.exit_code == 0, result.output
+    text = run("report", "2022", "--format", "md", "--root", sent).stdout
+    section = text.split("## Efter utskicket", 1)[1].split("\n## ", 1)[0]
+    assert "| Nummer | Skickade | Levererade | Studsade | Klagomål | Avregistrerade |" in section
+    row = next(line for line in section.splitlines() if "oktober" in line.lower())
+    assert [cell.strip() for cell in row.strip("|").split("|")][1:] == ["7", "4", "3", "1", "0"]
+    out = tmp_path / "rapport.html"
+    run("report", "2022", "--format", "html", "--out", out, "--root", sent)
+    page = out.read_text("utf-8")
+    assert "Efter utskicket: studsar, klagomål och avregistreringar per nummer" in page
