@@ -387,7 +387,11 @@ def from_imap(
         ) from None
     try:
         try:
-            client.login(settings.user, password)
+            if (settings.user + password).isascii():
+                client.login(settings.user, password)
+            else:  # LOGIN is ASCII only; AUTHENTICATE PLAIN carries UTF-8 (RFC 4616)
+                plain = f"\0{settings.user}\0{password}".encode()
+                client.authenticate("PLAIN", lambda challenge: plain)
         except imaplib.IMAP4.error as e:
             raise BounceError(
                 f'{where}: inloggningen som "{settings.user}" nekades ({_imap_text(e)}); '
@@ -431,6 +435,13 @@ def imap_password(settings: Bounces) -> str:
         raise BounceError(
             "newsletter.toml: [bounces] host saknas; ange IMAP-servern där studsarna hamnar, "
             "eller läs en mapp med --maildir eller en fil med --mbox"
+        )
+    from .send import _loopback
+
+    if settings.security == "none" and not _loopback(settings.host):
+        raise BounceError(
+            f'newsletter.toml: [bounces] security = "none" skulle skicka lösenordet okrypterat '
+            f'till {settings.host}; använd "tls" (port 993) eller "starttls" (port 143)'
         )
     password = os.environ.get(PASSWORD_ENV, "")
     if not password:

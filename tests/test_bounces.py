@@ -262,3 +262,146 @@ def test_the_year_report_shows_each_issue_after_the_send(sent, run, tmp_path):
     run("report", "2022", "--format", "html", "--out", out, "--root", sent)
     page = out.read_text("utf-8")
     assert "Efter utskicket: studsar, klagomål och avregistreringar per nummer" in page
+
+
+# --- IMAP against Debian's Dovecot on 127.0.0.1 ----------------------------------------------
+
+DOVECOT = Path("/usr/sbin/dovecot")
+IMAP_PASSWORD = "Studs-lösen-4711"  # not ASCII: goes as AUTHENTICATE PLAIN in UTF-8
+
+
+class Dovecot:
+    """A throwaway Dovecot (IMAP only, no TLS) with one user, listening on 127.0.0.1."""
+
+    def __init__(self, port: int):
+        import os
+        import pwd
+        import subprocess
+        import tempfile
+        import time
+
+        self.port = port
+        self.folder = Path(tempfile.mkdtemp(prefix="nyhetsbrev-dovecot-"))
+        self.folder.chmod(0o755)
+        owner = pwd.getpwnam("dovecot")  # the mail is owned by an unprivileged user
+        self.mail = self.folder / "mail" / "studs"
+        self.mail.parent.mkdir()
+        self.box = mailbox.Maildir(self.mail, create=True)
+        (self.folder / "users").write_text(f"studs:{{PLAIN}}{IMAP_PASSWORD}\n", "utf-8")
+        config = self.folder / "dovecot.conf"
+        config.write_text(
+            f"""base_dir = {self.folder}/run
+state_dir = {self.folder}/state
+instance_name = nyhetsbrev-test-{port}
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = {self.folder}/dovecot.log
+mail_location = maildir:{self.folder}/mail/%u
+first_valid_uid = {owner.pw_uid}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.folder}/users
+}}
+userdb {{
+  driver = static
+  args = uid={owner.pw_uid} gid={owner.pw_gid} home={self.folder}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+""",
+            "utf-8",
+        )
+        self.owner = owner
+        self.process = subprocess.Popen(
+            [str(DOVECOT), "-F", "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        import socket
+
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(self.process.stderr.read().decode())  # type: ignore[union-attr]
+                time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError("dovecot did not start")
+        os.sync()
+
+    def deliver(self, names: list[str]) -> None:
+        import os
+
+        for name in names:
+            self.box.add((RETURNED / name).read_bytes())
+        for path in [self.mail, *self.mail.rglob("*")]:
+            os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
+        os.chown(self.mail.parent, self.owner.pw_uid, self.owner.pw_gid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot():
+    import os
+
+    if not DOVECOT.exists() or os.geteuid() != 0:
+        pytest.skip("Debian's dovecot-imapd is not installed or not root: scripts/ensure-dovecot")
+    from .test_send import free_port
+
+    server = Dovecot(free_port())
+    yield server
+    server.stop()
+
+
+def test_imap_reads_the_mailbox_and_changes_nothing_in_it(sent, run, dovecot, monkeypatch):
+    import imaplib
+
+    dovecot.deliver(ALL)
+    toml = sent / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8")
+        + f'host = "127.0.0.1"\nport = {dovecot.port}\nsecurity = "none"\nuser = "studs"\n',
+        "utf-8",
+    )
+    monkeypatch.setenv("NYHETSBREV_BOUNCES_PASSWORD", IMAP_PASSWORD)
+    result = run("bounces", "--root", sent)
+    assert result.exit_code == 0, result.output
+    assert "Läste 7 brev: 3 nya hårda studsar, 1 ny tillfällig studs, 1 nytt klagomål" in (
+        result.output
+    )
+    assert register_status(sent)["hard"] == "bounced"
+    again = run("bounces", "--root", sent)
+    assert "5 redan inlästa" in again.output
+    client = imaplib.IMAP4("127.0.0.1", dovecot.port)
+    client.authenticate("PLAIN", lambda _: f"\0studs\0{IMAP_PASSWORD}".encode())
+    client.select("INBOX", readonly=True)
+    assert len(client.search(None, "ALL")[1][0].split()) == 7
+    assert client.search(None, "SEEN")[1][0] == b""  # read with PEEK: still unread
+    client.logout()
+
+    monkeypatch.setenv("NYHETSBREV_BOUNCES_PASSWORD", "fel")
+    refused = run("bounces", "--root", sent)
+    assert refused.exit_code == 1
+    assert 'inloggningen som "studs" nekades' in refused.stderr
