@@ -336,7 +336,7 @@ service imap-login {{
                 break
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode())  # type: ignore[union-attr]
+                    raise RuntimeError(self.process.stderr.read().decode()) from None  # type: ignore[union-attr]
                 time.sleep(0.1)
         else:
             self.stop()
