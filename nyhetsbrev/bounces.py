@@ -321,8 +321,10 @@ def _mark(
         ):
             return ""
     status = reg.UNSUBSCRIBED if finding.kind == COMPLAINT else reg.BOUNCED
-    if site.subscriptions is None:
-        return ""
+    if site.subscriptions is None:  # no register: the suppression list the send honours
+        if site.suppression is None or not suppress(site.suppression, row.address):
+            return ""
+        return SUPPRESSED
     from .subscribers import open_register
 
     what = {
@@ -336,6 +338,48 @@ def _mark(
             return ""
         register.set_status(row.address, status, f"{what} (nummer {row.issue})")
     return status
+
+
+SUPPRESSED = "suppressed"
+
+
+def suppress(path: Path, address: str) -> bool:
+    """Add the address to the suppression CSV (its own delimiter and line ending); return
+    False when it is there already. The file is replaced in one step."""
+    import csv
+    import io
+    import os
+    import tempfile
+
+    from .recipients import read_suppression
+
+    raw = path.read_bytes() if path.is_file() else b""
+    if raw and address in read_suppression(path, path.name):
+        return False
+    text = raw.decode("utf-8-sig")
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if not text.strip():
+        addition = f"email{newline}{address}{newline}"
+    else:
+        header = text.split("\n", 1)[0]
+        delimiter = ";" if header.count(";") > header.count(",") else ","
+        columns = [c.strip().lower() for c in next(csv.reader([header], delimiter=delimiter))]
+        cells = [""] * len(columns)
+        cells[columns.index("email")] = address
+        out = io.StringIO()
+        csv.writer(out, delimiter=delimiter, lineterminator=newline).writerow(cells)
+        addition = ("" if text.endswith("\n") else newline) + out.getvalue()
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw + addition.encode("utf-8"))
+        if path.exists():
+            os.chmod(temp, path.stat().st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return True
 
 
 # --- where returned mail is read from ---------------------------------------------------
@@ -455,7 +499,11 @@ def imap_password(settings: Bounces) -> str:
 # --- what the command prints --------------------------------------------------------------
 
 KIND_WORDS = {HARD: "hård studs", SOFT: "tillfällig studs", COMPLAINT: "klagomål"}
-MARK_WORDS = {"bounced": "markerad som studsad", "unsubscribed": "avregistrerad"}
+MARK_WORDS = {
+    "bounced": "markerad som studsad",
+    "unsubscribed": "avregistrerad",
+    SUPPRESSED: "tillagd i avregistreringslistan",
+}
 
 
 def lines(summary: Summary) -> list[str]:

@@ -446,11 +446,14 @@ def service_check(site: Site, timeout: float) -> Check:
     return Check("Prenumerationstjänsten", OK, f"{url} svarar")
 
 
-def sample_message(root_content, site: Site) -> bytes:
-    """Return a list message as send would make it for a sample recipient, signed as sent."""
+def sample_message(root_content, site: Site) -> bytes | None:
+    """Return a list message as send would make it for a sample recipient, signed as sent
+    (None when there is no issue to make it from)."""
     from . import send, signing
 
     issues = sorted(root_content.issues, key=lambda i: (i.date, i.id))
+    if not issues:
+        return None
     template = send.prepare(root_content, issues[-1])
     msg_id = send.message_id(template, "exempel@example.se")
     link = (
@@ -465,7 +468,7 @@ def sample_message(root_content, site: Site) -> bytes:
 def run_checks(
     site: Site,
     resolver: Resolver,
-    message: Callable[[], bytes] | None,
+    message: Callable[[], bytes | None] | None,
     smtp_timeout: float = 10.0,
     context: ssl.SSLContext | None = None,
 ) -> list[Check]:
@@ -481,7 +484,17 @@ def run_checks(
     ]
     if message is not None:
         try:
-            checks.append(header_check(message(), site.dkim is not None))
+            raw = message()
+            checks.append(
+                header_check(raw, site.dkim is not None)
+                if raw is not None
+                else Check(
+                    "List-Unsubscribe",
+                    WARNING,
+                    "det finns inget nummer att göra ett exempelbrev av; kör doctor igen när "
+                    "det första numret är skrivet",
+                )
+            )
         except signing.SigningError as e:
             checks.append(Check("List-Unsubscribe", ERROR, str(e)))
     checks.append(service_check(site, smtp_timeout))

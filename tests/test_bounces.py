@@ -405,3 +405,41 @@ def test_imap_reads_the_mailbox_and_changes_nothing_in_it(sent, run, dovecot, mo
     refused = run("bounces", "--root", sent)
     assert refused.exit_code == 1
     assert 'inloggningen som "studs" nekades' in refused.stderr
+
+
+def test_without_a_register_bounces_and_complaints_go_to_the_suppression_list(
+    tree, server, run, monkeypatch, tmp_path
+):
+    """A list send without [subscriptions] honours suppression.csv: bounces are added there."""
+    from .test_send import point
+
+    point(tree, server.port)
+    add_bounces(tree)
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    listed = tree / "lista.csv"
+    listed.write_text(
+        "email,name\n" + "".join(f"{p}@kommun.example.se,\n" for p in PEOPLE), "utf-8"
+    )
+    assert send_list(run, tree, listed).exit_code == 0
+    suppression = tree / "suppression.csv"
+    suppression.write_bytes(b"\xef\xbb\xbfemail;namn\r\navregistrerad@example.se;Gammal\r\n")
+    box = maildir(tmp_path, ALL)
+    result = run("bounces", "--root", tree, "--maildir", box)
+    assert result.exit_code == 0, result.output
+    assert "hard@kommun.example.se: hård studs (5.1.1" in result.output
+    assert "tillagd i avregistreringslistan" in result.output
+    head, *added = suppression.read_bytes().split(b"\r\n")[1:]
+    assert suppression.read_bytes().startswith(b"\xef\xbb\xbfemail;namn\r\n")
+    assert head == b"avregistrerad@example.se;Gammal"
+    assert sorted(added) == [
+        b"",
+        b"gmail@kommun.example.se;",
+        b"hard@kommun.example.se;",
+        b"klagar@kommun.example.se;",
+        b"outlook@kommun.example.se;",
+    ]
+    assert run("bounces", "--root", tree, "--maildir", box).exit_code == 0
+    assert suppression.read_bytes().count(b"hard@") == 1
+    from nyhetsbrev.recipients import read_suppression
+
+    assert "klagar@kommun.example.se" in read_suppression(suppression, "suppression.csv")

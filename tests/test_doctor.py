@@ -341,3 +341,14 @@ def test_doctor_command_prints_each_check_and_exits_1_on_an_error(tree, plain, r
         result.stdout
     )
     assert "minst en kontroll gav fel; se ovan" in result.stderr
+
+
+def test_without_an_issue_the_header_check_is_a_warning(site):
+    checks = doctor.run_checks(
+        dataclasses.replace(site, smtp=Smtp("127.0.0.1", free_port(), "none")),
+        table(GOOD_DNS),
+        lambda: None,
+        smtp_timeout=2,
+    )
+    found = level(checks, "List-Unsubscribe")
+    assert found[0] == "varning" and "inget nummer" in found[1]
