@@ -401,6 +401,11 @@ def test_imap_reads_the_mailbox_and_changes_nothing_in_it(sent, run, dovecot, mo
     assert client.search(None, "SEEN")[1][0] == b""  # read with PEEK: still unread
     client.logout()
 
+    toml.write_text(toml.read_text("utf-8") + 'mailbox = "Saknas"\n', "utf-8")
+    missing = run("bounces", "--root", sent)
+    assert missing.exit_code == 1
+    assert 'brevlådan "Saknas" finns inte; kontrollera [bounces] mailbox' in missing.stderr
+
     monkeypatch.setenv("NYHETSBREV_BOUNCES_PASSWORD", "fel")
     refused = run("bounces", "--root", sent)
     assert refused.exit_code == 1
@@ -443,3 +448,56 @@ def test_without_a_register_bounces_and_complaints_go_to_the_suppression_list(
     from nyhetsbrev.recipients import read_suppression
 
     assert "klagar@kommun.example.se" in read_suppression(suppression, "suppression.csv")
+
+
+@pytest.mark.parametrize(
+    "settings,marker,message",
+    [
+        (
+            '[bounces]\naddress = "studs+x@example.se"\n',
+            "address =",
+            '[bounces] address "studs+x@example.se" ska vara en vanlig e-postadress utan "+"',
+        ),
+        (
+            '[bounces]\naddress = "studs@example.se"\nsecurity = "ssl"\n',
+            "security =",
+            '[bounces] security "ssl" måste vara',
+        ),
+        ('[dkim]\ndomain = "example.se"\n', "[dkim]", "[dkim] selector saknas"),
+    ],
+)
+def test_bounces_and_dkim_settings_are_checked_with_their_lines(
+    tree, run, settings, marker, message
+):
+    toml = tree / "newsletter.toml"
+    text = toml.read_text("utf-8").rstrip("\n") + "\n\n" + settings
+    toml.write_text(text, "utf-8")
+    lines = text.split("\n")
+    line = max(n for n, raw in enumerate(lines, 1) if raw.startswith(marker))
+    result = run("check", "--root", tree)
+    assert result.exit_code == 1
+    assert f"newsletter.toml:{line}: {message}" in result.stderr, result.stderr
+
+
+def test_imap_settings_are_refused_before_connecting(sent, run, monkeypatch):
+    from .test_send import free_port
+
+    toml = sent / "newsletter.toml"
+    base = toml.read_text("utf-8")
+    monkeypatch.delenv("NYHETSBREV_BOUNCES_PASSWORD", raising=False)
+    toml.write_text(base + 'host = "127.0.0.1"\nuser = "studs"\n', "utf-8")
+    result = run("bounces", "--root", sent)
+    assert result.exit_code == 1
+    assert "miljövariabeln NYHETSBREV_BOUNCES_PASSWORD är inte satt" in result.stderr
+    monkeypatch.setenv("NYHETSBREV_BOUNCES_PASSWORD", "hemligt")
+    toml.write_text(base + 'host = "imap.example.se"\nsecurity = "none"\nuser = "s"\n', "utf-8")
+    result = run("bounces", "--root", sent)
+    assert result.exit_code == 1
+    assert 'security = "none" skulle skicka lösenordet okrypterat till imap.example.se' in (
+        result.stderr
+    )
+    port = free_port()
+    toml.write_text(base + f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\n', "utf-8")
+    result = run("bounces", "--root", sent)
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port}: kunde inte ansluta till IMAP-servern" in result.stderr
