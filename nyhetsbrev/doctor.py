@@ -38,12 +38,20 @@ class Check:
     text: str  # what was found and, unless ok, what to do
 
 
-def dns_txt(timeout: float = DNS_TIMEOUT) -> Resolver:
-    """Return a resolver of TXT records through dnspython, giving up after timeout seconds."""
+def dns_txt(
+    timeout: float = DNS_TIMEOUT, nameservers: list[str] | None = None, port: int = 53
+) -> Resolver:
+    """Return a resolver of TXT records through dnspython, giving up after timeout seconds.
+
+    By default it asks the system's name servers (/etc/resolv.conf); tests name their own.
+    """
     import dns.exception
     import dns.resolver
 
-    resolver = dns.resolver.Resolver()
+    resolver = dns.resolver.Resolver(configure=nameservers is None)
+    if nameservers is not None:
+        resolver.nameservers = nameservers
+        resolver.port = port
     resolver.lifetime = timeout
 
     def lookup(name: str) -> list[str]:

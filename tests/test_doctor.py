@@ -352,3 +352,74 @@ def test_without_an_issue_the_header_check_is_a_warning(site):
     )
     found = level(checks, "List-Unsubscribe")
     assert found[0] == "varning" and "inget nummer" in found[1]
+
+
+# --- dnspython against a DNS server on 127.0.0.1 --------------------------------------------
+
+
+class StubDns:
+    """A UDP DNS server on 127.0.0.1 that answers TXT from a table (NXDOMAIN otherwise), or
+    never answers at all when silent."""
+
+    def __init__(self, records: dict[str, list[str]], silent: bool = False):
+        import socket
+
+        self.records = records
+        self.silent = silent
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import dns.message
+        import dns.rcode
+        import dns.rdatatype
+        import dns.rrset
+
+        while self.running:
+            try:
+                data, peer = self.socket.recvfrom(4096)
+            except OSError:
+                continue
+            if self.silent:
+                continue
+            query = dns.message.from_wire(data)
+            answer = dns.message.make_response(query)
+            question = query.question[0]
+            name = question.name.to_text().rstrip(".")
+            if name in self.records and question.rdtype == dns.rdatatype.TXT:
+                texts = [f'"{t}"' for t in self.records[name]]
+                answer.answer.append(dns.rrset.from_text(question.name, 60, "IN", "TXT", *texts))
+            else:
+                answer.set_rcode(dns.rcode.NXDOMAIN)
+            self.socket.sendto(answer.to_wire(), peer)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.socket.close()
+
+
+def test_dnspython_asks_the_named_server_and_gives_up_after_the_timeout():
+    import time
+
+    stub = StubDns({"example.se": ["v=spf1 mx -all"]})
+    try:
+        lookup = doctor.dns_txt(2.0, ["127.0.0.1"], stub.port)
+        assert lookup("example.se") == ["v=spf1 mx -all"]
+        assert lookup("_dmarc.example.se") == []
+    finally:
+        stub.stop()
+    silent = StubDns({}, silent=True)
+    try:
+        lookup = doctor.dns_txt(0.5, ["127.0.0.1"], silent.port)
+        started = time.monotonic()
+        with pytest.raises(doctor.LookupFailed):
+            lookup("example.se")
+        assert time.monotonic() - started < 3
+    finally:
+        silent.stop()
