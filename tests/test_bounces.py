@@ -501,3 +501,28 @@ def test_imap_settings_are_refused_before_connecting(sent, run, monkeypatch):
     result = run("bounces", "--root", sent)
     assert result.exit_code == 1
     assert f"127.0.0.1:{port}: kunde inte ansluta till IMAP-servern" in result.stderr
+
+
+def test_register_extract_shows_returned_mail_and_erasure_removes_the_address(sent, run, tmp_path):
+    assert run("bounces", "--root", sent, "--maildir", maildir(tmp_path, ALL)).exit_code == 0
+    shown = run("subscribers", "show", "hard@kommun.example.se", "--root", sent)
+    assert shown.exit_code == 0, shown.output
+    assert "Studsar och klagomål (tid i UTC):" in shown.stdout
+    assert "  2022-10: hård studs " in shown.stdout and "5.1.1, smtp; 550 5.1.1" in shown.stdout
+    erased = run("subscribers", "erase", "hard@kommun.example.se", "--root", sent)
+    assert erased.exit_code == 0, erased.output
+    rows = feedback(sent)
+    assert not [r for r in rows if "hard@" in r[1] or "hard@" in r[4]]
+    assert sum(r[2] == "hard" for r in rows) == 3  # the figures still hold
+    status = run("send", ISSUE, "--root", sent, "--status").stdout.splitlines()[-1]
+    assert status.startswith("efter utskicket: 4 levererade, 3 studsade")
+
+
+def test_purge_removes_returned_mail_older_than_keep_days(sent, run, tmp_path):
+    assert run("bounces", "--root", sent, "--maildir", maildir(tmp_path, ALL)).exit_code == 0
+    db = sqlite3.connect(sent / ".nyhetsbrev" / "sends.sqlite")
+    db.execute("UPDATE feedback SET received = '2020-01-01T00:00:00+00:00' WHERE kind = 'hard'")
+    db.commit()
+    db.close()
+    assert run("subscribers", "purge", "--root", sent).exit_code == 0
+    assert {r[2] for r in feedback(sent)} == {"soft", "complaint"}
