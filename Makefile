@@ -22,6 +22,7 @@ build: $(VENV)/.installed  ## build the sample year into public/
 
 test: $(VENV)/.installed-test  ## run the test suite (installs Debian's chromium when root)
 	scripts/ensure-browser
+	scripts/ensure-dovecot
 	$(BIN)/python -m pytest -q
 
 golden: $(VENV)/.installed-test  ## regenerate tests/expected/ (read the diff before committing)

@@ -104,7 +104,11 @@ def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
     checked = load_content(root)
     _warn(checked.warnings)
     content = checked.content
-    data = render(build_report(content, year, read_delivered(content.site.ledger)), fmt)
+    from .deliverability import for_site
+
+    delivered = read_delivered(content.site.ledger)
+    feedback = for_site(content.site) if delivered is not None else None
+    data = render(build_report(content, year, delivered, feedback), fmt)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -494,6 +498,109 @@ class _Audience:
         from . import subscribers as register
 
         return register.StillActive(self.site)
+
+
+@cli.command("bounces")
+@ROOT
+@click.option(
+    "--maildir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="MAPP",
+    help="Läs studsarna ur den här Maildir-mappen i stället för IMAP.",
+)
+@click.option(
+    "--mbox",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FIL",
+    help="Läs studsarna ur den här mbox-filen i stället för IMAP.",
+)
+def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None:
+    """Läs returnerade brev: studsar och klagomål förs in i registren.
+
+    En hård studs markerar adressen som studsad i prenumerantregistret direkt; tillfälliga
+    studsar räknas och markerar adressen efter [bounces] soft_limit inom soft_days dagar;
+    ett klagomål (ARF) avregistrerar adressen direkt. Statuskod och felmeddelande sparas
+    med raden i utskicksregistret. Utan --maildir och --mbox läses IMAP-brevlådan i
+    [bounces] (lösenordet i NYHETSBREV_BOUNCES_PASSWORD). Inga brev flyttas eller tas
+    bort, och en ny körning ändrar inget som redan lästs in.
+
+    \b
+    Exempel:
+        python build.py bounces
+        python build.py bounces --maildir ~/Maildir/.Studsar
+        python build.py bounces --mbox studsar.mbox
+    """
+    from . import bounces as returned
+    from . import ledger
+    from .send import ledger_errors, ledger_path, load_site
+
+    if maildir is not None and mbox is not None:
+        raise click.UsageError("ange högst en av --maildir MAPP och --mbox FIL")
+    site = load_site(root)
+    if maildir is not None:
+        messages = returned.from_maildir(maildir)
+    elif mbox is not None:
+        messages = returned.from_mbox(mbox)
+    else:
+        if site.bounces is None:
+            raise returned.BounceError(
+                "newsletter.toml: [bounces] saknas; ange address och host för IMAP-brevlådan "
+                "(se README), eller läs en mapp med --maildir eller en fil med --mbox"
+            )
+        messages = returned.from_imap(site.bounces, returned.imap_password(site.bounces))
+    path = ledger_path(site)
+    if not path.is_file():
+        raise returned.BounceError(
+            f"{path}: utskicksregistret finns inte; inget utskick har gjorts att matcha mot"
+        )
+    with ledger_errors(site), ledger.Ledger(path) as book:
+        summary = returned.read(site, messages, book)
+    for line in returned.lines(summary):
+        click.echo(line)
+
+
+@cli.command("doctor")
+@ROOT
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SEKUNDER",
+    help="Vänta högst så här länge på varje svar (SMTP, DNS, webb).",
+)
+def doctor_command(root: Path, timeout: float) -> None:
+    """Kontrollera före ett utskick: SMTP, SPF, DKIM, DMARC, avregistrering och tjänsten.
+
+    Varje kontroll ger ok, varning eller fel och säger vad du ska göra. Kontrollerna:
+    SMTP-servern svarar, erbjuder STARTTLS och godtar inloggningen; avsändardomänens SPF-,
+    DKIM- och DMARC-poster; att returadressen och DKIM-domänen hör till avsändarens domän;
+    att brevets List-Unsubscribe-rubriker finns och är signerade; att
+    prenumerationstjänsten svarar. Avslutas med status 1 om något är fel.
+
+    \b
+    Exempel:
+        python build.py doctor
+        python build.py doctor --timeout 5
+    """
+    from . import doctor
+    from .errors import NyhetsbrevError
+    from .pipeline import load_content
+
+    checked = load_content(root)
+    site = checked.content.site
+    checks = doctor.run_checks(
+        site,
+        doctor.dns_txt(timeout),
+        lambda: doctor.sample_message(checked.content, site),
+        smtp_timeout=timeout,
+    )
+    for line in doctor.lines(checks):
+        click.echo(line)
+    if any(c.level == doctor.ERROR for c in checks):
+        raise NyhetsbrevError("minst en kontroll gav fel; se ovan")
 
 
 @cli.group()

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
 from .load import CONFIG, read_config
-from .models import Accessibility, Privacy, Site, Smtp, Subscriptions
+from .models import Accessibility, Bounces, Dkim, Privacy, Site, Smtp, Subscriptions
 
 KNOWN: dict[str, set[str]] = {
     "": {
@@ -31,6 +31,8 @@ KNOWN: dict[str, set[str]] = {
         "safety",
         "subscriptions",
         "privacy",
+        "bounces",
+        "dkim",
     },
     "sender": {"name", "address", "reply_to", "postal", "reason"},
     "unsubscribe": {"url", "mailto"},
@@ -41,6 +43,17 @@ KNOWN: dict[str, set[str]] = {
     "subscriptions": {"url", "database", "pending_days", "signups_per_ip_per_hour"},
     "privacy": {"controller", "contact", "legal_basis", "retention"},
     "check": {"max_words"},
+    "bounces": {
+        "address",
+        "host",
+        "port",
+        "security",
+        "user",
+        "mailbox",
+        "soft_limit",
+        "soft_days",
+    },
+    "dkim": {"domain", "selector"},
     "accessibility": {
         "status",
         "assessed",
@@ -123,6 +136,8 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         logo_alt=reader.text("footer", "logo_alt", required="logo" in reader.section("footer")),
         keep_days=reader.integer("sending", "keep_days", 400, minimum=1),
         subscriptions=_subscriptions(reader, root, privacy),
+        bounces=_bounces(reader),
+        dkim=_dkim(reader),
     )
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
@@ -178,6 +193,40 @@ def _logo(reader: _Reader, root: Path) -> str:
             "footer", "logo", f'[footer] logo "{logo}" finns inte (sökvägen utgår från roten)'
         )
     return logo
+
+
+def _bounces(reader: _Reader) -> Bounces | None:
+    """Return [bounces], or None when returned mail is not read by the tool."""
+    if not reader.section("bounces"):
+        return None
+    address = reader.text("bounces", "address", required=True)
+    if address and (address.count("@") != 1 or "+" in address or not address.isascii()):
+        reader.fail(
+            "bounces",
+            "address",
+            f'[bounces] address "{shown(address)}" ska vara en vanlig e-postadress utan "+", '
+            'till exempel "studs@example.se"; varje brev skickas från studs+<kod>@example.se',
+        )
+    return Bounces(
+        address=address.lower(),
+        host=reader.text("bounces", "host"),
+        port=reader.integer("bounces", "port", 993, minimum=1),
+        security=reader.choice("bounces", "security", SECURITY, "tls"),
+        user=reader.text("bounces", "user"),
+        mailbox=reader.text("bounces", "mailbox") or "INBOX",
+        soft_limit=reader.integer("bounces", "soft_limit", 3, minimum=1),
+        soft_days=reader.integer("bounces", "soft_days", 30, minimum=1),
+    )
+
+
+def _dkim(reader: _Reader) -> Dkim | None:
+    """Return [dkim], or None when messages are not signed by the tool."""
+    if not reader.section("dkim"):
+        return None
+    return Dkim(
+        domain=reader.text("dkim", "domain", required=True).lower().rstrip("."),
+        selector=reader.text("dkim", "selector", required=True),
+    )
 
 
 def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subscriptions | None:

@@ -9,6 +9,8 @@ retried in the same run and a new run sends it again only when asked to. `attemp
 and committed just before a message goes out, so after a crash the one row that was in
 flight is known (see `in_flight`) and is treated as uncertain too.
 Test sends are recorded in a table of their own and never count as list sends.
+Returned mail (bounces and complaints) is kept in `feedback`, one row per returned message
+and ledger row, with the status code and diagnostic it carried.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +37,16 @@ CREATE TABLE IF NOT EXISTS sends (
     attempts   INTEGER NOT NULL DEFAULT 0,  -- messages handed to the server, counted before
     updated    TEXT NOT NULL,               -- UTC, ISO 8601
     PRIMARY KEY (issue, address)
+);
+CREATE TABLE IF NOT EXISTS feedback (  -- returned mail that answers a row of sends
+    issue      TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint')),
+    status     TEXT NOT NULL DEFAULT '',    -- the DSN's status code, e.g. '5.1.1'
+    diagnostic TEXT NOT NULL DEFAULT '',    -- e.g. 'smtp; 550 5.1.1 User unknown'
+    evidence   TEXT NOT NULL,               -- the returned message's Message-ID or hash
+    received   TEXT NOT NULL,               -- UTC, ISO 8601, when it was read
+    UNIQUE (evidence, issue, address)
 );
 CREATE TABLE IF NOT EXISTS test_sends (
     issue   TEXT NOT NULL,
@@ -186,6 +199,63 @@ class Ledger:
                 "SELECT issue FROM sends UNION SELECT issue FROM test_sends ORDER BY issue"
             )
         ]
+
+    def by_token(self, token: str) -> Row | None:
+        """Return the row whose Message-ID carries this return-path token (see send.token)."""
+        if not re.fullmatch(r"[0-9a-f]{20}", token):
+            return None
+        found = self.db.execute(
+            "SELECT issue, address, state, reply, message_id, attempts, updated FROM sends "
+            "WHERE message_id LIKE ?",
+            (f"%.{token}@%",),
+        ).fetchone()
+        return Row(*found) if found else None
+
+    def by_message_id(self, message_id: str) -> Row | None:
+        """Return the row that sent the message with this Message-ID."""
+        found = self.db.execute(
+            "SELECT issue, address, state, reply, message_id, attempts, updated FROM sends "
+            "WHERE message_id = ?",
+            (message_id.strip(),),
+        ).fetchone()
+        return Row(*found) if found else None
+
+    def record_feedback(
+        self, row: Row, kind: str, status: str, diagnostic: str, evidence: str
+    ) -> bool:
+        """Keep a bounce or complaint with its row; return False when it was already kept."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.issue, row.address, kind, status, diagnostic, evidence, now()),
+        )
+        return cursor.rowcount == 1
+
+    def soft_bounces(self, address: str, since: str) -> int:
+        """Return how many soft bounces for the address were read since this time."""
+        return self.db.execute(
+            "SELECT COUNT(*) FROM feedback WHERE address = ? AND kind = 'soft' AND received >= ?",
+            (address, since),
+        ).fetchone()[0]
+
+    def feedback(self, issue: str) -> dict[str, int]:
+        """Return how many recipients of the issue bounced (hard, soft) or complained."""
+        counts = dict.fromkeys(("hard", "soft", "complaint"), 0)
+        for kind, n in self.db.execute(
+            "SELECT kind, COUNT(DISTINCT address) FROM feedback WHERE issue = ? GROUP BY kind",
+            (issue,),
+        ):
+            counts[kind] = n
+        return counts
+
+    def feedback_rows(self, issue: str) -> list[tuple[str, str, str, str]]:
+        """Return the issue's bounces and complaints as (address, kind, status, diagnostic)."""
+        return list(
+            self.db.execute(
+                "SELECT address, kind, status, diagnostic FROM feedback WHERE issue = ? "
+                "ORDER BY address, received",
+                (issue,),
+            )
+        )
 
     def _count(self, issue: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()[0]

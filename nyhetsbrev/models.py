@@ -82,6 +82,28 @@ class Subscriptions:
 
 
 @dataclass(frozen=True)
+class Bounces:
+    """[bounces]: the per-recipient return path and the mailbox that returned mail reaches."""
+
+    address: str  # e.g. studs@example.se; each message goes out from studs+<token>@example.se
+    host: str = ""  # the IMAP server ("" : only --maildir and --mbox)
+    port: int = 993
+    security: str = "tls"  # tls | starttls | none
+    user: str = ""
+    mailbox: str = "INBOX"
+    soft_limit: int = 3  # soft bounces within soft_days that mark an address bounced
+    soft_days: int = 30
+
+
+@dataclass(frozen=True)
+class Dkim:
+    """[dkim]: sign every message; the private key from the file in NYHETSBREV_DKIM_KEY."""
+
+    domain: str
+    selector: str
+
+
+@dataclass(frozen=True)
 class Site:
     """newsletter.toml, checked."""
 
@@ -111,6 +133,8 @@ class Site:
     website: str = ""  # [footer] website: the organisation's main site
     keep_days: int = 400  # [sending] keep_days: ledger rows older than this are purged
     subscriptions: Subscriptions | None = None  # [subscriptions] and [privacy], when set
+    bounces: Bounces | None = None  # [bounces], when set
+    dkim: Dkim | None = None  # [dkim], when set
 
     @property
     def host(self) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .csvout import to_csv
+from .deliverability import IssueFeedback
 from .errors import NyhetsbrevError
 from .models import ISSUES_PER_YEAR, Content, Issue, Item, swedish_order
 from .numerals import capitalized, in_words
@@ -136,6 +137,8 @@ class Report:
     presence: tuple[Presence, ...]
     items: tuple[ItemRow, ...]
     ledger: bool  # whether the send ledger was found
+    # per issue with a list send: delivered, bounced, complained, unsubscribed (deliverability)
+    feedback: tuple[tuple[IssueRow, IssueFeedback], ...] = ()
 
     @property
     def delivered(self) -> int:
@@ -151,7 +154,12 @@ class Report:
 # --- the numbers -------------------------------------------------------------------------
 
 
-def build_report(content: Content, year: int, delivered: dict[str, int] | None = None) -> Report:
+def build_report(
+    content: Content,
+    year: int,
+    delivered: dict[str, int] | None = None,
+    feedback: dict[str, IssueFeedback] | None = None,
+) -> Report:
     """Return the year's account; raise ReportError if the content has no issue that year."""
     in_year = [issue for issue in content.issues if issue.year == year]
     if not in_year:
@@ -180,6 +188,11 @@ def build_report(content: Content, year: int, delivered: dict[str, int] | None =
         ),
         items=tuple(_item_row(i, names) for i in items),
         ledger=delivered is not None,
+        feedback=tuple(
+            (_issue_row(i, delivered), found)
+            for i in published
+            if (found := (feedback or {}).get(i.id)) is not None
+        ),
     )
 
 
@@ -370,6 +383,14 @@ METHOD = (
 )
 
 
+FEEDBACK_HEAD = ["Nummer", "Skickade", "Levererade", "Studsade", "Klagomål", "Avregistrerade"]
+FEEDBACK_NOTE = (
+    "Levererade är de som servern tog emot, minus de adresser som studsade permanent. "
+    "En avregistrering räknas på det senaste nummer som adressen fått; klagomål (brevet "
+    "anmält som skräppost) räknas för sig."
+)
+
+
 # --- Markdown ----------------------------------------------------------------------------
 
 
@@ -423,6 +444,16 @@ def render_markdown(report: Report) -> str:
         out += ["", "Inget utskicksregister hittades, så levererade meddelanden redovisas inte."]
     elif report.covered < len(report.issues):
         out += ["", MISSING_NOTE]
+    if report.feedback:
+        out += ["", "## Efter utskicket", "", FEEDBACK_NOTE, ""]
+        out += _md_table(
+            FEEDBACK_HEAD,
+            [
+                [row.title, str(f.sent), str(f.delivered), str(f.bounced)]
+                + [str(f.complained), str(f.unsubscribed)]
+                for row, f in report.feedback
+            ],
+        )
     out += _md_counts("Texter per kampanj", "Kampanj", report.per_campaign)
     out += _md_goals(report.per_goal)
     out += _md_counts("Texter per målgrupp", "Målgrupp", report.per_group)
@@ -688,6 +719,7 @@ def render_html(report: Report) -> str:
         verdict=verdict(report),
         headline=headline(report),
         delivered_total=delivered_total(report),
+        feedback_note=FEEDBACK_NOTE,
         method=METHOD,
         missing_note=MISSING_NOTE,
         goals=GOALS,

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import ledger as ledgers
-from . import records
+from . import records, signing
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .load import relative
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
@@ -167,6 +167,23 @@ def message_id(template: Template, address: str) -> str:
     """Return the recipient's Message-ID: the same for every retry to the same address."""
     digest = hashlib.sha256(f"{template.issue.id}\0{address.lower()}".encode()).hexdigest()[:20]
     return f"<{template.issue.year}.{template.issue.id}.{digest}@{template.site.host}>"
+
+
+def token(msg_id: str) -> str:
+    """Return the return-path token of a Message-ID made by message_id (its digest)."""
+    return msg_id.split("@", 1)[0].rsplit(".", 1)[-1]
+
+
+def return_path(site: Site, msg_id: str) -> str:
+    """Return the envelope sender: per recipient (studs+<token>@...) when [bounces] is set.
+
+    Returned mail then names the ledger row it answers even when it quotes nothing of the
+    original message.
+    """
+    if site.bounces is None or not site.bounces.address:
+        return site.sender_address
+    local, domain = site.bounces.address.split("@", 1)
+    return f"{local}+{token(msg_id)}@{domain}"
 
 
 def personal(
@@ -389,6 +406,7 @@ def check_settings(site: Site) -> None:
         problems.append(problem)
     if problems:
         raise ContentError(problems)
+    signing.check(site)
 
 
 def password_from(site: Site) -> str | None:
@@ -647,7 +665,8 @@ def send_test(
         )
         msg = personal(template, address, "", url, msg_id, subject_prefix="[TEST] ")
         pace.wait()
-        outcome = deliver(conn, template.site.sender_address, address, wire(msg))
+        data = signing.sign(template.site, wire(msg))
+        outcome = deliver(conn, return_path(template.site, msg_id), address, data)
         if book is not None:
             book.record_test(template.issue.id, address, outcome.reply)
         outcomes.append(outcome)
@@ -738,10 +757,11 @@ def _one(
     except Exception as e:  # one recipient never stops the send
         log.info("%s: kunde inte byggas: %r", r.address, e)
         return Outcome(r.address, ledgers.FAILED, f"brevet kunde inte byggas ({_error(e)})")
+    data = signing.sign(template.site, data)
     pace.wait()
     return deliver(
         conn,
-        template.site.sender_address,
+        return_path(template.site, msg_id),
         r.address,
         data,
         begin=partial(book.begin, issue_id, r.address, msg_id),
@@ -907,6 +927,11 @@ def status_lines(site: Site, issue_id: str) -> list[str]:
     if tests:
         address, _, when = tests[-1]
         lines.append(f"testbrev: {len(tests)}, senast till {address} {_local(when)}")
+    from .deliverability import for_site
+    from .deliverability import status_line as outcome_line
+
+    if rows and (figures := for_site(site).get(issue_id)):
+        lines.append(outcome_line(figures))
     return lines
 
 

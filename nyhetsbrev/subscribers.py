@@ -5,6 +5,7 @@ Each returns values or Swedish lines for the command line to print; none prints 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from dataclasses import dataclass
@@ -191,7 +192,42 @@ def extract(site: Site, address: str) -> list[str]:
     if tests:
         lines.append("Testbrev:")
         lines += [f"  {issue}: {time} ({reply})" for issue, reply, time in tests]
+    returned = _feedback_rows(site, address)
+    if returned:
+        lines.append("Studsar och klagomål (tid i UTC):")
+        lines += [
+            f"  {issue}: {FEEDBACK_WORDS.get(kind, kind)} {received}"
+            + (
+                f" ({', '.join(x for x in (status, diagnostic) if x)})"
+                if status or diagnostic
+                else ""
+            )
+            for issue, kind, status, diagnostic, received in returned
+        ]
     return lines
+
+
+FEEDBACK_WORDS = {"hard": "hård studs", "soft": "tillfällig studs", "complaint": "klagomål"}
+
+
+def _feedback_rows(site: Site, address: str) -> list[tuple]:
+    """Return the address's returned mail kept in the ledger (see `bounces`)."""
+    path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
+    if not path.is_file():
+        return []
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return list(
+            db.execute(
+                "SELECT issue, kind, status, diagnostic, received FROM feedback "
+                "WHERE address = ? ORDER BY received",
+                (address,),
+            )
+        )
+    except sqlite3.OperationalError:  # a ledger from before returned mail was read
+        return []
+    finally:
+        db.close()
 
 
 def erase(site: Site, key: bytes, address: str) -> list[str]:
@@ -200,7 +236,8 @@ def erase(site: Site, key: bytes, address: str) -> list[str]:
     with open_register(site) as book:
         had = book.erase(address, hashed)
     sends, tests = _ledger_rows(site, address)
-    if sends or tests:
+    returned = _feedback_rows(site, address)
+    if sends or tests or returned:
         path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
         db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
@@ -211,6 +248,11 @@ def erase(site: Site, key: bytes, address: str) -> list[str]:
                 (f"raderad-{hashed[:32]}", address),
             )
             db.execute("DELETE FROM test_sends WHERE address = ?", (address,))
+            if returned:  # kept without address or diagnostic, so the counts still hold
+                db.execute(
+                    "UPDATE feedback SET address = ?, diagnostic = '' WHERE address = ?",
+                    (f"raderad-{hashed[:32]}", address),
+                )
             db.execute("COMMIT")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
@@ -252,6 +294,8 @@ def purge(site: Site) -> list[str]:
             removed += db.execute(
                 "DELETE FROM test_sends WHERE time < ?", (limit.isoformat(),)
             ).rowcount
+            with contextlib.suppress(sqlite3.OperationalError):  # no returned mail read yet
+                db.execute("DELETE FROM feedback WHERE received < ?", (limit.isoformat(),))
         finally:
             db.close()
     return [

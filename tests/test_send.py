@@ -416,6 +416,7 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
         "2022-10: 9 skickade, 1 misslyckad, 0 väntar (10 mottagare i .nyhetsbrev/sends.sqlite)\n"
         "misslyckade:\n"
         "  mottagare03@kommun0.example.se: 550 5.1.1 Mailbox unavailable\n"
+        "efter utskicket: 9 levererade, 0 studsade, 0 klagomål, 0 avregistrerade\n"
     )
 
 
