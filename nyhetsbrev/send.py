@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import html
 import ipaddress
 import logging
+import os
 import re
 import smtplib
 import sqlite3
@@ -82,6 +84,9 @@ class Template:
     issue: Issue
     html: str
     text: str
+    # The unsubscribe secret, which also keys each recipient's Message-ID and return-path
+    # token, so that nobody without it can forge a bounce or complaint for an address.
+    key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -160,12 +165,21 @@ def prepare(content: Content, issue: Issue) -> Template:
     folder = content.site.root / "templates"
     env = environment(folder if folder.is_dir() else None)
     rendered = render_issue(env, content, issue, unsubscribe_url=PLACEHOLDER)
-    return Template(content.site, issue, rendered.html, rendered.text)
+    key = os.environ.get(SECRET_ENV, "").encode()
+    return Template(content.site, issue, rendered.html, rendered.text, key)
 
 
 def message_id(template: Template, address: str) -> str:
-    """Return the recipient's Message-ID: the same for every retry to the same address."""
-    digest = hashlib.sha256(f"{template.issue.id}\0{address.lower()}".encode()).hexdigest()[:20]
+    """Return the recipient's Message-ID: the same for every retry to the same address.
+
+    Its digest is keyed with the unsubscribe secret when there is one (a list send always has
+    it): the return-path token is that digest, and returned mail is matched by it.
+    """
+    data = f"{template.issue.id}\0{address.lower()}".encode()
+    if template.key:
+        digest = hmac.new(template.key, data, hashlib.sha256).hexdigest()[:20]
+    else:
+        digest = hashlib.sha256(data).hexdigest()[:20]
     return f"<{template.issue.year}.{template.issue.id}.{digest}@{template.site.host}>"
 
 

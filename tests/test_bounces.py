@@ -10,6 +10,7 @@ recipients, so a real list send to aiosmtpd comes first.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import mailbox
 import shutil
 import sqlite3
@@ -113,7 +114,7 @@ ALL = sorted(p.name for p in RETURNED.glob("*.eml"))
 
 def test_send_sets_a_per_recipient_return_path(sent, server):
     senders = {to: mail_from for to, mail_from in server.handler.envelopes}
-    assert senders["hard@kommun.example.se"] == "studs+cc1ae6c95c895a15433c@example.se"
+    assert senders["hard@kommun.example.se"] == "studs+64dc656ae9b902fa659c@example.se"
     assert len(set(senders.values())) == len(PEOPLE)
 
 
@@ -526,3 +527,20 @@ def test_purge_removes_returned_mail_older_than_keep_days(sent, run, tmp_path):
     db.close()
     assert run("subscribers", "purge", "--root", sent).exit_code == 0
     assert {r[2] for r in feedback(sent)} == {"soft", "complaint"}
+
+
+def test_a_forged_bounce_without_the_secret_marks_nobody(sent, run, tmp_path):
+    """Message-IDs and return-path tokens are keyed with the unsubscribe secret: a DSN made
+    with the unkeyed digest of an issue and address (all a stranger can compute) is ignored."""
+    data = b"2022-10\0nojd@kommun.example.se"
+    guess = hashlib.sha256(data).hexdigest()[:20]
+    forged = (RETURNED / "01-hard-5.1.1.eml").read_text("utf-8")
+    hard = hmac.new(SECRET.encode(), b"2022-10\0hard@kommun.example.se", hashlib.sha256)
+    forged = forged.replace(hard.hexdigest()[:20], guess)
+    forged = forged.replace("hard@kommun.example.se", "nojd@kommun.example.se")
+    box = tmp_path / "forged.mbox"
+    box.write_text("From MAILER-DAEMON Mon Oct 17 06:01:12 2022\n" + forged, "utf-8")
+    result = run("bounces", "--mbox", box, "--root", sent)
+    assert result.exit_code == 0, result.output
+    assert register_status(sent)["nojd"] == "active"
+    assert feedback(sent) == []
