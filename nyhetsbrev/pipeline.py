@@ -170,14 +170,17 @@ def build(
         rendered = render_all(checked.content, timings, cache=cache)
     checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
     with timed(timings, "writing"):
-        count = publish(out, files, finish=_search_index)
+        count = publish(out, files, finish=lambda staging: _search_index(staging, cache, timings))
     return checked, count
 
 
-def _search_index(staging: Path) -> int:
+def _search_index(staging: Path, cache: BuildCache | None, timings: Timings | None) -> int:
+    """Index the staged pages (timed apart as "search", a part of "writing")."""
     from .search_index import build_index
 
-    return build_index(staging)
+    kept = cache.folder / "search" if cache is not None and cache.folder is not None else None
+    with timed(timings, "search"):
+        return build_index(staging, kept)
 
 
 def _lint_beside_outputs(

@@ -135,3 +135,26 @@ def test_entries_no_build_uses_are_removed(warm, tmp_path):
     item.write_text(item.read_text("utf-8") + "\nÄnnu en mening.\n", "utf-8")
     pipeline.build(warm, tmp_path / "public")
     assert len(entries(warm)) == 3
+
+
+def search(root: Path) -> Path:
+    kept = list((root / cache.FOLDER / "search").iterdir())
+    assert len(kept) == 1
+    return kept[0]
+
+
+def test_the_search_index_is_reused_only_for_the_same_pages(warm, tmp_path):
+    first = search(warm)
+    rebuild(warm, tmp_path)
+    assert search(warm) == first  # nothing changed: Pagefind did not run again
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8") + "\nSökbar mening om fjällräv.\n", "utf-8")
+    rebuild(warm, tmp_path)
+    assert search(warm) != first
+
+
+def test_a_corrupt_kept_search_index_is_not_used(warm, tmp_path):
+    kept = search(warm) / "files"
+    victim = next(p for p in sorted(kept.rglob("*")) if p.is_file() and p.suffix != ".js")
+    victim.write_bytes(victim.read_bytes() + b"trasig")
+    rebuild(warm, tmp_path)  # the same bytes as a clean build: Pagefind ran again
