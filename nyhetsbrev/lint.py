@@ -212,8 +212,29 @@ def _kb(size: int) -> str:
     return f"{size / KB:.1f}".replace(".", ",") + " kB"
 
 
+BOUNDARY = re.compile(rb'^Content-Type: multipart/alternative;\s+boundary="([^"\r\n]+)"\r?$', re.M)
+HTML_PART = re.compile(rb"^Content-Type: text/html\b", re.M | re.I)
+
+
 def html_size(eml: bytes) -> int:
-    """Return the size of the HTML part as sent (after its transfer encoding), in bytes."""
+    """Return the size of the HTML part as sent (after its transfer encoding), in bytes.
+
+    A message as render.message() builds it (one multipart/alternative, CRLF lines) is
+    measured where it lies; any other shape goes through the email parser.
+    """
+    head, _, _ = eml.partition(b"\r\n\r\n")
+    found = BOUNDARY.search(head)
+    if found is None or b"\r\n" not in eml[:200]:
+        return _parsed_html_size(eml)
+    parts = eml.split(b"\r\n--" + found.group(1))
+    html = [p for p in parts[1:] if HTML_PART.search(p.partition(b"\r\n\r\n")[0])]
+    if len(html) != 1 or len(parts) < 3 or not parts[-1].startswith(b"--"):
+        return _parsed_html_size(eml)
+    headers, blank, body = html[0].partition(b"\r\n\r\n")
+    return len(body) if blank else _parsed_html_size(eml)
+
+
+def _parsed_html_size(eml: bytes) -> int:
     msg = email.message_from_bytes(eml, policy=email.policy.default)
     for part in msg.walk():
         if part.get_content_type() == "text/html":
