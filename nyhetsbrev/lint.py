@@ -10,13 +10,11 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterable, Iterator, Mapping
-
-from markdown_it.token import Token
+from collections.abc import Iterable, Mapping
 
 from .errors import ERROR, WARNING, Problem, shown
 from .load import Document, Tree
-from .markup import _parser
+from .markup import outline
 from .models import Campaign, Content, Issue, Item
 from .render import RenderedIssue
 
@@ -293,13 +291,13 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
     """
     problems: list[Problem] = []
     previous = base
-    for block in _parser().parse(doc.body):
-        line = doc.body_line + (block.map[0] if block.map else 0)
-        if block.type == "heading_open":
-            level = int(block.tag[1])
+    for offset, level, inlines in outline(doc.body):  # parsed once, by check
+        line = doc.body_line + offset
+        if level:
             problems += _heading(doc.path, line, level, base, previous)
             previous = max(level, base + 1)  # after a too-big heading, go on as if corrected
-        for child_line, kind, text, target in _inline(block, line):
+        for delta, kind, text, target in inlines:
+            child_line = line + delta
             if kind == "link" and _normal(text) in GENERIC_LINK_TEXTS:
                 problems.append(
                     Problem(
@@ -343,25 +341,6 @@ def _heading(path: str, line: int, level: int, base: int, previous: int) -> list
     else:
         return []
     return [Problem(path, line, message, WARNING, "heading-order")]
-
-
-def _inline(block: Token, line: int) -> Iterator[tuple[int, str, str, str]]:
-    """Yield (line, "link" or "image", text, target) for the links and images of a block."""
-    if not block.children:
-        return
-    link: tuple[int, str, list[str]] | None = None
-    for child in block.children:
-        if child.type in ("softbreak", "hardbreak"):
-            line += 1
-        elif child.type == "link_open":
-            link = (line, str(child.attrGet("href") or ""), [])
-        elif child.type == "link_close" and link is not None:
-            yield link[0], "link", "".join(link[2]), link[1]
-            link = None
-        elif child.type in ("text", "code_inline") and link is not None:
-            link[2].append(child.content)
-        elif child.type == "image":
-            yield line, "image", child.content, str(child.attrGet("src") or "")
 
 
 def _normal(text: str) -> str:

@@ -348,3 +348,15 @@ def test_the_html_size_read_in_place_is_the_email_parsers(tree):
     sizes = [html_size(m) for m in messages]
     assert sizes == [_parsed_html_size(m) for m in messages]
     assert all(size > 0 for size in sizes)
+
+
+def test_lint_reads_the_outline_check_kept_and_it_is_a_fresh_parse(tree):
+    """check parses each body once and keeps its outline; lint reads that, not a new parse."""
+    from nyhetsbrev import markup, pipeline
+
+    markup._OUTLINES.clear()
+    checked = pipeline.load_content(tree)
+    bodies = {doc.body for doc in checked.documents.values()}
+    assert bodies and bodies <= set(markup._OUTLINES)
+    for body in bodies:
+        assert markup._OUTLINES[body] == markup._outline(markup._parser().parse(body))
