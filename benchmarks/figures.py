@@ -68,10 +68,14 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def timed_process(command: list[str], cwd: Path = REPO) -> tuple[float, float]:
+def timed_process(
+    command: list[str], cwd: Path = REPO, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Run command; return (wall seconds, peak resident MiB of its whole process tree)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     peak = 0
     done = threading.Event()
 
