@@ -75,7 +75,7 @@ def main() -> None:
         sources = {"base": export(args.base, work / "base"), "current": REPO}
         print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.repeat} paired runs")
         results: dict[str, dict[str, list[float]]] = {k: {} for k in sources}
-        for name, src in sources.items():
+        for name in sources:
             write_tree(work / f"tree-{name}", args.years)
         for n in range(args.repeat):
             for name, src in sources.items():
