@@ -170,13 +170,21 @@ class _Lines:
 
     @classmethod
     def of(cls, body: str, placeholder: str) -> _Lines:
-        raw = body.encode("utf-8").splitlines()
+        marker = placeholder.encode("utf-8").decode("latin-1")
         lines: list[str | tuple[str]] = []
-        for line in raw:
+        run: list[str] = []  # constant lines, joined into one piece
+        for line in body.encode("utf-8").splitlines():
             text = line.decode("latin-1")
-            marker = placeholder.encode("utf-8").decode("latin-1")
-            lines.append((text,) if marker in text else _encode(text))
-        return cls(lines, placeholder.encode("utf-8").decode("latin-1"))
+            if marker not in text:
+                run.append(_encode(text))
+                continue
+            if run:
+                lines.append("\n".join(run))
+                run = []
+            lines.append((text,))
+        if run:
+            lines.append("\n".join(run))
+        return cls(lines, marker)
 
     def encoded(self, value: str) -> str:
         """Return the body, with value for the placeholder, as personal() encodes it."""
