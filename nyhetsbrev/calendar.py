@@ -31,7 +31,7 @@ def calendar_files(content: Content) -> list[Output]:
     """
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
-    if not all(_in_stockholm(item) for item in events):
+    if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
         files = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
         return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
     blocks = [event(site, item).to_ical() for item in events]
@@ -42,6 +42,7 @@ def calendar_files(content: Content) -> list[Output]:
 
 
 END = b"END:VCALENDAR\r\n"
+SHARED_FROM = 16  # events; fewer are built one calendar at a time (less set-up)
 
 
 def _in_stockholm(item: Item) -> bool:
@@ -58,12 +59,35 @@ def _in_stockholm(item: Item) -> bool:
 
 def _assembled(site: Site, events: list[Item], blocks: list[bytes], name: str) -> bytes:
     """Return calendar(site, events, name) from the events' serialized VEVENTs."""
-    head = calendar(site, [], name)
-    if not head.endswith(END):
-        raise ValueError("icalendar wrote an unexpected calendar end")
+    head = _head(site, name)
     years = [moment.year for item in events for moment in (item.start, item.end) if moment]
     zone = _timezone(min(years), max(years)) if years else b""
-    return head[: -len(END)] + zone + b"".join(blocks) + END
+    return head + zone + b"".join(blocks) + END
+
+
+def _head(site: Site, name: str) -> bytes:
+    """Return calendar(site, [], name) without its end: the site's lines are made once."""
+    before, after = _around_name(site)
+    return before + _name_line(name) + after
+
+
+def _name_line(name: str) -> bytes:
+    from icalendar import Calendar
+
+    cal = Calendar()
+    cal.add("x-wr-calname", clean(name))
+    return cal.to_ical().removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
+
+
+@lru_cache(maxsize=8)
+def _around_name(site: Site) -> tuple[bytes, bytes]:
+    """Return an empty calendar's bytes before and after its name line (and without END)."""
+    sample = "Kalender för prov"
+    head, line = calendar(site, [], sample), _name_line(sample)
+    if not head.endswith(END) or head.count(line) != 1:
+        raise ValueError("icalendar wrote an unexpected calendar")
+    before, _, after = head[: -len(END)].partition(line)
+    return before, after
 
 
 @lru_cache(maxsize=64)
