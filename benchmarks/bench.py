@@ -266,6 +266,11 @@ def run(work: Path, sizes: list[int], repeat: int) -> None:
     measure(largest, mjml_out, emit_mjml=True)
     print(mjml_comparison(sorted(mjml_out.rglob("email.mjml"))))
     verdicts(rows, fastest)
+    from benchmarks.figures import table as figures
+
+    print()
+    print("The issue's figures, each beside its reference (benchmarks/figures.py):")
+    print(figures(work, sizes[-1], repeat, 1000))
 
 
 def verdicts(rows: list[dict], help_ms: float) -> None:

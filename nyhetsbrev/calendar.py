@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .feeds import clean, permalink, published
-from .models import Content, Item, Site
+from .models import STOCKHOLM, Content, Item, Site
 
 if TYPE_CHECKING:
     from icalendar import Event
@@ -22,13 +23,87 @@ Output = tuple[str, bytes]
 
 
 def calendar_files(content: Content) -> list[Output]:
-    """Return events.ics with every event item, and <year>/<issue-id>/<slug>.ics per event."""
+    """Return events.ics with every event item, and <year>/<issue-id>/<slug>.ics per event.
+
+    Each VEVENT is serialized once and each time-zone block once per span of years, and
+    both are shared by events.ics and the events' own files (the same bytes as building
+    every file on its own).
+    """
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
-    files = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
-    for item in events:
-        files.append((event_path(item), calendar(site, [item], item.title)))
+    if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
+        files = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
+        return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
+    blocks = [event(site, item).to_ical() for item in events]
+    files = [("events.ics", _assembled(site, events, blocks, f"Kalendarium – {site.title}"))]
+    for item, block in zip(events, blocks, strict=True):
+        files.append((event_path(item), _assembled(site, [item], [block], item.title)))
     return files
+
+
+END = b"END:VCALENDAR\r\n"
+SHARED_FROM = 16  # events; fewer are built one calendar at a time (less set-up)
+
+
+def _in_stockholm(item: Item) -> bool:
+    """Return whether the event's times are all Europe/Stockholm (the only zone check allows)."""
+    return (
+        all(
+            getattr(moment.tzinfo, "key", None) == STOCKHOLM.key
+            for moment in (item.start, item.end)
+            if moment is not None
+        )
+        and item.start is not None
+    )
+
+
+def _assembled(site: Site, events: list[Item], blocks: list[bytes], name: str) -> bytes:
+    """Return calendar(site, events, name) from the events' serialized VEVENTs."""
+    head = _head(site, name)
+    years = [moment.year for item in events for moment in (item.start, item.end) if moment]
+    zone = _timezone(min(years), max(years)) if years else b""
+    return head + zone + b"".join(blocks) + END
+
+
+def _head(site: Site, name: str) -> bytes:
+    """Return calendar(site, [], name) without its end: the site's lines are made once."""
+    before, after = _around_name(site)
+    return before + _name_line(name) + after
+
+
+def _name_line(name: str) -> bytes:
+    from icalendar import Calendar
+
+    cal = Calendar()
+    cal.add("x-wr-calname", clean(name))
+    return cal.to_ical().removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
+
+
+@lru_cache(maxsize=8)
+def _around_name(site: Site) -> tuple[bytes, bytes]:
+    """Return an empty calendar's bytes before and after its name line (and without END)."""
+    sample = "Kalender för prov"
+    head, line = calendar(site, [], sample), _name_line(sample)
+    if not head.endswith(END) or head.count(line) != 1:
+        raise ValueError("icalendar wrote an unexpected calendar")
+    before, _, after = head[: -len(END)].partition(line)
+    return before, after
+
+
+@lru_cache(maxsize=64)
+def _timezone(first: int, last: int) -> bytes:
+    """Return the Europe/Stockholm VTIMEZONE that calendar() adds for events in these years."""
+    from icalendar import Calendar, Event
+
+    cal = Calendar()
+    probe = Event()
+    probe.add("dtstart", dt.datetime(first, 1, 1, 12, tzinfo=STOCKHOLM))
+    cal.add_component(probe)
+    cal.add_missing_timezones(dt.date(first, 1, 1), dt.date(last + 1, 1, 1))
+    zones = cal.walk("VTIMEZONE")
+    if len(zones) != 1:
+        raise ValueError("icalendar made no single time-zone block")
+    return zones[0].to_ical()
 
 
 def event_path(item: Item) -> str:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterable, Iterator, Mapping
-
-from markdown_it.token import Token
+from collections.abc import Iterable, Mapping
 
 from .errors import ERROR, WARNING, Problem, shown
 from .load import Document, Tree
-from .markup import parser
+from .markup import outline
 from .models import Campaign, Content, Issue, Item
 from .render import RenderedIssue
 
@@ -212,8 +210,29 @@ def _kb(size: int) -> str:
     return f"{size / KB:.1f}".replace(".", ",") + " kB"
 
 
+BOUNDARY = re.compile(rb'^Content-Type: multipart/alternative;\s+boundary="([^"\r\n]+)"\r?$', re.M)
+HTML_PART = re.compile(rb"^Content-Type: text/html\b", re.M | re.I)
+
+
 def html_size(eml: bytes) -> int:
-    """Return the size of the HTML part as sent (after its transfer encoding), in bytes."""
+    """Return the size of the HTML part as sent (after its transfer encoding), in bytes.
+
+    A message as render.message() builds it (one multipart/alternative, CRLF lines) is
+    measured where it lies; any other shape goes through the email parser.
+    """
+    head, _, _ = eml.partition(b"\r\n\r\n")
+    found = BOUNDARY.search(head)
+    if found is None or b"\r\n" not in eml[:200]:
+        return _parsed_html_size(eml)
+    parts = eml.split(b"\r\n--" + found.group(1))
+    html = [p for p in parts[1:] if HTML_PART.search(p.partition(b"\r\n\r\n")[0])]
+    if len(html) != 1 or len(parts) < 3 or not parts[-1].startswith(b"--"):
+        return _parsed_html_size(eml)
+    headers, blank, body = html[0].partition(b"\r\n\r\n")
+    return len(body) if blank else _parsed_html_size(eml)
+
+
+def _parsed_html_size(eml: bytes) -> int:
     msg = email.message_from_bytes(eml, policy=email.policy.default)
     for part in msg.walk():
         if part.get_content_type() == "text/html":
@@ -272,13 +291,13 @@ def body_findings(doc: Document, base: int) -> list[Problem]:
     """
     problems: list[Problem] = []
     previous = base
-    for block in parser().parse(doc.body):
-        line = doc.body_line + (block.map[0] if block.map else 0)
-        if block.type == "heading_open":
-            level = int(block.tag[1])
+    for offset, level, inlines in outline(doc.body):  # parsed once, by check
+        line = doc.body_line + offset
+        if level:
             problems += _heading(doc.path, line, level, base, previous)
             previous = max(level, base + 1)  # after a too-big heading, go on as if corrected
-        for child_line, kind, text, target in _inline(block, line):
+        for delta, kind, text, target in inlines:
+            child_line = line + delta
             if kind == "link" and _normal(text) in GENERIC_LINK_TEXTS:
                 problems.append(
                     Problem(
@@ -322,25 +341,6 @@ def _heading(path: str, line: int, level: int, base: int, previous: int) -> list
     else:
         return []
     return [Problem(path, line, message, WARNING, "heading-order")]
-
-
-def _inline(block: Token, line: int) -> Iterator[tuple[int, str, str, str]]:
-    """Yield (line, "link" or "image", text, target) for the links and images of a block."""
-    if not block.children:
-        return
-    link: tuple[int, str, list[str]] | None = None
-    for child in block.children:
-        if child.type in ("softbreak", "hardbreak"):
-            line += 1
-        elif child.type == "link_open":
-            link = (line, str(child.attrGet("href") or ""), [])
-        elif child.type == "link_close" and link is not None:
-            yield link[0], "link", "".join(link[2]), link[1]
-            link = None
-        elif child.type in ("text", "code_inline") and link is not None:
-            link[2].append(child.content)
-        elif child.type == "image":
-            yield line, "image", child.content, str(child.attrGet("src") or "")
 
 
 def _normal(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -296,10 +297,61 @@ def resolve_url(url: str, place: Place) -> tuple[str | None, Asset | None, list[
     return absolute, asset, resolver.problems
 
 
+Inline = tuple[int, str, str, str]  # line offset in its block, "link"/"image", text, target
+Outline = tuple[tuple[int, int, tuple[Inline, ...]], ...]  # (line offset, heading level, inlines)
+_OUTLINES: dict[str, Outline] = {}
+OUTLINES_KEPT = 20_000  # texts; a few hundred bytes each, so a few MB at most
+
+
+def outline(text: str, tokens: list[Token] | None = None) -> Outline:
+    """Return the headings, links and images of a Markdown text, for lint.
+
+    render_markdown() keeps each text's outline as it parses, so lint reads the bodies
+    without parsing them a second time; a text it has not seen is parsed here.
+    """
+    found = _OUTLINES.get(text)
+    if found is None:
+        found = _outline(parser().parse(text) if tokens is None else tokens)
+        if len(_OUTLINES) < OUTLINES_KEPT:
+            _OUTLINES[text] = found
+    return found
+
+
+def _outline(tokens: list[Token]) -> Outline:
+    blocks = []
+    for block in tokens:
+        level = int(block.tag[1]) if block.type == "heading_open" else 0
+        inlines = tuple(_inlines(block))
+        if level or inlines:
+            blocks.append((block.map[0] if block.map else 0, level, inlines))
+    return tuple(blocks)
+
+
+def _inlines(block: Token) -> Iterator[Inline]:
+    """Yield (line offset, "link" or "image", text, target) for a block's links and images."""
+    if not block.children:
+        return
+    line = 0
+    link: tuple[int, str, list[str]] | None = None
+    for child in block.children:
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        elif child.type == "link_open":
+            link = (line, str(child.attrGet("href") or ""), [])
+        elif child.type == "link_close" and link is not None:
+            yield link[0], "link", "".join(link[2]), link[1]
+            link = None
+        elif child.type in ("text", "code_inline") and link is not None:
+            link[2].append(child.content)
+        elif child.type == "image":
+            yield line, "image", child.content, str(child.attrGet("src") or "")
+
+
 def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
     """Return the Markdown text as sanitized HTML and plain text, and its problems."""
     md = parser()
     tokens = md.parse(text)
+    outline(text, tokens)
     resolver = _Resolver(place, text)
     for token in tokens:
         if token.type in ("html_block", "html_inline") or (

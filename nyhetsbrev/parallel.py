@@ -13,7 +13,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -39,19 +39,28 @@ def workers_for(issues: int) -> int:
 
 
 def render_parallel(
-    env: jinja2.Environment, content: Content, workers: int, timings: Timings | None = None
+    env: jinja2.Environment,
+    content: Content,
+    workers: int,
+    timings: Timings | None = None,
+    indices: Sequence[int] | None = None,
 ) -> list[RenderedIssue]:
-    """Return every issue rendered by `workers` forked processes, in the content's order."""
+    """Return the issues at indices (default: all) rendered by `workers` forked processes.
+
+    The results come in the order of indices (the content's order, by default).
+    """
+    chosen = range(len(content.issues)) if indices is None else indices
 
     def render(index: int) -> tuple[RenderedIssue, dict[str, float]]:
         recorder = Timings()
-        result = render_issue(env, content, content.issues[index], timings=recorder)
+        result = render_issue(env, content, content.issues[chosen[index]], timings=recorder)
         # The issue stays behind: the parent has it, and pickling it is costly.
         return dataclasses.replace(result, issue=None), recorder.seconds  # type: ignore[arg-type]
 
-    results = forked_map(render, len(content.issues), workers)
+    results = forked_map(render, len(chosen), workers)
     rendered = []
-    for issue, (result, seconds) in zip(content.issues, results, strict=True):
+    issues = [content.issues[n] for n in chosen]
+    for issue, (result, seconds) in zip(issues, results, strict=True):
         rendered.append(dataclasses.replace(result, issue=issue))
         if timings is not None:
             timings.merge(seconds)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
+
 from . import archive_pages
+from .cache import BuildCache
 from .calendar import calendar_files
 from .check import check
 from .errors import ERROR, WARNING, ContentError, Problem
@@ -61,14 +64,41 @@ def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False
 
 
 def render_all(
-    content: Content, timings: Timings | None = None, workers: int | None = None
+    content: Content,
+    timings: Timings | None = None,
+    workers: int | None = None,
+    cache: BuildCache | None = None,
 ) -> list[RenderedIssue]:
-    """Render every issue, in order: on several cores when there are many (workers=1: here)."""
+    """Render every issue, in order: on several cores when there are many (workers=1: here).
+
+    With a cache, an issue whose inputs are unchanged is taken from it, and only the others
+    are rendered (and then kept in the cache).
+    """
     env = environment(_templates(content))
-    count = workers_for(len(content.issues)) if workers is None else workers
+    if cache is None:
+        return _render(env, content, range(len(content.issues)), timings, workers)
+    with timed(timings, "cache"):
+        keys = [cache.key(content, issue) for issue in content.issues]
+        found = [cache.get(key, issue) for key, issue in zip(keys, content.issues, strict=True)]
+    missing = [n for n, r in enumerate(found) if r is None]
+    for n, result in zip(missing, _render(env, content, missing, timings, workers), strict=True):
+        cache.put(keys[n], result)
+        found[n] = result
+    cache.keep_only(keys)
+    return [r for r in found if r is not None]
+
+
+def _render(
+    env: jinja2.Environment,
+    content: Content,
+    indices: Sequence[int],
+    timings: Timings | None,
+    workers: int | None,
+) -> list[RenderedIssue]:
+    count = workers_for(len(indices)) if workers is None else workers
     if count > 1:
-        return render_parallel(env, content, count, timings)
-    return [render_issue(env, content, issue, timings=timings) for issue in content.issues]
+        return render_parallel(env, content, count, timings, indices)
+    return [render_issue(env, content, content.issues[n], timings=timings) for n in indices]
 
 
 def _templates(content: Content) -> Path | None:
@@ -121,8 +151,12 @@ def build(
     strict: bool = False,
     emit_mjml: bool = False,
     timings: Timings | None = None,
+    use_cache: bool = True,
 ) -> tuple[Checked, int]:
     """Check everything, then render and publish all but the drafts.
+
+    With use_cache, unchanged issues come from the content root's build cache (nyhetsbrev.
+    cache); the output is the same byte for byte.
 
     Every file is checked, drafts too, but only `ready` and `sent` issues (their items and
     their assets) reach the output: a draft is in no page, feed or calendar. Returns the
@@ -132,17 +166,21 @@ def build(
     drafts = checked.content.drafts
     checked = Checked(checked.content.published(), checked.warnings, checked.documents, drafts)
     with timed(timings, "render"):
-        rendered = render_all(checked.content, timings)
+        cache = BuildCache.open(checked.content) if use_cache else None
+        rendered = render_all(checked.content, timings, cache=cache)
     checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
     with timed(timings, "writing"):
-        count = publish(out, files, finish=_search_index)
+        count = publish(out, files, finish=lambda staging: _search_index(staging, cache, timings))
     return checked, count
 
 
-def _search_index(staging: Path) -> int:
+def _search_index(staging: Path, cache: BuildCache | None, timings: Timings | None) -> int:
+    """Index the staged pages (timed apart as "search", a part of "writing")."""
     from .search_index import build_index
 
-    return build_index(staging)
+    kept = cache.folder / "search" if cache is not None and cache.folder is not None else None
+    with timed(timings, "search"):
+        return build_index(staging, kept)
 
 
 def _lint_beside_outputs(

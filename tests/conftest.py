@@ -68,7 +68,7 @@ def without_section(text: str, name: str) -> str:
 def tree(tmp_path: Path) -> Path:
     """Return a fresh copy of the basic fixture content tree."""
     target = tmp_path / "innehall"
-    shutil.copytree(FIXTURES / "basic", target)
+    shutil.copytree(FIXTURES / "basic", target, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     return target
 
 

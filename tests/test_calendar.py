@@ -157,3 +157,19 @@ def test_events_ics_lines_are_folded_and_crlf(built_basic):
     assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
     assert not re.search(rb"[^\r]\n", data)
     assert max(len(line) for line in data.split(b"\r\n")) <= 75
+
+
+def test_shared_blocks_give_the_bytes_of_each_calendar_built_alone(tmp_path):
+    """Each VEVENT and time-zone block is made once; every file is still what calendar() makes."""
+    from benchmarks.synthetic import write_tree
+    from nyhetsbrev import pipeline
+    from nyhetsbrev.calendar import calendar, calendar_files, event_path, uid
+
+    write_tree(tmp_path / "innehall", 2)
+    content = pipeline.load_content(tmp_path / "innehall").content
+    site = content.site
+    events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
+    alone = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
+    alone += [(event_path(i), calendar(site, [i], i.title)) for i in events]
+    assert len(alone) == 73  # 24 issues of three events, and events.ics
+    assert calendar_files(content) == alone

@@ -328,3 +328,35 @@ def test_a_style_block_over_16_kb_is_a_warning(tree):
         "newsletters/2021/2021-11/issue.md:1: varning: mejlets <style> är 17,8 kB; Gmail tar "
         "bort stilar över 16 kB: förenkla mallens CSS [size]"
     ]
+
+
+def test_the_html_size_read_in_place_is_the_email_parsers(tree):
+    """The size lint measures a built message where it lies; the parser must agree."""
+    import email.policy
+
+    from nyhetsbrev import pipeline
+    from nyhetsbrev.lint import _parsed_html_size
+    from nyhetsbrev.render import message
+
+    content = pipeline.load_content(tree).content
+    messages = [r.eml for r in pipeline.render_all(content)]
+    issue = content.issues[0]
+    tricky = "<p>\r\n--rad som liknar en gräns\r\n</p>" + "å" * 3000
+    messages.append(message(content.site, issue, tricky, "Text\n--\n").as_bytes())
+    lf = message(content.site, issue, "<p>Hej</p>", "Hej\n")
+    messages.append(lf.as_bytes(policy=email.policy.default))  # LF line ends
+    sizes = [html_size(m) for m in messages]
+    assert sizes == [_parsed_html_size(m) for m in messages]
+    assert all(size > 0 for size in sizes)
+
+
+def test_lint_reads_the_outline_check_kept_and_it_is_a_fresh_parse(tree):
+    """check parses each body once and keeps its outline; lint reads that, not a new parse."""
+    from nyhetsbrev import markup, pipeline
+
+    markup._OUTLINES.clear()
+    checked = pipeline.load_content(tree)
+    bodies = {doc.body for doc in checked.documents.values()}
+    assert bodies and bodies <= set(markup._OUTLINES)
+    for body in bodies:
+        assert markup._OUTLINES[body] == markup._outline(markup._parser().parse(body))

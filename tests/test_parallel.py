@@ -55,7 +55,7 @@ def test_timings_change_no_byte(tmp_path):
         }
 
     timings = Timings()
-    pipeline.build(FIXTURES / "basic", tmp_path / "a", timings=timings)
+    pipeline.build(FIXTURES / "basic", tmp_path / "a", timings=timings, use_cache=False)
     pipeline.build(FIXTURES / "basic", tmp_path / "b")
     assert {"load", "check", "mjml", "inlining", "text", "writing"} <= set(timings.seconds)
     assert files(tmp_path / "a") == files(tmp_path / "b")

@@ -893,14 +893,14 @@ def test_a_line_break_in_a_name_skips_that_row_and_no_other(site, server, run):
 def test_a_message_that_cannot_be_built_fails_alone(site, server, run, monkeypatch):
     from nyhetsbrev import send
 
-    real = send.personal
+    real = send._wired  # where a list send builds each recipient's message
 
-    def personal(template, to, *args, **kwargs):
+    def wired(template, to, *args, **kwargs):
         if to == "mottagare01@kommun1.example.se":
             raise ValueError("trasig mottagare")
         return real(template, to, *args, **kwargs)
 
-    monkeypatch.setattr(send, "personal", personal)
+    monkeypatch.setattr(send, "_wired", wired)
     result = send_list(run, site, recipients(site, 4))
     assert result.exit_code == 1
     assert (

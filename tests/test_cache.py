@@ -1,0 +1,160 @@
+"""The build cache: a rebuild renders only what changed, and its output is a clean build's."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nyhetsbrev import cache, pipeline
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def entries(root: Path) -> set[str]:
+    folder = root / cache.FOLDER / "issues"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+@pytest.fixture
+def warm(tree: Path, tmp_path: Path) -> Path:
+    """Return the fixture tree, built once so that its cache holds every issue."""
+    pipeline.build(tree, tmp_path / "public")
+    assert len(entries(tree)) == 3  # the fixture's three issues
+    return tree
+
+
+def rebuild(root: Path, tmp_path: Path) -> tuple[set[str], set[str]]:
+    """Build root incrementally and from scratch; assert the same bytes.
+
+    Returns the cache entries added by the incremental build, and those it reused.
+    """
+    before = entries(root)
+    pipeline.build(root, tmp_path / "public")
+    after = entries(root)
+    pipeline.build(root, tmp_path / "clean", use_cache=False)
+    assert files(tmp_path / "public") == files(tmp_path / "clean")
+    assert not (tmp_path / "public" / ".nyhetsbrev").exists()  # the cache is never published
+    return after - before, after & before
+
+
+def test_nothing_changed_renders_nothing(warm, tmp_path):
+    added, kept = rebuild(warm, tmp_path)
+    assert added == set() and len(kept) == 3
+
+
+def test_an_item_edit_renders_its_issue_only(warm, tmp_path):
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8").replace("\n---\n", "\n---\nEn ny mening.\n\n", 1))
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 1 and len(kept) == 2
+    assert "En ny mening." in (tmp_path / "public/2022/2022-03/email.txt").read_text("utf-8")
+
+
+def test_an_item_moved_to_another_issue(warm, tmp_path):
+    old = warm / "newsletters/2022/2022-03/webbinarium.md"
+    new = warm / "newsletters/2022/2022-10/webbinarium.md"
+    old.rename(new)
+    issue = warm / "newsletters/2022/2022-03/issue.md"
+    issue.write_text(issue.read_text("utf-8").replace("  - webbinarium\n", ""), "utf-8")
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 2 and len(kept) == 1  # the issue it left and the one it joined
+    assert "webbinarium" in (tmp_path / "public/2022/2022-10/index.html").read_text("utf-8")
+
+
+def test_a_campaign_colour_change_renders_the_issues_that_show_it(warm, tmp_path):
+    campaign = warm / "campaigns/svartsjuka.md"
+    campaign.write_text(campaign.read_text("utf-8").replace("#8a1538", "#6b0f2b"))
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 2 and len(kept) == 1  # 2021-11 shows no campaign
+    assert "#6b0f2b" in (tmp_path / "public/2022/2022-03/email.html").read_text("utf-8")
+
+
+def test_a_template_override_renders_everything(warm, tmp_path):
+    default = Path(pipeline.__file__).parent / "templates/email/issue.txt"
+    override = warm / "templates/email/issue.txt"
+    override.parent.mkdir(parents=True)
+    override.write_text(default.read_text("utf-8") + "\nEn egen rad i mallen.\n", "utf-8")
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 3 and not kept
+    assert "En egen rad i mallen." in (tmp_path / "public/2021/2021-11/email.txt").read_text()
+
+
+def test_a_config_change_renders_everything(warm, tmp_path):
+    config = warm / "newsletter.toml"
+    text = config.read_text("utf-8")
+    assert 'title = "' in text
+    config.write_text(text.replace('title = "', 'title = "Nya ', 1), "utf-8")
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 3 and not kept
+
+
+def test_a_corrupt_entry_is_rendered_again(warm, tmp_path):
+    folder = warm / cache.FOLDER / "issues"
+    first, second, third = sorted(folder.iterdir())
+    data = first.read_bytes()
+    first.write_bytes(data[:-40] + b"X" + data[-39:])  # one byte of the payload
+    second.write_bytes(second.read_bytes()[:100])  # cut short
+    third.write_bytes(b"")
+    added, kept = rebuild(warm, tmp_path)
+    assert len(kept) == 3 and not added  # the same keys, written again whole
+    assert all(cache._unpack(p.read_bytes(), p.name) for p in folder.iterdir())
+
+
+def test_an_entry_from_another_version_is_not_trusted(warm, tmp_path):
+    """An entry whose header names another version of the tool is ignored, even if whole."""
+    folder = warm / cache.FOLDER / "issues"
+    for path in folder.iterdir():
+        fields = cache._unpack(path.read_bytes(), path.name)
+        assert fields is not None
+        fields[2] = b"Ett gammalt brev.\n"  # what an older version might have written
+        payload = b"".join(b"%0*d" % (cache.LENGTH, len(f)) + f for f in fields)
+        header = b"%s 1 %s %s\n" % (cache.MAGIC, b"0" * 64, path.name.encode())
+        digest = hashlib.sha256(payload).hexdigest().encode()
+        path.write_bytes(header + digest + b"\n" + payload)
+    rebuild(warm, tmp_path)
+    assert "Ett gammalt brev." not in (tmp_path / "public/2021/2021-11/email.txt").read_text()
+
+
+def test_a_missing_cache_is_rebuilt(warm, tmp_path):
+    shutil.rmtree(warm / ".nyhetsbrev")
+    added, kept = rebuild(warm, tmp_path)
+    assert len(added) == 3 and not kept
+
+
+def test_entries_no_build_uses_are_removed(warm, tmp_path):
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8") + "\nÄnnu en mening.\n", "utf-8")
+    pipeline.build(warm, tmp_path / "public")
+    assert len(entries(warm)) == 3
+
+
+def search(root: Path) -> Path:
+    kept = list((root / cache.FOLDER / "search").iterdir())
+    assert len(kept) == 1
+    return kept[0]
+
+
+def test_the_search_index_is_reused_only_for_the_same_pages(warm, tmp_path):
+    first = search(warm)
+    rebuild(warm, tmp_path)
+    assert search(warm) == first  # nothing changed: Pagefind did not run again
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8") + "\nSökbar mening om fjällräv.\n", "utf-8")
+    rebuild(warm, tmp_path)
+    assert search(warm) != first
+
+
+def test_a_corrupt_kept_search_index_is_not_used(warm, tmp_path):
+    kept = search(warm) / "files"
+    victim = next(p for p in sorted(kept.rglob("*")) if p.is_file() and p.suffix != ".js")
+    victim.write_bytes(victim.read_bytes() + b"trasig")
+    rebuild(warm, tmp_path)  # the same bytes as a clean build: Pagefind ran again
