@@ -359,4 +359,4 @@ def test_lint_reads_the_outline_check_kept_and_it_is_a_fresh_parse(tree):
     bodies = {doc.body for doc in checked.documents.values()}
     assert bodies and bodies <= set(markup._OUTLINES)
     for body in bodies:
-        assert markup._OUTLINES[body] == markup._outline(markup._parser().parse(body))
+        assert markup._OUTLINES[body] == markup._outline(markup.parser().parse(body))
