@@ -856,7 +856,7 @@ def subscribers_export(root: Path, out: Path | None) -> None:
     else:
         from .publish import write_file
 
-        write_file(out, data)
+        write_file(out, data, mode=0o600)  # personal data: readable by its owner only
         click.echo(f"Registret finns i {out}")
 
 

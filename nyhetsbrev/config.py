@@ -101,7 +101,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     except tomllib.TOMLDecodeError as e:
         match = re.search(r"\(at line (\d+)", str(e))
         line = int(match.group(1)) if match else 1
-        return None, [Problem(CONFIG, line, f"ogiltig TOML: {str(e).split(' (at')[0]}")]
+        return None, [Problem(CONFIG, line, f"ogiltig TOML: {toml_reason(str(e))}")]
     reader = _Reader(text, data)
     privacy = _privacy(reader)
     site = Site(
@@ -251,6 +251,33 @@ def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subs
         ),
         privacy=privacy,
     )
+
+
+# What tomllib says, in Swedish, with what to do; a message not listed stays as it is.
+TOML_REASONS = [
+    (r"Invalid value", 'värdet går inte att läsa: sätt text inom citattecken, t.ex. "text"'),
+    (r"Expected '=' after a key in a key/value pair", "ett likhetstecken saknas efter namnet"),
+    (r"Unterminated string", "ett citattecken saknas i slutet av texten"),
+    (r"Unclosed array", "en lista saknar sin avslutande ]"),
+    (r"Unclosed inline table", "en tabell saknar sin avslutande }"),
+    (r"Expected '\]' at the end of a table declaration", "en rubrik saknar sin avslutande ]"),
+    (r"Invalid date or datetime", "datumet finns inte: skriv det som 2026-10-01"),
+    (r"Invalid statement", "raden går inte att läsa: skriv namn = värde"),
+    (r"Invalid initial character for a key part", "namnet får inte börja med det tecknet"),
+    (r"Cannot declare \('?([^)']*)'?,?\) twice", "[\\1] står två gånger: slå ihop dem"),
+    (r"Cannot overwrite a value", "samma inställning står två gånger"),
+    (r"Found invalid character (.*)", "otillåtet tecken \\1"),
+    (r"Illegal character (.*)", "otillåtet tecken \\1"),
+]
+
+
+def toml_reason(error: str) -> str:
+    """Return tomllib's message without its position, in Swedish where it is a known one."""
+    reason = error.split(" (at")[0]
+    for pattern, swedish in TOML_REASONS:
+        if re.fullmatch(pattern, reason):
+            return re.sub(pattern, swedish, reason)
+    return reason
 
 
 class _Reader:

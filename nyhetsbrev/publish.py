@@ -178,8 +178,11 @@ def remove_leftovers(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_file(target: Path, data: bytes) -> None:
-    """Write one file whole or not at all: a temporary file beside it, then a rename."""
+def write_file(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write one file whole or not at all: a temporary file beside it, then a rename.
+
+    mode 0o600 keeps a file of personal data (a register export) to its owner.
+    """
     target = target.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +192,7 @@ def write_file(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(temp, 0o644)
+        os.chmod(temp, mode)
         os.replace(temp, target)
     except OSError as e:
         Path(temp).unlink(missing_ok=True)

@@ -270,7 +270,17 @@ CASES = [
     (
         "invalid-toml",
         lambda t: edit(t, "newsletter.toml", 'language = "sv"', "language = sv"),
-        "newsletter.toml:4: ogiltig TOML: Invalid value",
+        "newsletter.toml:4: ogiltig TOML: värdet går inte att läsa: sätt text inom citattecken, "
+        't.ex. "text"',
+    ),
+    (
+        "toml-section-twice",
+        lambda t: write(
+            t,
+            "newsletter.toml",
+            (t / "newsletter.toml").read_text("utf-8") + "\n[feeds]\nitems = 3\n",
+        ),
+        None,  # its line depends on the fixture's length; the message is checked below
     ),
     (
         "base-url-not-https",
@@ -417,3 +427,14 @@ def test_yaml_oddities_stay_text(run, tree):
     out = tree.parent / "public"
     assert run("build", "--root", tree, "--out", out).exit_code == 0
     assert "\nNO\n" in (out / "2022/2022-03/email.txt").read_text()
+
+
+def test_a_toml_table_written_twice_is_named_in_swedish(run, tree):
+    toml = tree / "newsletter.toml"
+    text = toml.read_text("utf-8") + "\n[feeds]\nitems = 3\n"
+    toml.write_text(text, "utf-8")
+    line = text.count("\n") - 1
+    stderr = fails(run, tree)
+    assert (
+        stderr == f"newsletter.toml:{line}: ogiltig TOML: [feeds] står två gånger: slå ihop dem\n"
+    )

@@ -163,6 +163,7 @@ def test_export_is_excel_csv_with_formulas_neutralised(site, run, tmp_path):
     out = tmp_path / "register.csv"
     result = run("subscribers", "export", "--out", out, "--root", site)
     assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600  # personal data: its owner's only
     data = out.read_bytes()  # the tool's one CSV convention, as report and plan write it
     assert data.startswith(b'\xef\xbb\xbf"email";"name";"status";"source";"created";')
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
