@@ -181,7 +181,7 @@ def check(root: Path, strict: bool) -> None:
 @click.option(
     "--retry-wait",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=5,
     show_default=True,
     metavar="SEKUNDER",
     help="Vänta så här länge innan ett nytt försök efter ett 4xx-svar eller en bruten "
@@ -190,7 +190,7 @@ def check(root: Path, strict: bool) -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
+    default=30,
     show_default=True,
     metavar="SEKUNDER",
     help="Vänta högst så här länge på varje svar från SMTP-servern.",
@@ -566,7 +566,7 @@ def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
+    default=10,
     show_default=True,
     metavar="SEKUNDER",
     help="Vänta högst så här länge på varje svar (SMTP, DNS, webb).",
