@@ -30,6 +30,7 @@ from flufl.bounce import all_failures
 from . import ledger as ledgers
 from .errors import NyhetsbrevError
 from .models import Bounces, Site
+from .publish import replace_file
 
 PASSWORD_ENV = "NYHETSBREV_BOUNCES_PASSWORD"
 HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
@@ -348,8 +349,6 @@ def suppress(path: Path, address: str) -> bool:
     False when it is there already. The file is replaced in one step."""
     import csv
     import io
-    import os
-    import tempfile
 
     from .recipients import read_suppression
 
@@ -369,16 +368,7 @@ def suppress(path: Path, address: str) -> bool:
         out = io.StringIO()
         csv.writer(out, delimiter=delimiter, lineterminator=newline).writerow(cells)
         addition = ("" if text.endswith("\n") else newline) + out.getvalue()
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw + addition.encode("utf-8"))
-        if path.exists():
-            os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    replace_file(path, raw + addition.encode("utf-8"), None if path.exists() else 0o600)
     return True
 
 
@@ -480,9 +470,9 @@ def imap_password(settings: Bounces) -> str:
             "newsletter.toml: [bounces] host saknas; ange IMAP-servern där studsarna hamnar, "
             "eller läs en mapp med --maildir eller en fil med --mbox"
         )
-    from .send import _loopback
+    from .send import is_loopback
 
-    if settings.security == "none" and not _loopback(settings.host):
+    if settings.security == "none" and not is_loopback(settings.host):
         raise BounceError(
             f'newsletter.toml: [bounces] security = "none" skulle skicka lösenordet okrypterat '
             f'till {settings.host}; använd "tls" (port 993) eller "starttls" (port 143)'

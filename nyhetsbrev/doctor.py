@@ -13,8 +13,6 @@ import contextlib
 import os
 import smtplib
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,12 +108,12 @@ def smtp_checks(
 
 
 def _encryption(client: smtplib.SMTP, security: str, host: str, context: ssl.SSLContext) -> Check:
-    from .send import _loopback
+    from .send import is_loopback
 
     if security == "tls":
         return Check("Kryptering", OK, "förbindelsen är krypterad från början (TLS)")
     if security == "none":
-        level = WARNING if not _loopback(host) else OK
+        level = WARNING if not is_loopback(host) else OK
         return Check(
             "Kryptering",
             level,
@@ -147,8 +145,7 @@ def _encryption(client: smtplib.SMTP, security: str, host: str, context: ssl.SSL
 
 
 def _login(client: smtplib.SMTP, site: Site, password: str | None) -> Check:
-    from .send import PASSWORD_ENV
-    from .send import _login as log_in
+    from .send import PASSWORD_ENV, log_in
 
     user = site.smtp.user
     if not user:
@@ -432,17 +429,14 @@ def service_check(site: Site, timeout: float) -> Check:
             "sätt upp den (se README)",
         )
     url = site.subscriptions.url + "/"
-    request = urllib.request.Request(url, headers={"User-Agent": "nyhetsbrev-doctor"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as e:
-        status = e.code
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    from .send import http_status
+
+    status = http_status(url, timeout, "nyhetsbrev-doctor")
+    if isinstance(status, str):
         return Check(
             "Prenumerationstjänsten",
             ERROR,
-            f"{url} svarar inte ({getattr(e, 'reason', e)}); starta tjänsten "
+            f"{url} svarar inte ({status}); starta tjänsten "
             "(subscribers serve) och kontrollera webbservern framför den",
         )
     if status != 200:

@@ -178,6 +178,24 @@ def remove_leftovers(out: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace path's bytes in one step (a temporary file beside it, then a rename).
+
+    mode None keeps an existing file's permissions (0o644 for a new one). Raises OSError.
+    """
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-ny-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is None:
+            mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
 def write_file(target: Path, data: bytes, mode: int = 0o644) -> None:
     """Write one file whole or not at all: a temporary file beside it, then a rename.
 
@@ -186,14 +204,6 @@ def write_file(target: Path, data: bytes, mode: int = 0o644) -> None:
     target = target.resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}-ny-", dir=target.parent)
+        replace_file(target, data, mode)
     except OSError as e:
-        raise PublishError(f"{target}: kan inte skriva filen: {e.strerror or e}") from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except OSError as e:
-        Path(temp).unlink(missing_ok=True)
         raise PublishError(f"{target}: kan inte skriva filen: {e.strerror or e}") from e

@@ -42,6 +42,7 @@ from . import records, signing
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from .load import relative
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
+from .publish import replace_file
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
 from .render import environment, message, render_issue
 from .wire import Wire
@@ -359,7 +360,7 @@ def plaintext_login(site: Site) -> Problem | None:
     crosses a network.
     """
     smtp = site.smtp
-    if smtp.security != "none" or not smtp.user or _loopback(smtp.host):
+    if smtp.security != "none" or not smtp.user or is_loopback(smtp.host):
         return None
     return Problem(
         "newsletter.toml",
@@ -413,7 +414,7 @@ def address_problems(site: Site) -> list[Problem]:
     return problems
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower().rstrip(".") == "localhost":
         return True
     try:
@@ -512,7 +513,7 @@ class Connection:
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
             if self.smtp.user:
-                _login(client, self.smtp.user, self._password or "")
+                log_in(client, self.smtp.user, self._password or "")
         except BaseException:
             client.close()
             raise
@@ -577,7 +578,7 @@ class Connection:
         return code, text
 
 
-def _login(client: smtplib.SMTP, user: str, password: str) -> None:
+def log_in(client: smtplib.SMTP, user: str, password: str) -> None:
     """Log in; smtplib encodes credentials as ASCII, so others go as AUTH PLAIN in UTF-8."""
     if (user + password).isascii():
         client.login(user, password)
@@ -898,8 +899,6 @@ def mark_sent(issue: Issue, root: Path) -> bool:
     Line endings, a byte order mark and every other byte stay as they were, and the file is
     replaced in one step. Return False when the status line does not say `ready`.
     """
-    import os
-    import tempfile
 
     path = root / issue.path
     raw = path.read_bytes()
@@ -915,15 +914,7 @@ def mark_sent(issue: Issue, root: Path) -> bool:
     if found is None:
         return False
     lines[number - 1] = found.group(1) + b"sent" + found.group(3)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(b"".join(lines))
-        os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    replace_file(path, b"".join(lines))
     return True
 
 
@@ -1056,23 +1047,30 @@ def check_web(urls: list[str], timeout: float = WEB_TIMEOUT) -> list[str]:
     TLS certificates by default and adds no dependency; the body is never read.
     """
     import concurrent.futures
-    import urllib.error
-    import urllib.request
 
     def fetch(url: str) -> str:
-        request = urllib.request.Request(url, headers={"User-Agent": "nyhetsbrev-send"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status = response.status
-        except urllib.error.HTTPError as e:
-            status = e.code
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            return f"{url}: svarar inte ({reason})"
+        status = http_status(url, timeout, "nyhetsbrev-send")
+        if isinstance(status, str):
+            return f"{url}: svarar inte ({status})"
         return "" if status == 200 else f"{url}: svarade {status}"
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         return [r for r in pool.map(fetch, urls) if r]
+
+
+def http_status(url: str, timeout: float, agent: str) -> int | str:
+    """Return the HTTP status a GET of url answers, or why nothing answered (the body unread)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": agent})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return str(getattr(e, "reason", e))
 
 
 def web_refusal(template: Template) -> str:
