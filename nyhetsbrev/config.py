@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
-from .load import CONFIG, read_config
+from .load import CONFIG, TOO_DEEP, deepest_line, read_config
 from .models import Accessibility, Bounces, Dkim, Privacy, Site, Smtp, Subscriptions
 
 KNOWN: dict[str, set[str]] = {
@@ -102,6 +102,9 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         match = re.search(r"\(at line (\d+)", str(e))
         line = int(match.group(1)) if match else 1
         return None, [Problem(CONFIG, line, f"ogiltig TOML: {toml_reason(str(e))}")]
+    except RecursionError:  # tomllib recurses once per level of [ and {
+        line = 1 + deepest_line(text)
+        return None, [Problem(CONFIG, line, f"ogiltig TOML: {TOO_DEEP}")]
     reader = _Reader(text, data)
     privacy = _privacy(reader)
     site = Site(

@@ -260,6 +260,18 @@ def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
     raise AssertionError("unreachable: the pure-Python loader returns or raises")
 
 
+TOO_DEEP = (
+    "värdena ligger för djupt inuti varandra (listor i listor): skriv en enkel lista, "
+    "t.ex. [Kommuner, Regionen]"
+)
+
+
+def deepest_line(source: str) -> int:
+    """Return the index of the line with the most opening brackets (where nesting goes deep)."""
+    lines = source.split("\n")
+    return max(range(len(lines)), key=lambda i: lines[i].count("[") + lines[i].count("{"))
+
+
 class AliasError(ValueError):
     """Front matter uses a YAML alias (*name): the node it repeats is the argument."""
 
@@ -365,6 +377,9 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         return None
     except yaml.YAMLError as e:
         problems.append(Problem(rel, 1, f"ogiltig YAML: {e}"))
+        return None
+    except RecursionError:  # the parser recurses once per level of [ and {
+        problems.append(Problem(rel, 2 + deepest_line(source), TOO_DEEP, rule="too-deep"))
         return None
     if node is not None and not isinstance(node, yaml.MappingNode):
         problems.append(Problem(rel, 2, "front matter ska vara nycklar med värden (key: value)"))

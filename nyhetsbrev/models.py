@@ -38,12 +38,15 @@ def issue_title(year: int | str, month: int) -> str:
     return f"Nyhetsbrev {MONTHS[month - 1]} {year}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Smtp:
     host: str = "localhost"
     port: int = 587
     security: str = "starttls"
     user: str = ""
+
+    def __repr__(self) -> str:
+        return "Smtp()"  # nothing of the mail server for a template that prints it
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Privacy:
     retention: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Subscriptions:
     """[subscriptions]: the sign-up and unsubscribe service."""
 
@@ -79,6 +82,9 @@ class Subscriptions:
     privacy: Privacy
     pending_days: int = 7
     signups_per_ip_per_hour: int = 20  # 0: no per-IP limit
+
+    def __repr__(self) -> str:
+        return f"Subscriptions({self.url!r})"  # never the register's path
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class Dkim:
     selector: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Site:
     """newsletter.toml, checked."""
 
@@ -135,6 +141,10 @@ class Site:
     subscriptions: Subscriptions | None = None  # [subscriptions] and [privacy], when set
     bounces: Bounces | None = None  # [bounces], when set
     dkim: Dkim | None = None  # [dkim], when set
+
+    def __repr__(self) -> str:
+        # A template that prints the site shows its title, never paths or the mail server.
+        return f"Site({self.title!r})"
 
     @property
     def host(self) -> str:

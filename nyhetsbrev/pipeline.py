@@ -19,7 +19,7 @@ from .load import Document, load
 from .models import Content, Issue
 from .numerals import capitalized, counted, decimal
 from .parallel import in_background, render_parallel, workers_for
-from .publish import Output, publish
+from .publish import Output, PublishError, publish, unsafe_output
 from .render import (
     RenderedIssue,
     environment,
@@ -162,6 +162,8 @@ def build(
     their assets) reach the output: a draft is in no page, feed or calendar. Returns the
     checked content of what was published, and the number of files.
     """
+    if problem := unsafe_output(root, out):
+        raise PublishError(problem)
     checked = load_content(root, False, timings)  # linted() applies --strict to all
     drafts = checked.content.drafts
     checked = Checked(checked.content.published(), checked.warnings, checked.documents, drafts)

@@ -52,6 +52,36 @@ def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | 
     return count
 
 
+# Folders of the content tree that an output folder must never be or lie in.
+CONTENT_FOLDERS = ("newsletters", "campaigns", "templates", "arkiv", ".nyhetsbrev", ".git")
+# What every build writes: a folder holding both is taken for an earlier output.
+BUILD_MARKS = ("index.html", "feed.xml")
+
+
+def unsafe_output(root: Path, out: Path) -> str:
+    """Return why build must not replace out ("" when it may): publishing replaces the folder
+    whole, so it must be a new or empty folder or an earlier build, never the content."""
+    root, out = root.resolve(), out.resolve()
+    if out == root or root.is_relative_to(out):
+        return (
+            f"{out}: utmappen får inte vara innehållets mapp eller en mapp ovanför den, "
+            f"eftersom build ersätter hela utmappen; välj till exempel {root / 'public'}"
+        )
+    for folder in CONTENT_FOLDERS:
+        if out.is_relative_to(root / folder):
+            return (
+                f"{out}: utmappen får inte ligga i innehållets {folder}/, eftersom build "
+                f"ersätter hela utmappen; välj till exempel {root / 'public'}"
+            )
+    earlier = all((out / mark).is_file() for mark in BUILD_MARKS)
+    if out.is_dir() and not earlier and any(out.iterdir()):
+        return (
+            f"{out}: mappen finns redan och innehåller annat än ett tidigare bygge; build "
+            "ersätter hela utmappen, så välj en ny eller tom mapp"
+        )
+    return ""
+
+
 REASONS = {
     errno.ENOSPC: "disken är full: frigör utrymme och bygg igen",
     errno.EDQUOT: "diskkvoten är slut: frigör utrymme och bygg igen",

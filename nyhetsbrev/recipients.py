@@ -36,7 +36,13 @@ REASONS = {
     "period immediately before the @-sign": "punkt direkt före @",
     "hyphen immediately after the @-sign": "bindestreck direkt efter @",
     "too long": "adressen är för lång",
+    "anything after the email address": "det står något efter adressen",
+    "cannot end with a period": "adressen slutar med en punkt",
+    "cannot start with a period": "adressen börjar med en punkt",
+    "period immediately after the @-sign": "punkt direkt efter @",
 }
+# For a reason the library gives that has no Swedish above: never its English words.
+OTHER_REASON = "den följer inte formen namn@exempel.se"
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ def normalize(text: str) -> tuple[str, str]:
     try:
         checked = validate_email(text.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:
-        reason = next((sv for en, sv in REASONS.items() if en in str(e)), str(e))
+        reason = next((sv for en, sv in REASONS.items() if en in str(e)), OTHER_REASON)
         return "", f'"{text.strip()}" är ingen giltig e-postadress: {reason}'
     return (checked.ascii_email or checked.normalized).lower(), ""
 

@@ -399,7 +399,7 @@ def check_signup(values: dict[str, str]) -> dict[str, str]:
         if reason:
             errors["email"] = (
                 "Det där ser inte ut som en e-postadress: "
-                + reason.split(": ", 1)[-1]
+                + reason.split(": ", 1)[-1].rstrip(".")
                 + ". Kontrollera stavningen."
             )
     if len(name) > MAX_NAME:

@@ -4,6 +4,7 @@ odd file names, feeds read as HTML, big assets, and the preview's Host header an
 from __future__ import annotations
 
 import json
+import re
 import resource
 import shutil
 import signal
@@ -661,3 +662,71 @@ def test_hostile_trees_end_in_path_line_errors_never_a_crash(hazards, size):
         assert re.match(r"[^:\s]+(?: \(standardmallen\))?:\d+: ", line), (hazards, line)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     assert peak < 400, f"a build peaked at {peak} MB"
+
+
+# --- found by an attack after the merges ------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", [".", "newsletters/x", "campaigns", "..", "victim"])
+def test_build_never_replaces_the_content_or_a_foreign_folder(run, tree, where):
+    """Publishing replaces the output folder whole: never the tree, its parts or others' files."""
+    victim = tree / "victim"
+    victim.mkdir()
+    (victim / "avhandling.docx").write_bytes(b"viktig")
+    before = sorted(p.relative_to(tree.parent).as_posix() for p in tree.parent.rglob("*"))
+    result = run("build", "--root", tree, "--out", tree / where)
+    assert result.exit_code == 1, result.output
+    assert "build ersätter hela utmappen" in result.stderr
+    after = sorted(p.relative_to(tree.parent).as_posix() for p in tree.parent.rglob("*"))
+    assert after == before
+
+
+def test_an_earlier_output_is_still_replaced(run, tree):
+    out = tree.parent / "ut"
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+    assert run("build", "--root", tree, "--out", out).exit_code == 0
+
+
+def test_deep_nesting_in_front_matter_and_config_is_a_path_line_error(run, tree):
+    item = tree / "newsletters/2022/2022-03/handlingsplan.md"
+    text = item.read_text("utf-8").replace("delmal: [1, 5]", "malgrupp: " + "[" * 2000 + "]" * 2000)
+    item.write_text(text, "utf-8")
+    toml = tree / "newsletter.toml"
+    toml.write_text(toml.read_text("utf-8") + "\n[extra]\nx = " + "[" * 3000 + "]" * 3000 + "\n")
+    result = run("check", "--root", tree)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "RecursionError" not in result.output
+    lines = toml.read_text("utf-8").count("\n")
+    assert f"newsletter.toml:{lines}: ogiltig TOML: värdena ligger för djupt" in result.stderr
+    toml.write_text(toml.read_text("utf-8").split("\n[extra]")[0] + "\n", "utf-8")
+    result = run("check", "--root", tree)
+    assert result.exit_code == 1
+    assert "newsletters/2022/2022-03/handlingsplan.md:5: värdena ligger för djupt" in result.stderr
+
+
+def test_a_template_that_prints_the_site_shows_no_path_or_mail_server(run, tree):
+    (tree / "templates/email").mkdir(parents=True)
+    (tree / "templates/email/issue.txt").write_text(
+        "{{ site }}|{{ site.subscriptions }}|{{ unsubscribe_url }}\n", "utf-8"
+    )
+    toml = tree / "newsletter.toml"
+    toml.write_text(
+        toml.read_text("utf-8") + '\n[subscriptions]\nurl = "https://nyhetsbrev.example.se/p"\n',
+        "utf-8",
+    )
+    out = tree.parent / "ut"
+    result = run("build", "--root", tree, "--out", out)
+    assert result.exit_code == 0, result.output
+    text = (out / "2022/2022-03/email.txt").read_text("utf-8")
+    assert str(tree.resolve()) not in text and "sqlite" not in text, text
+    assert "localhost" not in text and "port" not in text, text
+
+
+@pytest.mark.parametrize("address", ["<script>@e.se", "a@e.se..", ".a@e.se", "a@.e.se", "a@b@c.se"])
+def test_an_invalid_address_is_explained_in_swedish_only(address):
+    from nyhetsbrev.recipients import normalize
+
+    key, reason = normalize(address)
+    assert key == "" and "ingen giltig e-postadress" in reason
+    english = re.compile(r"\b(the|an|cannot|can't|There|must|should|address)\b")
+    assert not english.search(reason.split(": ", 1)[1]), reason
