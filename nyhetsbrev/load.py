@@ -7,10 +7,11 @@ are checked by `check`, which gets the line of every key and list element.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -432,3 +433,68 @@ def _control_character(value: Any) -> str | None:
             elif isinstance(current, list):
                 stack += current
     return None
+
+
+def starts_like(path: Path, magics: tuple[bytes, ...], suffix: str) -> bool:
+    """Return whether a content file's first bytes are those of its type (by magic number)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    if not head.startswith(magics):
+        return False
+    return suffix != ".webp" or head[8:12] == b"WEBP"
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Return the pixel width and height of a PNG, GIF or JPEG file from its header, or None."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n"):
+                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            if head[:6] in (b"GIF87a", b"GIF89a"):
+                return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+            if head.startswith(b"\xff\xd8"):
+                return _jpeg_size(f)
+    except OSError:
+        return None
+    return None
+
+
+def _jpeg_size(f: IO[bytes]) -> tuple[int, int] | None:
+    f.seek(2)
+    while marker := f.read(2):
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        length = int.from_bytes(f.read(2), "big")
+        if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+            segment = f.read(5)
+            return int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big")
+        f.seek(length - 2, 1)
+    return None
+
+
+def read_template(path: Path) -> str:
+    """Return a template override's text (OSError and UnicodeDecodeError pass up)."""
+    return path.read_text("utf-8")
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return a content file's bytes, for a change that must keep every other byte."""
+    return path.read_bytes()
+
+
+def config_line(root: Path, section: str, key: str) -> int:
+    """Return the line of key in [section] of newsletter.toml (1 when it cannot be found)."""
+    current = ""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        lines = (root / CONFIG).read_text("utf-8-sig").split("\n")
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if line.startswith("[") and line.endswith("]"):
+                current = line.strip("[]").strip()
+            elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
+                return number
+    return 1

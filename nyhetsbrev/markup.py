@@ -22,6 +22,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .errors import ERROR, WARNING, Problem, shown
+from .load import image_size, starts_like
 from .models import Asset, Markup
 
 TAGS = {
@@ -253,7 +254,7 @@ class _Resolver:
                 rule="file-type",
             )
             return False
-        if not _starts_like(source, suffix):
+        if not starts_like(source, PUBLISHABLE[suffix][1], suffix):
             self.problem(
                 url,
                 f'filen "{name}" är ingen riktig {kind[0]}: innehållet stämmer inte med '
@@ -274,19 +275,6 @@ class _Resolver:
                 rule="image-size",
                 severity=WARNING,
             )
-
-
-def _starts_like(path: Path, suffix: str) -> bool:
-    """Return whether the file's first bytes are those of its type (by magic number)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except OSError:
-        return False
-    _, magics = PUBLISHABLE[suffix]
-    if not head.startswith(magics):
-        return False
-    return suffix != ".webp" or head[8:12] == b"WEBP"
 
 
 def resolve_url(url: str, place: Place) -> tuple[str | None, Asset | None, list[Problem]]:
@@ -551,35 +539,6 @@ def image_width(path: Path) -> int | None:
     """Return the pixel width of a PNG, GIF or JPEG file from its header, or None."""
     size = image_size(path)
     return size[0] if size else None
-
-
-def image_size(path: Path) -> tuple[int, int] | None:
-    """Return the pixel width and height of a PNG, GIF or JPEG file from its header, or None."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(32)
-            if head.startswith(b"\x89PNG\r\n\x1a\n"):
-                return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-            if head[:6] in (b"GIF87a", b"GIF89a"):
-                return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
-            if head.startswith(b"\xff\xd8"):
-                return _jpeg_size(f)
-    except OSError:
-        return None
-    return None
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    f.seek(2)
-    while marker := f.read(2):
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        length = int.from_bytes(f.read(2), "big")
-        if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
-            segment = f.read(5)
-            return int.from_bytes(segment[3:5], "big"), int.from_bytes(segment[1:3], "big")
-        f.seek(length - 2, 1)
-    return None
 
 
 def scaled_height(size: tuple[int, int] | None, width: int) -> int | None:

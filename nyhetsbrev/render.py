@@ -30,7 +30,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from .errors import NyhetsbrevError, Problem
-from .markup import image_size, scaled_height, sized_images, wrap
+from .load import image_size, read_template
+from .markup import scaled_height, sized_images, wrap
 from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
 from .phones import dialable, link_phones, phones
 from .timing import Timings, timed
@@ -112,7 +113,7 @@ class _ContentLoader(jinja2.BaseLoader):
                 )
             )
         try:
-            source = resolved.read_text("utf-8")
+            source = read_template(resolved)
         except (OSError, UnicodeDecodeError) as e:
             relative = path.relative_to(self.root).as_posix()
             why = "den är inte UTF-8" if isinstance(e, UnicodeDecodeError) else e.strerror

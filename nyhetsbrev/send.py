@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from . import ledger as ledgers
 from . import records, signing
 from .errors import ContentError, NyhetsbrevError, Problem, did_you_mean
-from .load import relative
+from .load import config_line, read_bytes, relative
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .publish import replace_file
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
@@ -364,25 +364,11 @@ def plaintext_login(site: Site) -> Problem | None:
         return None
     return Problem(
         "newsletter.toml",
-        _config_line(site, "smtp", "security"),
+        config_line(site.root, "smtp", "security"),
         f'[smtp] security = "none" med user = "{smtp.user}" skulle skicka lösenordet '
         f'okrypterat till {smtp.host}; använd "starttls" eller "tls". Okrypterad '
         "inloggning tillåts bara mot en server på den egna datorn (localhost eller 127.0.0.1)",
     )
-
-
-def _config_line(site: Site, section: str, key: str) -> int:
-    """Return the line of key in [section] of newsletter.toml (1 when it cannot be found)."""
-    current = ""
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        lines = (site.root / "newsletter.toml").read_text("utf-8-sig").split("\n")
-        for number, raw in enumerate(lines, 1):
-            line = raw.strip()
-            if line.startswith("[") and line.endswith("]"):
-                current = line.strip("[]").strip()
-            elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
-                return number
-    return 1
 
 
 def address_problems(site: Site) -> list[Problem]:
@@ -407,7 +393,7 @@ def address_problems(site: Site) -> list[Problem]:
             problems.append(
                 Problem(
                     "newsletter.toml",
-                    _config_line(site, "sender", key),
+                    config_line(site.root, "sender", key),
                     f"[sender] {key}: {reason}",
                 )
             )
@@ -901,7 +887,7 @@ def mark_sent(issue: Issue, root: Path) -> bool:
     """
 
     path = root / issue.path
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     lines = raw.splitlines(keepends=True)
     number = issue.lines.get("status", 0)
     if not 1 < number <= len(lines):
