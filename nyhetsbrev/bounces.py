@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from flufl.bounce import all_failures
 
@@ -137,7 +138,7 @@ def _fields(part: Message) -> dict[str, str]:
     return found
 
 
-def _blocks(payload: list) -> list[Message]:
+def _blocks(payload: list[Any]) -> list[Message]:
     return [b for b in payload if isinstance(b, Message)]
 
 

@@ -76,7 +76,7 @@ def _name_line(name: str) -> bytes:
 
     cal = Calendar()
     cal.add("x-wr-calname", clean(name))
-    return cal.to_ical().removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
+    return bytes(cal.to_ical()).removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
 
 
 @lru_cache(maxsize=8)
@@ -103,7 +103,7 @@ def _timezone(first: int, last: int) -> bytes:
     zones = cal.walk("VTIMEZONE")
     if len(zones) != 1:
         raise ValueError("icalendar made no single time-zone block")
-    return zones[0].to_ical()
+    return bytes(zones[0].to_ical())
 
 
 def event_path(item: Item) -> str:
@@ -137,7 +137,7 @@ def calendar(site: Site, events: Iterable[Item], name: str) -> bytes:
     if years:
         # Only the years the events need: the default span (1970-2038) is 70 years of rules.
         cal.add_missing_timezones(dt.date(min(years), 1, 1), dt.date(max(years) + 1, 1, 1))
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def event(site: Site, item: Item) -> Event:

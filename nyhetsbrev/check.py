@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from pathlib import Path
 from typing import Any
 
 from . import campaign_names, scaffold
@@ -221,7 +222,7 @@ def _place(
     folder_url: str,
     target: str,
     raw_files: dict[str, int],
-    source_folder,
+    source_folder: Path,
 ) -> Place:
     return Place(
         doc.path,

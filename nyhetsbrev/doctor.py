@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .models import Site
+from .models import Content, Site
 
 OK, WARNING, ERROR = "ok", "varning", "fel"
 DNS_TIMEOUT = 5.0
@@ -448,7 +448,7 @@ def service_check(site: Site, timeout: float) -> Check:
     return Check("Prenumerationstjänsten", OK, f"{url} svarar")
 
 
-def sample_message(root_content, site: Site) -> bytes | None:
+def sample_message(root_content: Content, site: Site) -> bytes | None:
     """Return a list message as send would make it for a sample recipient, signed as sent
     (None when there is no issue to make it from)."""
     from . import send, signing

@@ -6,6 +6,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO, Any
 
 import click
 
@@ -82,7 +83,7 @@ class NyhetsbrevError(click.ClickException):
 
     exit_code = 1
 
-    def show(self, file=None) -> None:  # noqa: D102 - click's signature
+    def show(self, file: IO[Any] | None = None) -> None:  # click's signature
         click.echo(self.format_message(), err=True)
 
 

@@ -236,7 +236,7 @@ def rss(content: Content, feed: Feed) -> bytes:
     fg.pubDate(feed.updated)
     for item in feed.items:
         _entry(fg, content, item, is_rss=True)
-    return fg.rss_str(pretty=True)
+    return bytes(fg.rss_str(pretty=True))
 
 
 def atom(content: Content, feed: Feed) -> bytes:
@@ -244,7 +244,7 @@ def atom(content: Content, feed: Feed) -> bytes:
     fg = _generator(content, feed, feed.url(content.site, "atom.xml"), is_rss=False)
     for item in feed.items:
         _entry(fg, content, item, is_rss=False)
-    return fg.atom_str(pretty=True)
+    return bytes(fg.atom_str(pretty=True))
 
 
 def json_feed(content: Content, feed: Feed) -> bytes:

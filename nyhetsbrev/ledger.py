@@ -232,10 +232,11 @@ class Ledger:
 
     def soft_bounces(self, address: str, since: str) -> int:
         """Return how many soft bounces for the address were read since this time."""
-        return self.db.execute(
+        row = self.db.execute(
             "SELECT COUNT(*) FROM feedback WHERE address = ? AND kind = 'soft' AND received >= ?",
             (address, since),
-        ).fetchone()[0]
+        ).fetchone()
+        return int(row[0])
 
     def feedback(self, issue: str) -> dict[str, int]:
         """Return how many recipients of the issue bounced (hard, soft) or complained."""
@@ -258,7 +259,8 @@ class Ledger:
         )
 
     def _count(self, issue: str) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()[0]
+        row = self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()
+        return int(row[0])
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -86,7 +86,7 @@ def sign(site: Site, data: bytes) -> bytes:
         )
     except dkim.DKIMException as e:
         raise SigningError(f"brevet kunde inte signeras med DKIM ({e})") from None
-    return header + data
+    return bytes(header) + data
 
 
 def check(site: Site) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import register as reg
 from . import tokens
@@ -129,7 +130,7 @@ def import_suppression(site: Site, key: bytes, book: reg.Register) -> int:
     return book.suppress(addresses, f"{SUPPRESSION_SOURCE} {shown}", meta_key, digest)
 
 
-def _ledger_rows(site: Site, address: str) -> tuple[list[tuple], list[tuple]]:
+def _ledger_rows(site: Site, address: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
     if not path.is_file():
         return [], []
@@ -210,7 +211,7 @@ def extract(site: Site, address: str) -> list[str]:
 FEEDBACK_WORDS = {"hard": "hård studs", "soft": "tillfällig studs", "complaint": "klagomål"}
 
 
-def _feedback_rows(site: Site, address: str) -> list[tuple]:
+def _feedback_rows(site: Site, address: str) -> list[tuple[Any, ...]]:
     """Return the address's returned mail kept in the ledger (see `bounces`)."""
     path = site.ledger or site.root / ".nyhetsbrev" / "sends.sqlite"
     if not path.is_file():
