@@ -311,15 +311,15 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     if _failed(problems, before):
         return None
     return Campaign(
-        slug,
-        doc.path,
-        name,
-        color.lower(),
-        url,
-        f.text("contact"),
-        logo_asset or logo or None,
-        logo_alt,
-        body,
+        slug=slug,
+        path=doc.path,
+        name=name,
+        color=color.lower(),
+        url=url,
+        contact=f.text("contact"),
+        logo=logo_asset or logo or None,
+        logo_alt=logo_alt,
+        body=body,
     )
 
 

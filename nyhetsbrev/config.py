@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     except RecursionError:  # tomllib recurses once per level of [ and {
         line = 1 + deepest_line(text)
         return None, [Problem(CONFIG, line, f"ogiltig TOML: {TOO_DEEP}")]
-    reader = _Reader(text, data)
+    reader = _Reader(text, data, root)
     privacy = _privacy(reader)
     site = Site(
         root=root,
@@ -59,12 +60,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         unsubscribe_mailto=reader.text("unsubscribe", "mailto"),
         footer_lines=tuple(reader.texts("footer", "lines")),
         feed_items=reader.integer("feeds", "items"),
-        smtp=Smtp(
-            host=reader.text("smtp", "host"),
-            port=reader.integer("smtp", "port"),
-            security=reader.choice("smtp", "security"),
-            user=reader.text("smtp", "user"),
-        ),
+        smtp=Smtp(**reader.table("smtp")),
         ledger=root / reader.text("sending", "ledger"),
         suppression=(root / s) if (s := reader.text("sending", "suppression")) else None,
         max_words=reader.integer("check", "max_words"),
@@ -87,37 +83,24 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
 def _accessibility(reader: _Reader) -> Accessibility | None:
     if not reader.section("accessibility"):
         return None
-    assessed = reader.date("accessibility", "assessed")
-    feedback = reader.text("accessibility", "feedback")
+    values = reader.table("accessibility")
+    feedback = values["feedback"]
     if feedback and not feedback.startswith(("mailto:", "https://")):
         reader.fail(
             "accessibility",
             "feedback",
             f'[accessibility] feedback ska börja med "mailto:" eller "https://", inte "{feedback}"',
         )
-    return Accessibility(
-        status=reader.choice("accessibility", "status"),
-        assessed=assessed,
-        updated=reader.date("accessibility", "updated") or assessed,
-        method=reader.text("accessibility", "method"),
-        known_issues=tuple(reader.texts("accessibility", "known_issues")),
-        exempt=tuple(reader.texts("accessibility", "exempt")),
-        outside=tuple(reader.texts("accessibility", "outside")),
-        feedback=feedback,
-    )
+    return Accessibility(**values | {"updated": values["updated"] or values["assessed"]})
 
 
 def _privacy(reader: _Reader) -> Privacy | None:
     if not reader.section("privacy"):
         return None
+    values = reader.table("privacy")
     organisation = reader.value("", "organisation")
-    return Privacy(
-        controller=reader.text("privacy", "controller")
-        or (organisation if isinstance(organisation, str) else ""),
-        contact=reader.text("privacy", "contact"),
-        legal_basis=reader.text("privacy", "legal_basis"),
-        retention=reader.text("privacy", "retention"),
-    )
+    default = organisation if isinstance(organisation, str) else ""
+    return Privacy(**values | {"controller": values["controller"] or default})
 
 
 def _logo(reader: _Reader, root: Path) -> str:
@@ -133,7 +116,8 @@ def _bounces(reader: _Reader) -> Bounces | None:
     """Return [bounces], or None when returned mail is not read by the tool."""
     if not reader.section("bounces"):
         return None
-    address = reader.text("bounces", "address")
+    values = reader.table("bounces")
+    address = values["address"]
     if address and (address.count("@") != 1 or "+" in address or not address.isascii()):
         reader.fail(
             "bounces",
@@ -141,26 +125,15 @@ def _bounces(reader: _Reader) -> Bounces | None:
             f'[bounces] address "{shown(address)}" ska vara en vanlig e-postadress utan "+", '
             'till exempel "studs@example.se"; varje brev skickas från studs+<kod>@example.se',
         )
-    return Bounces(
-        address=address.lower(),
-        host=reader.text("bounces", "host"),
-        port=reader.integer("bounces", "port"),
-        security=reader.choice("bounces", "security"),
-        user=reader.text("bounces", "user"),
-        mailbox=reader.text("bounces", "mailbox"),
-        soft_limit=reader.integer("bounces", "soft_limit"),
-        soft_days=reader.integer("bounces", "soft_days"),
-    )
+    return Bounces(**values | {"address": address.lower()})
 
 
 def _dkim(reader: _Reader) -> Dkim | None:
     """Return [dkim], or None when messages are not signed by the tool."""
     if not reader.section("dkim"):
         return None
-    return Dkim(
-        domain=reader.text("dkim", "domain").lower().rstrip("."),
-        selector=reader.text("dkim", "selector"),
-    )
+    values = reader.table("dkim")
+    return Dkim(**values | {"domain": values["domain"].lower().rstrip(".")})
 
 
 def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subscriptions | None:
@@ -175,13 +148,8 @@ def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subs
             "ange controller, contact, legal_basis och retention under [privacy]",
         )
         privacy = Privacy("", "", "", "")
-    return Subscriptions(
-        url=reader.url("subscriptions", "url").rstrip("/"),
-        database=root / reader.text("subscriptions", "database"),
-        pending_days=reader.integer("subscriptions", "pending_days"),
-        signups_per_ip_per_hour=reader.integer("subscriptions", "signups_per_ip_per_hour"),
-        privacy=privacy,
-    )
+    values = reader.table("subscriptions")
+    return Subscriptions(**values | {"url": values["url"].rstrip("/"), "privacy": privacy})
 
 
 # What tomllib says, in Swedish, with what to do; a message not listed stays as it is.
@@ -214,7 +182,8 @@ def toml_reason(error: str) -> str:
 class _Reader:
     """Typed access to the TOML tables, recording a problem for each bad value."""
 
-    def __init__(self, text: str, data: dict[str, Any]):
+    def __init__(self, text: str, data: dict[str, Any], root: Path):
+        self.root = root
         self.lines = text.split("\n")
         self.data = data
         self.problems: list[Problem] = []
@@ -368,6 +337,23 @@ class _Reader:
                 f'{self.name(section, key)} "{shown(value)}" måste vara {one_of(choices)}',
             )
         return value
+
+    def table(self, section: str) -> dict[str, Any]:
+        """Return every setting declared for [section], each read by its kind, by key.
+
+        A model whose attributes are named as its table's keys is built from this; a path
+        setting is resolved against the root.
+        """
+        read: dict[Kind, Callable[[str, str], Any]] = {
+            "text": self.text,
+            "texts": lambda section, key: tuple(self.texts(section, key)),
+            "date": self.date,
+            "url": self.url,
+            "integer": self.integer,
+            "choice": self.choice,
+            "path": lambda section, key: self.root / self.text(section, key),
+        }
+        return {f.key: read[f.kind](section, f.key) for f in SETTINGS[section]}
 
     def unknown_keys(self) -> None:
         for section, keys in KNOWN.items():
