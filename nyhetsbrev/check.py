@@ -1,7 +1,8 @@
 """Raw documents -> checked Content, or the list of every problem found.
 
-Pure: it takes what `load` read and returns values. Each front-matter rule (README's
-tables; docs/ARCHITECTURE.md) gives one `path:line: message`, in Swedish, saying what to do.
+Pure: it takes what `load` read and returns values. The fields and their kinds, required
+flags, defaults and allowed values are declared in `schema`; each rule gives one
+`path:line: message`, in Swedish, saying what to do.
 """
 
 from __future__ import annotations
@@ -172,6 +173,15 @@ class _Fields:
             return default
         return value
 
+    def companion(self, key: str, needed: bool) -> None:
+        """Report key missing, at the key it goes with, when that one is set (needed).
+
+        Written at all is enough: an empty text is a choice (a decorative image).
+        """
+        declared = self.fields[key]
+        if needed and key not in self.doc.meta:
+            self.fail(declared.required_with, f"{key} saknas{declared.hint}")
+
     def unknown(self) -> None:
         keys = tuple(self.fields)
         for key in self.doc.meta:
@@ -303,8 +313,7 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     url, _ = _url(f, "url", place)
     logo, logo_asset = _url(f, "logo", place)
     logo_alt = f.text("logo_alt")
-    if logo and "logo_alt" not in doc.meta:
-        f.fail("logo", 'logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: "")')
+    f.companion("logo_alt", bool(logo))
     f.unknown()
     _placeholders(f)
     body = _markdown(doc, place, problems)
@@ -504,12 +513,7 @@ def _item(
             rule="event-fields",
         )
     image, image_asset = _url(f, "image", place)
-    if f.has("image") and "image_alt" not in doc.meta:
-        f.fail(
-            "image",
-            "image_alt saknas: beskriv bilden i text för den som inte ser den "
-            '(skriv image_alt: "" om bilden bara är dekoration)',
-        )
+    f.companion("image_alt", f.has("image"))
     registration, _ = _url(f, "registration", place)
     link, _ = _url(f, "link", place)
     f.unknown()

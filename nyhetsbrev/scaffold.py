@@ -22,7 +22,7 @@ from .campaign_names import unknown as unknown_campaign
 from .errors import ONE_LINE, NyhetsbrevError, known, shown
 from .load import relative
 from .models import issue_title
-from .schema import CAMPAIGN, ISSUE, ITEM, Field, quoted
+from .schema import CAMPAIGN, ISSUE, ITEM, LOCATION, Field, quoted
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -178,7 +178,7 @@ def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> 
             "type": "event",
             "start": f"{date.isoformat()}T09:00",
             "end": f"{date.isoformat()}T12:00",
-            "location": quoted(declared(ITEM, "location").placeholder),
+            "location": quoted(LOCATION),
         }
     return f"{front_matter(ITEM, values, event)}{ITEM_BODY}\n"
 

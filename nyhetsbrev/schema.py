@@ -153,6 +153,8 @@ ITEM = (
         "image_alt",
         "text",
         required_with="image",
+        hint=": beskriv bilden i text för den som inte ser den "
+        '(skriv image_alt: "" om bilden bara är dekoration)',
         example=quoted(IMAGE_ALT_EXAMPLE),
         placeholder=IMAGE_ALT_EXAMPLE,
     ),
@@ -222,7 +224,13 @@ CAMPAIGN = (
         comment="Logotyp i campaigns/ (eller https://…) och en beskrivning av den.",
         example="logotyp.png",
     ),
-    Field("logo_alt", "text", required_with="logo", example='""'),
+    Field(
+        "logo_alt",
+        "text",
+        required_with="logo",
+        hint=': beskriv logotypen i text (eller skriv logo_alt: "")',
+        example='""',
+    ),
 )
 
 # newsletter.toml: each table ("" is the top level) with its settings, in the order they

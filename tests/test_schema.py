@@ -103,6 +103,15 @@ def test_each_choice_lists_its_values_with_their_meaning(tmp_path, rel, field):
     ]
 
 
+@pytest.mark.parametrize("rel, field", [p for p in FRONT_MATTER if p.values[1].required_with])
+def test_each_companion_field_is_required_with_the_one_it_describes(tmp_path, rel, field):
+    """An image or logo without its alt text: reported at the image, with what to write."""
+    meta = VALID[rel] | {field.required_with: "https://www.example.se/bild.png"}
+    problems, line = checked(tmp_path, rel, meta)
+    assert at(problems, rel, line) == [f"{field.key} saknas{field.hint}"]
+    assert field.hint.startswith(": beskriv ")
+
+
 # -- the scaffold: `new` writes every field, with its comment ------------------------------
 
 
@@ -252,6 +261,19 @@ def test_each_required_setting_is_required(section, field):
         table["user"] = "x"
     _, problems = parse_config(toml(data), FIXTURES / "basic")
     assert f"{name(section, field.key)} saknas" in [p.message for p in problems]
+
+
+def test_a_companion_setting_is_required_with_the_one_it_describes(tmp_path):
+    (tmp_path / "logo.png").write_bytes(b"")
+    companions = [
+        (s, f) for s, fields in schema.SETTINGS.items() for f in fields if f.required_with
+    ]
+    assert companions, "no setting goes with another"
+    for section, field in companions:
+        data = copy.deepcopy(BASE)
+        data.setdefault(section, {})[field.required_with] = "logo.png"
+        _, problems = parse_config(toml(data), tmp_path)
+        assert [p.message for p in problems] == [f"{name(section, field.key)} saknas"]
 
 
 @pytest.mark.parametrize(
