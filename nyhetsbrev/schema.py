@@ -91,16 +91,15 @@ def one_of(choices: dict[str, str]) -> str:
     return ", ".join(named[:-1]) + " eller " + named[-1] if len(named) > 1 else named[0]
 
 
+def _date(comment: str) -> Field:
+    """Return the required `date` of an item or an issue, with the scaffold's comment."""
+    return Field("date", "date", required=True, hint=DATE_HINT, comment=comment)
+
+
 # Front matter, in the order `new` writes the fields.
 ITEM = (
     Field("title", "text", required=True),
-    Field(
-        "date",
-        "date",
-        required=True,
-        hint=DATE_HINT,
-        comment="Publiceringsdatum, ÅÅÅÅ-MM-DD (flödets datum). Ska ligga i numrets år.",
-    ),
+    _date("Publiceringsdatum, ÅÅÅÅ-MM-DD (flödets datum). Ska ligga i numrets år."),
     Field("id", "text", comment="Stabil identitet för flödena: ändra den aldrig."),
     Field(
         "campaign",
@@ -166,13 +165,7 @@ ITEM = (
     ),
 )
 ISSUE = (
-    Field(
-        "date",
-        "date",
-        required=True,
-        hint=DATE_HINT,
-        comment="Planerat utskicksdatum, ÅÅÅÅ-MM-DD.",
-    ),
+    _date("Planerat utskicksdatum, ÅÅÅÅ-MM-DD."),
     Field("title", "text", comment="Numrets rubrik, också ämnesraden i mejlet."),
     Field(
         "preheader",
