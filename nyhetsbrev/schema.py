@@ -46,7 +46,9 @@ class Field:
     default: str | int = ""  # what an absent (or blank) value reads as
     choices: dict[str, str] = field(default_factory=dict, hash=False)  # value -> its meaning
     minimum: int = 1  # integer: the smallest value allowed
-    multiline: bool = False  # text: may hold line breaks
+    # text: may hold line breaks. Every other text is one line: titles, names and places go
+    # into mail headers and calendar lines, which a line break would split.
+    multiline: bool = False
     local: bool = False  # url: also http on this computer (127.0.0.1, localhost), for tests
     required_with: str = ""  # required when this other key of the same table is written
     hint: str = ""  # Swedish, added to "KEY saknas": how to write the value
@@ -96,10 +98,12 @@ def _date(comment: str) -> Field:
     return Field("date", "date", required=True, hint=DATE_HINT, comment=comment)
 
 
-# Front matter, in the order `new` writes the fields.
+# Front matter, in the order `new` writes the fields. A default that depends on other values
+# is computed where the field is read (check.py), and named in a comment here.
 ITEM = (
     Field("title", "text", required=True),
     _date("Publiceringsdatum, ÅÅÅÅ-MM-DD (flödets datum). Ska ligga i numrets år."),
+    # default: YEAR/ISSUE-ID/SLUG
     Field("id", "text", comment="Stabil identitet för flödena: ändra den aldrig."),
     Field(
         "campaign",
@@ -107,7 +111,7 @@ ITEM = (
         comment="Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
         example="svartsjuka",
     ),
-    Field(
+    Field(  # default: the body's first paragraph
         "summary",
         "text",
         multiline=True,
@@ -166,8 +170,9 @@ ITEM = (
 )
 ISSUE = (
     _date("Planerat utskicksdatum, ÅÅÅÅ-MM-DD."),
+    # default: "Nyhetsbrev <månad> <år>" from the date
     Field("title", "text", comment="Numrets rubrik, också ämnesraden i mejlet."),
-    Field(
+    Field(  # default: the items' titles (or the intro)
         "preheader",
         "text",
         comment="Texten som syns efter ämnesraden i inkorgen: 40–130 tecken, inte samma som "
