@@ -1,7 +1,8 @@
 """Raw documents -> checked Content, or the list of every problem found.
 
-Pure: it takes what `load` read and returns values. Each front-matter rule (README's
-tables; docs/ARCHITECTURE.md) gives one `path:line: message`, in Swedish, saying what to do.
+Pure: it takes what `load` read and returns values. The fields and their kinds, required
+flags, defaults and allowed values are declared in `schema`; each rule gives one
+`path:line: message`, in Swedish, saying what to do.
 """
 
 from __future__ import annotations
@@ -12,40 +13,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import campaign_names, scaffold
+from . import campaign_names, scaffold, schema
 from .archive_pages import statement_problems
-from .config import one_of, parse_config
+from .config import parse_config
 from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
 from .load import Document, RawIssue, Tree
 from .markup import Place, render_markdown, resolve_url
 from .models import MONTHS, STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
 from .records import verify_packages
+from .schema import Field, Kind, one_of
 
-ITEM_KEYS = {
-    "title",
-    "date",
-    "id",
-    "campaign",
-    "summary",
-    "delmal",
-    "malgrupp",
-    "type",
-    "start",
-    "end",
-    "location",
-    "registration",
-    "image",
-    "image_alt",
-    "link",
-}
-ISSUE_KEYS = {"date", "title", "preheader", "status", "order"}
-CAMPAIGN_KEYS = {"name", "color", "url", "contact", "logo", "logo_alt"}
-# Each value with what it means, in Swedish, for the message about a wrong one.
-STATUSES = {"draft": "utkast", "ready": "klart att skicka", "sent": "skickat"}
-TYPES = {"news": "nyhet", "event": "evenemang"}
-# Fields that may hold several lines; every other text is one line (titles, names and
-# places go into mail headers and calendar lines, which a line break would split).
-MULTILINE = {"summary"}
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
@@ -82,12 +59,24 @@ def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
 
 
 class _Fields:
-    """Typed reads of one document's front matter, recording a problem per bad value."""
+    """Typed reads of one document's front matter, recording a problem per bad value.
 
-    def __init__(self, doc: Document, problems: list[Problem]):
+    fields: the document's declared fields (schema.ITEM, ISSUE or CAMPAIGN); each read
+    takes the field's kind, required flag, default and choices from there.
+    """
+
+    def __init__(self, doc: Document, problems: list[Problem], fields: tuple[Field, ...]):
         self.doc = doc
         self.problems = problems
+        self.fields = {f.key: f for f in fields}
         self.reported: set[str] = set()  # one-line fields already reported
+
+    def declared(self, key: str, *kinds: Kind) -> Field:
+        """Return the declaration of key; reading it as another kind is a bug."""
+        declared = self.fields[key]
+        if declared.kind not in kinds:
+            raise TypeError(f"{key} is declared {declared.kind}, read as {kinds}")
+        return declared
 
     def fail(self, key: str, message: str, index: int | None = None, **kw: Any) -> None:
         self.problems.append(Problem(self.doc.path, self.doc.line(key, index), message, **kw))
@@ -97,11 +86,16 @@ class _Fields:
         # Blank text counts as absent, as text() reads it.
         return value is not None and not (isinstance(value, str) and not value.strip())
 
-    def text(self, key: str, required: bool = False, hint: str = "") -> str:
+    def text(self, key: str) -> str:
+        """Return a text field ("" when absent), recording a problem if it is bad."""
+        return self.raw_text(self.declared(key, "text", "color"))
+
+    def raw_text(self, declared: Field) -> str:
+        key = declared.key
         value = self.doc.meta.get(key)
         if value in (None, ""):
-            if required:
-                self.fail(key, f"{key} saknas{hint}")
+            if declared.required:
+                self.fail(key, f"{key} saknas{declared.hint}")
             return ""
         if not isinstance(value, str):
             self.fail(key, f"{key} ska vara en text, inte en lista eller tabell")
@@ -110,7 +104,7 @@ class _Fields:
 
     def one_line(self, key: str, value: str, index: int | None = None) -> str:
         """Return value, or "" with a problem if a one-line field holds a line break."""
-        if key in MULTILINE or not (match := ONE_LINE.search(value)):
+        if self.fields[key].multiline or not (match := ONE_LINE.search(value)):
             return value
         if key not in self.reported:
             self.reported.add(key)
@@ -123,6 +117,7 @@ class _Fields:
         return ""
 
     def texts(self, key: str) -> tuple[str, ...]:
+        self.declared(key, "texts", "campaigns")
         value = self.doc.meta.get(key)
         if value in (None, ""):
             return ()
@@ -136,8 +131,8 @@ class _Fields:
             if (text := self.one_line(key, v.strip(), index if len(values) > 1 else None))
         )
 
-    def date(self, key: str, required: bool = False) -> dt.date | None:
-        value = self.text(key, required, hint=", skriv datumet som ÅÅÅÅ-MM-DD")
+    def date(self, key: str) -> dt.date | None:
+        value = self.raw_text(self.declared(key, "date"))
         if not value:
             return None
         if not DATE.match(value):
@@ -152,7 +147,7 @@ class _Fields:
         return dt.date.fromisoformat(value)
 
     def datetime(self, key: str) -> dt.datetime | None:
-        value = self.text(key)
+        value = self.raw_text(self.declared(key, "datetime"))
         if not value:
             return None
         if not DATETIME.match(value):
@@ -167,8 +162,10 @@ class _Fields:
             return None
         return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
 
-    def choice(self, key: str, choices: dict[str, str], default: str) -> str:
-        value = self.text(key) or default
+    def choice(self, key: str) -> str:
+        declared = self.declared(key, "choice")
+        choices, default = declared.choices, str(declared.default)
+        value = self.raw_text(declared) or default
         if value not in choices:
             self.fail(
                 key,
@@ -177,7 +174,17 @@ class _Fields:
             return default
         return value
 
-    def unknown(self, keys: set[str]) -> None:
+    def companion(self, key: str, needed: bool) -> None:
+        """Report key missing, at the key it goes with, when that one is set (needed).
+
+        Written at all is enough: an empty text is a choice (a decorative image).
+        """
+        declared = self.fields[key]
+        if needed and key not in self.doc.meta:
+            self.fail(declared.required_with, f"{key} saknas{declared.hint}")
+
+    def unknown(self) -> None:
+        keys = tuple(self.fields)
         for key in self.doc.meta:
             if key not in keys:
                 self.fail(
@@ -243,7 +250,7 @@ def _markdown(doc: Document, place: Place, problems: list[Problem]) -> Markup:
 
 
 def _url(fields: _Fields, key: str, place: Place) -> tuple[str, Any]:
-    value = fields.text(key)
+    value = fields.raw_text(fields.declared(key, "url"))
     if not value:
         return "", None
     absolute, asset, found = resolve_url(value, _Place_for_key(place, fields.doc.line(key)))
@@ -283,7 +290,7 @@ def contrast(color: str, against: str = "#ffffff") -> float:
 
 def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) -> Campaign | None:
     before = len(problems)
-    f = _Fields(doc, problems)
+    f = _Fields(doc, problems, schema.CAMPAIGN)
     slug = _file_name(doc, problems)
     place = _place(
         doc,
@@ -293,8 +300,8 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
         tree.campaign_files,
         tree.root / "campaigns",
     )
-    name = f.text("name", required=True)
-    color = f.text("color") or "#1d4f91"
+    name = f.text("name")
+    color = f.text("color") or str(f.declared("color", "color").default)
     if not COLOR.match(color):
         f.fail("color", f'color "{shown(color)}" ska vara en hexfärg som #8a1538')
     elif (ratio := contrast(color)) < 4.5:
@@ -307,23 +314,22 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     url, _ = _url(f, "url", place)
     logo, logo_asset = _url(f, "logo", place)
     logo_alt = f.text("logo_alt")
-    if logo and "logo_alt" not in doc.meta:
-        f.fail("logo", 'logo_alt saknas: beskriv logotypen i text (eller skriv logo_alt: "")')
-    f.unknown(CAMPAIGN_KEYS)
+    f.companion("logo_alt", bool(logo))
+    f.unknown()
     _placeholders(f)
     body = _markdown(doc, place, problems)
     if _failed(problems, before):
         return None
     return Campaign(
-        slug,
-        doc.path,
-        name,
-        color.lower(),
-        url,
-        f.text("contact"),
-        logo_asset or logo or None,
-        logo_alt,
-        body,
+        slug=slug,
+        path=doc.path,
+        name=name,
+        color=color.lower(),
+        url=url,
+        contact=f.text("contact"),
+        logo=logo_asset or logo or None,
+        logo_alt=logo_alt,
+        body=body,
     )
 
 
@@ -335,7 +341,7 @@ def _placeholders(f: _Fields, draft: bool = False) -> None:
     still fails.
     """
     severity, when = (WARNING, " innan numret blir ready") if draft else (ERROR, "")
-    for key, placeholder in scaffold.PLACEHOLDER_FIELDS.items():
+    for key, placeholder in schema.PLACEHOLDER_FIELDS.items():
         value = f.doc.meta.get(key)
         if isinstance(value, str) and value.strip() == placeholder:
             f.fail(
@@ -409,17 +415,17 @@ def _issue(
             )
         return None
     doc = raw.doc
-    f = _Fields(doc, problems)
+    f = _Fields(doc, problems, schema.ISSUE)
     folder_url = f"{site.base_url}/{raw.year}/{raw.id}"
     target = f"{raw.year}/{raw.id}"
 
     def place(d: Document) -> Place:
         return _place(d, site, folder_url, target, raw.files, raw.folder)
 
-    date = f.date("date", required=True)
+    date = f.date("date")
     if date and str(date.year) != raw.year:
         f.fail("date", f"datumet {date} ligger inte i året {raw.year} som mappen anger")
-    status = f.choice("status", STATUSES, "draft")
+    status = f.choice("status")
     items = [
         item
         for d in raw.items
@@ -427,7 +433,7 @@ def _issue(
     ]
     ordered = _order(f, items, raw)
     intro = _markdown(doc, place(doc), problems)
-    f.unknown(ISSUE_KEYS)
+    f.unknown()
     _placeholders(f, status == "draft")
     if _failed(problems, before) or date is None:
         return None
@@ -488,13 +494,13 @@ def _item(
     draft: bool = False,
 ) -> Item | None:
     before = len(problems)
-    f = _Fields(doc, problems)
+    f = _Fields(doc, problems, schema.ITEM)
     slug = _file_name(doc, problems)
-    title = f.text("title", required=True)
-    date = f.date("date", required=True)
+    title = f.text("title")
+    date = f.date("date")
     item_campaigns = _campaigns(f, campaigns)
     delmal = _delmal(f)
-    kind = f.choice("type", TYPES, "news")
+    kind = f.choice("type")
     start, end = f.datetime("start"), f.datetime("end")
     if kind == "event" and start is None and not f.has("start"):
         f.fail("type", "ett evenemang (type: event) behöver start, t.ex. start: 2022-04-21T09:00")
@@ -508,15 +514,10 @@ def _item(
             rule="event-fields",
         )
     image, image_asset = _url(f, "image", place)
-    if f.has("image") and "image_alt" not in doc.meta:
-        f.fail(
-            "image",
-            "image_alt saknas: beskriv bilden i text för den som inte ser den "
-            '(skriv image_alt: "" om bilden bara är dekoration)',
-        )
+    f.companion("image_alt", f.has("image"))
     registration, _ = _url(f, "registration", place)
     link, _ = _url(f, "link", place)
-    f.unknown(ITEM_KEYS)
+    f.unknown()
     _placeholders(f, draft)
     body = _markdown(doc, place, problems)
     if _failed(problems, before) or date is None:
@@ -565,7 +566,7 @@ def _campaigns(f: _Fields, names: dict[str, str]) -> tuple[str, ...]:
 
 
 def _delmal(f: _Fields) -> tuple[int, ...]:
-    values = f.doc.meta.get("delmal")
+    values = f.doc.meta.get(f.declared("delmal", "goals").key)
     if values in (None, ""):
         return ()
     values = [values] if isinstance(values, str) else values

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,65 +14,10 @@ from urllib.parse import urlsplit
 from .errors import ERROR, ONE_LINE, Problem, did_you_mean, shown
 from .load import CONFIG, TOO_DEEP, deepest_line, read_config
 from .models import Accessibility, Bounces, Dkim, Privacy, Site, Smtp, Subscriptions
+from .schema import SETTINGS, Field, Kind, config_keys, one_of, setting
 
-KNOWN: dict[str, set[str]] = {
-    "": {
-        "title",
-        "organisation",
-        "base_url",
-        "language",
-        "sender",
-        "unsubscribe",
-        "footer",
-        "feeds",
-        "smtp",
-        "sending",
-        "check",
-        "accessibility",
-        "safety",
-        "subscriptions",
-        "privacy",
-        "bounces",
-        "dkim",
-    },
-    "sender": {"name", "address", "reply_to", "postal", "reason"},
-    "unsubscribe": {"url", "mailto"},
-    "footer": {"lines", "website", "logo", "logo_alt"},
-    "feeds": {"items"},
-    "smtp": {"host", "port", "security", "user"},
-    "sending": {"ledger", "suppression", "keep_days"},
-    "subscriptions": {"url", "database", "pending_days", "signups_per_ip_per_hour"},
-    "privacy": {"controller", "contact", "legal_basis", "retention"},
-    "check": {"max_words"},
-    "bounces": {
-        "address",
-        "host",
-        "port",
-        "security",
-        "user",
-        "mailbox",
-        "soft_limit",
-        "soft_days",
-    },
-    "dkim": {"domain", "selector"},
-    "accessibility": {
-        "status",
-        "assessed",
-        "updated",
-        "method",
-        "known_issues",
-        "exempt",
-        "outside",
-        "feedback",
-    },
-    "safety": {"exit_url"},
-}
-# Each value with what it means, in Swedish, for the message about a wrong one.
-SECURITY = {
-    "starttls": "kryptering efter anslutningen",
-    "tls": "kryptering från början",
-    "none": "ingen kryptering",
-}
+# Each table's known keys, for the unknown-key warning; the keys are declared in schema.
+KNOWN: dict[str, tuple[str, ...]] = {section: config_keys(section) for section in SETTINGS}
 
 
 def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
@@ -79,14 +25,6 @@ def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
     text, problems = read_config(root.resolve())
     site, found = parse_config(text, root.resolve())
     return site, problems + found
-
-
-# The accessibility statement's compliance levels (DIGG's words), with what each means.
-COMPLIANCE = {
-    "helt förenlig": "allt uppfyller kraven",
-    "delvis förenlig": "det mesta uppfyller kraven",
-    "inte förenlig": "det mesta uppfyller inte kraven",
-}
 
 
 def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Problem]]:
@@ -105,39 +43,34 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     except RecursionError:  # tomllib recurses once per level of [ and {
         line = 1 + deepest_line(text)
         return None, [Problem(CONFIG, line, f"ogiltig TOML: {TOO_DEEP}")]
-    reader = _Reader(text, data)
+    reader = _Reader(text, data, root)
     privacy = _privacy(reader)
     site = Site(
         root=root,
-        title=reader.text("", "title", required=True),
-        organisation=reader.text("", "organisation", required=True),
+        title=reader.text("", "title"),
+        organisation=reader.text("", "organisation"),
         base_url=reader.url("", "base_url").rstrip("/"),
-        language=reader.text("", "language") or "sv",
-        sender_name=reader.text("sender", "name", required=True),
-        sender_address=reader.text("sender", "address", required=True),
+        language=reader.text("", "language"),
+        sender_name=reader.text("sender", "name"),
+        sender_address=reader.text("sender", "address"),
         reply_to=reader.text("sender", "reply_to"),
         postal=reader.text("sender", "postal"),
         reason=reader.text("sender", "reason"),
         unsubscribe_url=reader.url("unsubscribe", "url"),
-        unsubscribe_mailto=reader.text("unsubscribe", "mailto", required=True),
+        unsubscribe_mailto=reader.text("unsubscribe", "mailto"),
         footer_lines=tuple(reader.texts("footer", "lines")),
-        feed_items=reader.integer("feeds", "items", 20, minimum=1),
-        smtp=Smtp(
-            host=reader.text("smtp", "host") or "localhost",
-            port=reader.integer("smtp", "port", 587, minimum=1),
-            security=reader.choice("smtp", "security", SECURITY, "starttls"),
-            user=reader.text("smtp", "user"),
-        ),
-        ledger=root / (reader.text("sending", "ledger") or ".nyhetsbrev/sends.sqlite"),
+        feed_items=reader.integer("feeds", "items"),
+        smtp=Smtp(**reader.table("smtp")),
+        ledger=root / reader.text("sending", "ledger"),
         suppression=(root / s) if (s := reader.text("sending", "suppression")) else None,
-        max_words=reader.integer("check", "max_words", 250, minimum=1),
+        max_words=reader.integer("check", "max_words"),
         accessibility=_accessibility(reader),
-        exit_url=reader.url("safety", "exit_url", "https://www.google.se/"),
+        exit_url=reader.url("safety", "exit_url"),
         privacy=privacy,
-        website=reader.url("footer", "website", ""),
+        website=reader.url("footer", "website"),
         logo=_logo(reader, root),
-        logo_alt=reader.text("footer", "logo_alt", required="logo" in reader.section("footer")),
-        keep_days=reader.integer("sending", "keep_days", 400, minimum=1),
+        logo_alt=reader.text("footer", "logo_alt"),
+        keep_days=reader.integer("sending", "keep_days"),
         subscriptions=_subscriptions(reader, root, privacy),
         bounces=_bounces(reader),
         dkim=_dkim(reader),
@@ -147,46 +80,27 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     return (None if failed else site), reader.problems
 
 
-def one_of(choices: dict[str, str]) -> str:
-    """Return 'a (meaning), b (meaning) eller c (meaning)' for a message."""
-    named = [f"{value} ({meaning})" for value, meaning in choices.items()]
-    return ", ".join(named[:-1]) + " eller " + named[-1] if len(named) > 1 else named[0]
-
-
 def _accessibility(reader: _Reader) -> Accessibility | None:
     if not reader.section("accessibility"):
         return None
-    assessed = reader.date("accessibility", "assessed", required=True)
-    feedback = reader.text("accessibility", "feedback", required=True)
+    values = reader.table("accessibility")
+    feedback = values["feedback"]
     if feedback and not feedback.startswith(("mailto:", "https://")):
         reader.fail(
             "accessibility",
             "feedback",
             f'[accessibility] feedback ska börja med "mailto:" eller "https://", inte "{feedback}"',
         )
-    return Accessibility(
-        status=reader.choice("accessibility", "status", COMPLIANCE, "", required=True),
-        assessed=assessed,
-        updated=reader.date("accessibility", "updated") or assessed,
-        method=reader.text("accessibility", "method", required=True),
-        known_issues=tuple(reader.texts("accessibility", "known_issues")),
-        exempt=tuple(reader.texts("accessibility", "exempt")),
-        outside=tuple(reader.texts("accessibility", "outside")),
-        feedback=feedback,
-    )
+    return Accessibility(**values | {"updated": values["updated"] or values["assessed"]})
 
 
 def _privacy(reader: _Reader) -> Privacy | None:
     if not reader.section("privacy"):
         return None
+    values = reader.table("privacy")
     organisation = reader.value("", "organisation")
-    return Privacy(
-        controller=reader.text("privacy", "controller")
-        or (organisation if isinstance(organisation, str) else ""),
-        contact=reader.text("privacy", "contact", required=True),
-        legal_basis=reader.text("privacy", "legal_basis", required=True),
-        retention=reader.text("privacy", "retention", required=True),
-    )
+    default = organisation if isinstance(organisation, str) else ""
+    return Privacy(**values | {"controller": values["controller"] or default})
 
 
 def _logo(reader: _Reader, root: Path) -> str:
@@ -202,7 +116,8 @@ def _bounces(reader: _Reader) -> Bounces | None:
     """Return [bounces], or None when returned mail is not read by the tool."""
     if not reader.section("bounces"):
         return None
-    address = reader.text("bounces", "address", required=True)
+    values = reader.table("bounces")
+    address = values["address"]
     if address and (address.count("@") != 1 or "+" in address or not address.isascii()):
         reader.fail(
             "bounces",
@@ -210,26 +125,15 @@ def _bounces(reader: _Reader) -> Bounces | None:
             f'[bounces] address "{shown(address)}" ska vara en vanlig e-postadress utan "+", '
             'till exempel "studs@example.se"; varje brev skickas från studs+<kod>@example.se',
         )
-    return Bounces(
-        address=address.lower(),
-        host=reader.text("bounces", "host"),
-        port=reader.integer("bounces", "port", 993, minimum=1),
-        security=reader.choice("bounces", "security", SECURITY, "tls"),
-        user=reader.text("bounces", "user"),
-        mailbox=reader.text("bounces", "mailbox") or "INBOX",
-        soft_limit=reader.integer("bounces", "soft_limit", 3, minimum=1),
-        soft_days=reader.integer("bounces", "soft_days", 30, minimum=1),
-    )
+    return Bounces(**values | {"address": address.lower()})
 
 
 def _dkim(reader: _Reader) -> Dkim | None:
     """Return [dkim], or None when messages are not signed by the tool."""
     if not reader.section("dkim"):
         return None
-    return Dkim(
-        domain=reader.text("dkim", "domain", required=True).lower().rstrip("."),
-        selector=reader.text("dkim", "selector", required=True),
-    )
+    values = reader.table("dkim")
+    return Dkim(**values | {"domain": values["domain"].lower().rstrip(".")})
 
 
 def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subscriptions | None:
@@ -244,16 +148,8 @@ def _subscriptions(reader: _Reader, root: Path, privacy: Privacy | None) -> Subs
             "ange controller, contact, legal_basis och retention under [privacy]",
         )
         privacy = Privacy("", "", "", "")
-    return Subscriptions(
-        url=reader.url("subscriptions", "url", local=True).rstrip("/"),
-        database=root
-        / (reader.text("subscriptions", "database") or ".nyhetsbrev/subscribers.sqlite"),
-        pending_days=reader.integer("subscriptions", "pending_days", 7, minimum=1),
-        signups_per_ip_per_hour=reader.integer(
-            "subscriptions", "signups_per_ip_per_hour", 20, minimum=0
-        ),
-        privacy=privacy,
-    )
+    values = reader.table("subscriptions")
+    return Subscriptions(**values | {"url": values["url"].rstrip("/"), "privacy": privacy})
 
 
 # What tomllib says, in Swedish, with what to do; a message not listed stays as it is.
@@ -286,7 +182,8 @@ def toml_reason(error: str) -> str:
 class _Reader:
     """Typed access to the TOML tables, recording a problem for each bad value."""
 
-    def __init__(self, text: str, data: dict[str, Any]):
+    def __init__(self, text: str, data: dict[str, Any], root: Path):
+        self.root = root
         self.lines = text.split("\n")
         self.data = data
         self.problems: list[Problem] = []
@@ -312,7 +209,27 @@ class _Reader:
     def name(self, section: str, key: str) -> str:
         return f"[{section}] {key}" if section else key
 
-    def text(self, section: str, key: str, required: bool = False) -> str:
+    def declared(self, section: str, key: str, *kinds: Kind) -> Field:
+        """Return the declaration of [section] key; reading it as another kind is a bug."""
+        declared = setting(section, key)
+        if declared.kind not in kinds:
+            raise TypeError(f"[{section}] {key} is declared {declared.kind}, read as {kinds}")
+        return declared
+
+    def required(self, section: str, declared: Field) -> bool:
+        """Return whether [section] must hold the key (some only when another key is set)."""
+        return declared.required or (
+            bool(declared.required_with) and declared.required_with in self.section(section)
+        )
+
+    def text(self, section: str, key: str) -> str:
+        """Return a text (or path) setting; its default when it is absent or blank."""
+        declared = self.declared(section, key, "text", "path")
+        value = self.raw_text(section, key, self.required(section, declared))
+        return value or str(declared.default)
+
+    def raw_text(self, section: str, key: str, required: bool) -> str:
+        """Return the text written for key ("" when absent), recording a problem if it is bad."""
         value = self.value(section, key)
         if value is None:
             if required:
@@ -340,6 +257,7 @@ class _Reader:
         return value
 
     def texts(self, section: str, key: str) -> list[str]:
+        self.declared(section, key, "texts")
         value = self.value(section, key)
         if value is None:
             return []
@@ -353,10 +271,11 @@ class _Reader:
         table = self.data.get(section)
         return table if isinstance(table, dict) else {}
 
-    def date(self, section: str, key: str, required: bool = False) -> dt.date | None:
+    def date(self, section: str, key: str) -> dt.date | None:
+        declared = self.declared(section, key, "date")
         value = self.value(section, key)
         if value is None:
-            if required:
+            if self.required(section, declared):
                 self.fail(section, key, f"{self.name(section, key)} saknas")
             return None
         if isinstance(value, str):
@@ -369,13 +288,21 @@ class _Reader:
         )
         return None
 
-    def url(self, section: str, key: str, default: str | None = None, local: bool = False) -> str:
-        """Return an absolute https URL (local: http on this computer too, for tests)."""
-        if default is not None and self.value(section, key) is None:
-            return default
-        value = self.text(section, key, required=True)
+    def url(self, section: str, key: str) -> str:
+        """Return an absolute https URL (local: http on this computer too, for tests).
+
+        An optional one that is absent reads as its default; one written must be an address.
+        """
+        declared = self.declared(section, key, "url")
+        if not declared.required and self.value(section, key) is None:
+            return str(declared.default)
+        value = self.raw_text(section, key, required=True)
         parts = urlsplit(value)
-        loopback = local and parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost")
+        loopback = (
+            declared.local
+            and parts.scheme == "http"
+            and parts.hostname in ("127.0.0.1", "localhost")
+        )
         if value and (parts.scheme != "https" or not parts.netloc) and not loopback:
             self.fail(
                 section,
@@ -385,7 +312,9 @@ class _Reader:
             )
         return value
 
-    def integer(self, section: str, key: str, default: int, minimum: int) -> int:
+    def integer(self, section: str, key: str) -> int:
+        declared = self.declared(section, key, "integer")
+        default, minimum = int(declared.default), declared.minimum
         value = self.value(section, key)
         if value is None:
             return default
@@ -395,15 +324,10 @@ class _Reader:
             return default
         return value
 
-    def choice(
-        self,
-        section: str,
-        key: str,
-        choices: dict[str, str],
-        default: str,
-        required: bool = False,
-    ) -> str:
-        value = self.text(section, key, required) or default
+    def choice(self, section: str, key: str) -> str:
+        declared = self.declared(section, key, "choice")
+        choices, required = declared.choices, declared.required
+        value = self.raw_text(section, key, required) or str(declared.default)
         if not value and required:
             return value
         if value not in choices:
@@ -413,6 +337,23 @@ class _Reader:
                 f'{self.name(section, key)} "{shown(value)}" måste vara {one_of(choices)}',
             )
         return value
+
+    def table(self, section: str) -> dict[str, Any]:
+        """Return every setting declared for [section], each read by its kind, by key.
+
+        A model whose attributes are named as its table's keys is built from this; a path
+        setting is resolved against the root.
+        """
+        read: dict[Kind, Callable[[str, str], Any]] = {
+            "text": self.text,
+            "texts": lambda section, key: tuple(self.texts(section, key)),
+            "date": self.date,
+            "url": self.url,
+            "integer": self.integer,
+            "choice": self.choice,
+            "path": lambda section, key: self.root / self.text(section, key),
+        }
+        return {f.key: read[f.kind](section, f.key) for f in SETTINGS[section]}
 
     def unknown_keys(self) -> None:
         for section, keys in KNOWN.items():

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from . import schema
+
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MONTHS = (
     "januari",
@@ -40,9 +42,11 @@ def issue_title(year: int | str, month: int) -> str:
 
 @dataclass(frozen=True, repr=False)
 class Smtp:
-    host: str = "localhost"
-    port: int = 587
-    security: str = "starttls"
+    """[smtp]; each default is the one schema declares, as for every setting below."""
+
+    host: str = schema.text("smtp", "host")
+    port: int = schema.number("smtp", "port")
+    security: str = schema.text("smtp", "security")
     user: str = ""
 
     def __repr__(self) -> str:
@@ -80,8 +84,9 @@ class Subscriptions:
     url: str  # absolute, no trailing slash
     database: Path
     privacy: Privacy
-    pending_days: int = 7
-    signups_per_ip_per_hour: int = 20  # 0: no per-IP limit
+    pending_days: int = schema.number("subscriptions", "pending_days")
+    # 0: no per-IP limit
+    signups_per_ip_per_hour: int = schema.number("subscriptions", "signups_per_ip_per_hour")
 
     def __repr__(self) -> str:
         return f"Subscriptions({self.url!r})"  # never the register's path
@@ -93,12 +98,13 @@ class Bounces:
 
     address: str  # e.g. studs@example.se; each message goes out from studs+<token>@example.se
     host: str = ""  # the IMAP server ("" : only --maildir and --mbox)
-    port: int = 993
-    security: str = "tls"  # tls | starttls | none
+    port: int = schema.number("bounces", "port")
+    security: str = schema.text("bounces", "security")  # tls | starttls | none
     user: str = ""
-    mailbox: str = "INBOX"
-    soft_limit: int = 3  # soft bounces within soft_days that mark an address bounced
-    soft_days: int = 30
+    mailbox: str = schema.text("bounces", "mailbox")
+    # soft bounces within soft_days that mark an address bounced
+    soft_limit: int = schema.number("bounces", "soft_limit")
+    soft_days: int = schema.number("bounces", "soft_days")
 
 
 @dataclass(frozen=True)
@@ -126,18 +132,18 @@ class Site:
     unsubscribe_url: str
     unsubscribe_mailto: str
     footer_lines: tuple[str, ...]
-    feed_items: int = 20
+    feed_items: int = schema.number("feeds", "items")
     smtp: Smtp = field(default_factory=Smtp)
     ledger: Path | None = None
     suppression: Path | None = None
-    max_words: int = 250  # [check] max_words: longer items get a warning
+    max_words: int = schema.number("check", "max_words")  # longer items get a warning
     accessibility: Accessibility | None = None  # None: no [accessibility] in newsletter.toml
-    exit_url: str = "https://www.google.se/"  # [safety] exit_url: "Lämna sidan snabbt"
+    exit_url: str = schema.text("safety", "exit_url")  # "Lämna sidan snabbt"
     privacy: Privacy | None = None
     logo: str = ""  # [footer] logo: an https URL or a path under base_url
     logo_alt: str = ""
     website: str = ""  # [footer] website: the organisation's main site
-    keep_days: int = 400  # [sending] keep_days: ledger rows older than this are purged
+    keep_days: int = schema.number("sending", "keep_days")  # older ledger rows are purged
     subscriptions: Subscriptions | None = None  # [subscriptions] and [privacy], when set
     bounces: Bounces | None = None  # [bounces], when set
     dkim: Dkim | None = None  # [dkim], when set
@@ -173,9 +179,17 @@ class Markup:
 
 
 @dataclass(frozen=True)
-class Campaign:
+class Source:
+    """What every content file has: its slug (file name without .md) and its path."""
+
     slug: str
     path: str  # relative to the root
+
+
+@dataclass(frozen=True)
+class Campaign(Source):
+    """A campaign (campaigns/SLUG.md): the fields schema.CAMPAIGN declares, checked."""
+
     name: str
     color: str
     url: str
@@ -186,9 +200,9 @@ class Campaign:
 
 
 @dataclass(frozen=True)
-class Item:
-    slug: str
-    path: str  # relative to the root
+class Item(Source):
+    """An item of an issue: the fields schema.ITEM declares, checked, and where it belongs."""
+
     issue_id: str
     year: int
     title: str

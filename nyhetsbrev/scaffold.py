@@ -1,6 +1,7 @@
 """New content files with valid, commented front matter: an issue, an item, a campaign.
 
-The comments are in Swedish because a coordinator reads and edits these files. A file that
+Each front-matter field's comment and example come from its declaration in `schema`; the
+comments are in Swedish because a coordinator reads and edits these files. A file that
 exists is never overwritten: the file is opened with mode "x", so even a race cannot clobber
 one.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import re
 import uuid
 from pathlib import Path
@@ -22,11 +22,11 @@ from .campaign_names import unknown as unknown_campaign
 from .errors import ONE_LINE, NyhetsbrevError, known, shown
 from .load import relative
 from .models import issue_title
+from .schema import CAMPAIGN, ISSUE, ITEM, LOCATION, Field, quoted
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PLANNED_DAY = 15  # a new issue is planned for the middle of its month
-DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
 
 # The texts `new` writes for a coordinator to replace. `check` reports each one left in a
 # file (rule "placeholder"), so these are also the list it looks for: one home.
@@ -39,16 +39,6 @@ ITEM_BODY = (
 CAMPAIGN_BODY = (
     "Skriv kampanjens stående text här. Den visas en gång per nummer, efter kampanjens texter."
 )
-LOCATION = "Plats eller Digitalt via Teams"
-# Examples written as comments: harmless while commented out, placeholders once uncommented.
-PREHEADER_EXAMPLE = "Kort om vad numret innehåller, t.ex. utbildningar och kampanjer under våren."
-IMAGE_ALT_EXAMPLE = "Vad bilden visar"
-# Front-matter fields whose value, left as written, is a placeholder.
-PLACEHOLDER_FIELDS = {
-    "location": LOCATION,
-    "preheader": PREHEADER_EXAMPLE,
-    "image_alt": IMAGE_ALT_EXAMPLE,
-}
 # Body texts: the words before the first colon or full stop mark a placeholder left in.
 PLACEHOLDER_BODIES = tuple(
     re.split(r"[.:]", text, maxsplit=1)[0] for text in (ISSUE_INTRO, ITEM_BODY, CAMPAIGN_BODY)
@@ -63,9 +53,25 @@ def suggestions(word: str, choices: list[str] | set[str]) -> str:
     return " (menade du " + " eller ".join(f'"{c}"' for c in close) + "?)"
 
 
-def quoted(text: str) -> str:
-    """Return text as a double-quoted YAML scalar (JSON strings are valid YAML)."""
-    return json.dumps(text, ensure_ascii=False)
+def front_matter(fields: tuple[Field, ...], values: dict[str, str], event: bool = False) -> str:
+    """Return the front matter `new` writes, between its --- lines, for the declared fields.
+
+    Each field gets its comment, then `key: value` when values has one, otherwise its
+    example commented out; a field that belongs to events only when event is set.
+    """
+    lines = ["---"]
+    for field in fields:
+        if field.event and not event:
+            continue
+        lines += [f"# {line}" for line in field.comment.split("\n") if line]
+        value = values.get(field.key)
+        lines.append(f"{field.key}: {value}" if value else f"# {field.key}: {field.example}")
+    return "\n".join([*lines, "---", ""])
+
+
+def declared(fields: tuple[Field, ...], key: str) -> Field:
+    """Return the declaration of key among fields."""
+    return next(field for field in fields if field.key == key)
 
 
 def issue_folders(root: Path) -> dict[str, Path]:
@@ -110,21 +116,12 @@ def new_issue(root: Path, month: str) -> Path:
     year, number = parse_month(month)
     date = dt.date(year, number, PLANNED_DAY)
     title = issue_title(year, number)
-    text = f"""---
-# Planerat utskicksdatum, ÅÅÅÅ-MM-DD.
-date: {date.isoformat()}
-# Numrets rubrik, också ämnesraden i mejlet.
-title: {quoted(title)}
-# Texten som syns efter ämnesraden i inkorgen: 40–130 tecken, inte samma som rubriken.
-# Utan preheader byggs den av texternas rubriker.
-# preheader: {quoted(PREHEADER_EXAMPLE)}
-# draft (utkast), ready (klart att skicka) eller sent (skickat).
-status: draft
-# Texternas ordning (filnamn utan .md); utan order sorteras de efter datum.
-# order: [forsta-texten, andra-texten]
----
-{ISSUE_INTRO}
-"""
+    values = {
+        "date": date.isoformat(),
+        "title": quoted(title),
+        "status": str(declared(ISSUE, "status").default),
+    }
+    text = f"{front_matter(ISSUE, values)}{ISSUE_INTRO}\n"
     return _write(root, root / "newsletters" / str(year) / month / "issue.md", text)
 
 
@@ -173,53 +170,17 @@ def new_item(
 
 
 def _item_text(title: str, date: dt.date, campaign: str | None, event: bool) -> str:
-    lines = [
-        "---",
-        f"title: {quoted(title)}",
-        "# Publiceringsdatum, ÅÅÅÅ-MM-DD (flödets datum). Ska ligga i numrets år.",
-        f"date: {date.isoformat()}",
-        "# Stabil identitet för flödena: ändra den aldrig.",
-        f"id: {uuid.uuid4()}",
-    ]
+    values = {"title": quoted(title), "date": date.isoformat(), "id": str(uuid.uuid4())}
     if campaign:
-        lines += [
-            "# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
-            f"campaign: {campaign}",
-        ]
-    else:
-        lines += [
-            "# Kampanj (filnamn i campaigns/ utan .md), en eller en lista.",
-            "# campaign: svartsjuka",
-        ]
-    lines += [
-        "# En eller två meningar; utan summary används första stycket.",
-        '# summary: ""',
-        "# Delmål i den regionala strategin, heltal 1–5.",
-        "# delmal: [1, 5]",
-        "# Målgrupper, fri text.",
-        "# malgrupp: [Socialtjänst, Hälso- och sjukvård]",
-    ]
+        values["campaign"] = campaign
     if event:
-        lines += [
-            "type: event",
-            "# Start och slut i svensk tid, t.ex. 2023-03-14T09:00.",
-            f"start: {date.isoformat()}T09:00",
-            f"end: {date.isoformat()}T12:00",
-            f"location: {quoted(LOCATION)}",
-            "# Adress till anmälan (https://…).",
-            "# registration: https://www.example.se/anmalan",
-        ]
-    lines += [
-        "# Bild i mappen (eller https://…) och en beskrivning för den som inte ser den.",
-        "# image: bild.png",
-        f"# image_alt: {quoted(IMAGE_ALT_EXAMPLE)}",
-        '# Adress för knappen "Läs mer".',
-        "# link: https://www.example.se/",
-        "---",
-        ITEM_BODY,
-        "",
-    ]
-    return "\n".join(lines)
+        values |= {
+            "type": "event",
+            "start": f"{date.isoformat()}T09:00",
+            "end": f"{date.isoformat()}T12:00",
+            "location": quoted(LOCATION),
+        }
+    return f"{front_matter(ITEM, values, event)}{ITEM_BODY}\n"
 
 
 def new_campaign(root: Path, slug: str) -> Path:
@@ -230,19 +191,6 @@ def new_campaign(root: Path, slug: str) -> Path:
             f't.ex. "{slugify(slug) or "min-kampanj"}"'
         )
     name = slug.replace("-", " ").capitalize()
-    text = f"""---
-# Kampanjens namn, visas på märket vid varje text.
-name: {quoted(name)}
-# Kampanjens färg (hex). Vit text på färgen måste nå kontrast 4,5:1 (WCAG AA).
-color: "{DEFAULT_COLOR}"
-# Kampanjens webbplats (https://…).
-# url: https://www.example.se/kampanj
-# Kontakt, t.ex. en stödlinje: "Välj att sluta 020-555 666".
-# contact: ""
-# Logotyp i campaigns/ (eller https://…) och en beskrivning av den.
-# logo: logotyp.png
-# logo_alt: ""
----
-{CAMPAIGN_BODY}
-"""
+    values = {"name": quoted(name), "color": quoted(str(declared(CAMPAIGN, "color").default))}
+    text = f"{front_matter(CAMPAIGN, values)}{CAMPAIGN_BODY}\n"
     return _write(root, root / "campaigns" / f"{slug}.md", text)

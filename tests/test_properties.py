@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from nyhetsbrev import schema
 from nyhetsbrev.cli import cli
 
 from .conftest import FIXTURES
@@ -116,26 +117,8 @@ YAML_VALUE = st.recursive(
     ),
     max_leaves=8,
 )
-ITEM_FIELDS = [
-    "title",
-    "date",
-    "id",
-    "campaign",
-    "summary",
-    "delmal",
-    "malgrupp",
-    "type",
-    "start",
-    "end",
-    "location",
-    "registration",
-    "image",
-    "image_alt",
-    "link",
-    "okänt",
-    "Title",
-    "date ",
-]
+# Every declared item field, and three keys that are not one.
+ITEM_FIELDS = [*schema.keys(schema.ITEM), "okänt", "Title", "date "]
 VALID_ITEM = {
     "title": '"Rubrik"',
     "date": "2022-03-10",
@@ -580,6 +563,7 @@ def test_a_hostile_tree_builds_or_reports_lines(spec):
 
 PEAK = """
 import resource, sys
+from nyhetsbrev import schema
 from nyhetsbrev.cli import cli
 try:
     cli.main(sys.argv[1:], prog_name="nyhetsbrev")
