@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Any
 
-from . import campaign_names, scaffold
+from . import campaign_names, scaffold, urls, vocabulary
 from .archive_pages import statement_problems
 from .config import one_of, parse_config
 from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
@@ -40,7 +40,7 @@ ITEM_KEYS = {
 ISSUE_KEYS = {"date", "title", "preheader", "status", "order"}
 CAMPAIGN_KEYS = {"name", "color", "url", "contact", "logo", "logo_alt"}
 # Each value with what it means, in Swedish, for the message about a wrong one.
-STATUSES = {"draft": "utkast", "ready": "klart att skicka", "sent": "skickat"}
+STATUSES = vocabulary.STATUS_MEANINGS
 TYPES = {"news": "nyhet", "event": "evenemang"}
 # Fields that may hold several lines; every other text is one line (titles, names and
 # places go into mail headers and calendar lines, which a line break would split).
@@ -287,13 +287,13 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     place = _place(
         doc,
         site,
-        f"{site.base_url}/campaigns",
-        "campaigns",
+        urls.folder_url(site, urls.CAMPAIGNS),
+        urls.CAMPAIGNS,
         tree.campaign_files,
         tree.root / "campaigns",
     )
     name = f.text("name", required=True)
-    color = f.text("color") or "#1d4f91"
+    color = f.text("color") or vocabulary.DEFAULT_CAMPAIGN_COLOR
     if not COLOR.match(color):
         f.fail("color", f'color "{shown(color)}" ska vara en hexfärg som #8a1538')
     elif (ratio := contrast(color)) < 4.5:
@@ -409,8 +409,8 @@ def _issue(
         return None
     doc = raw.doc
     f = _Fields(doc, problems)
-    folder_url = f"{site.base_url}/{raw.year}/{raw.id}"
-    target = f"{raw.year}/{raw.id}"
+    target = urls.issue_folder(raw.year, raw.id)
+    folder_url = urls.folder_url(site, target)
 
     def place(d: Document) -> Place:
         return _place(d, site, folder_url, target, raw.files, raw.folder)

@@ -13,7 +13,7 @@ import html as htmllib
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -22,20 +22,23 @@ from functools import lru_cache, wraps
 from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
+from . import urls
 from .errors import NyhetsbrevError, Problem
 from .markup import image_size, scaled_height, sized_images, wrap
 from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
 from .phones import dialable, link_phones, phones
 from .timing import Timings, timed
+from .urls import anchor, ics_url, web_url
+from .vocabulary import ACCENT, ADD_TO_CALENDAR, READ_MORE, REGISTER, status_label
 
-ACCENT = "#1d4f91"
+TEMPLATES = "templates"  # a content tree's own templates, beside newsletter.toml
 SEND_HOUR = 8  # Date: header of a built message, local time on the issue's date
 DOCTYPE = "<!DOCTYPE html>"
 INDENT = re.compile(r"\n[ \t]+<")
@@ -123,17 +126,28 @@ class _ContentLoader(jinja2.BaseLoader):
         return source, str(path), lambda: os.path.getmtime(resolved) == mtime
 
 
-def environment(templates: Path | None = None) -> jinja2.Environment:
-    """Return the Jinja2 environment: a content tree's templates/ first, then the defaults.
+def environment(
+    templates: Path | None = None,
+    *,
+    trusted: bool = False,
+    filters: Mapping[str, Callable[..., Any]] | None = None,
+) -> jinja2.Environment:
+    """Return a Jinja2 environment: the one factory for every template the tool renders.
 
+    With `templates` (a content tree's templates/), those come first, then the defaults.
     Every template renders in the sandbox, the defaults too (a content tree's template may
-    extend or include them).
+    extend or include them); only the tool's own pages (`report`, the preview), which never
+    read a content tree's templates, are `trusted` and render outside it. Every environment
+    has the same options, filters and globals (`accent`); `filters` adds a page's own.
     """
+    if trusted and templates is not None:
+        raise ValueError("a content tree's templates always render in the sandbox")
     loaders: list[jinja2.BaseLoader] = []
     if templates is not None:
         loaders.append(_ContentLoader(templates))
     loaders.append(jinja2.PackageLoader("nyhetsbrev", "templates"))
-    env = _Sandbox(
+    kind = jinja2.Environment if trusted else _Sandbox
+    env = kind(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "mjml", "xml"]),
         trim_blocks=True,
@@ -145,8 +159,16 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
     )
     env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
-    env.filters.update(dialable=dialable)
+    env.filters.update(dialable=dialable, status=status_label)
+    env.filters.update(filters or {})
+    env.globals["accent"] = ACCENT
     return env
+
+
+def site_environment(site: Site) -> jinja2.Environment:
+    """Return the environment of a content tree: its templates/ (if any), then the defaults."""
+    folder = site.root / TEMPLATES
+    return environment(folder if folder.is_dir() else None)
 
 
 P = ParamSpec("P")
@@ -242,16 +264,6 @@ def email_body(markup: Markup) -> SafeHTML:
     return SafeHTML(sized_images(markup.html, markup.assets, EMAIL_CONTENT_WIDTH))
 
 
-def web_url(site: Site, issue: Issue) -> str:
-    """Return the absolute URL of the issue's web version."""
-    return f"{site.base_url}/{issue.folder}/"
-
-
-def ics_url(site: Site, item: Item) -> str:
-    """Return the absolute URL of an event's own calendar file."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/{quote(item.slug)}.ics"
-
-
 @dataclass(frozen=True)
 class Action:
     """Something a reader can do with an item: one link, the same in every output."""
@@ -273,11 +285,11 @@ def actions(site: Site, item: Item) -> tuple[Action, ...]:
     """
     found = []
     if item.registration:
-        found.append(("register", "Anmäl dig", item.registration))
+        found.append(("register", REGISTER, item.registration))
     if item.link:
-        found.append(("read", "Läs mer", item.link))
+        found.append(("read", READ_MORE, item.link))
     if item.is_event:
-        found.append(("calendar", "Lägg till i kalendern", ics_url(site, item)))
+        found.append(("calendar", ADD_TO_CALENDAR, ics_url(site, item)))
     return tuple(
         Action(kind, label, url, index == 0 and kind != "calendar", f"{label}: {item.title}")
         for index, (kind, label, url) in enumerate(found)
@@ -288,11 +300,6 @@ def host_of(url: str) -> str:
     """Return the host name of an absolute URL ("www.example.se"), or the URL itself."""
     host = urlsplit(url).hostname
     return host or url
-
-
-def anchor(slug: str) -> str:
-    """Return a slug as a URL fragment: a file name may hold "#", "?" or spaces."""
-    return quote(slug, safe="-._~!$&'()*+,;=:@/")
 
 
 def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
@@ -330,6 +337,12 @@ def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dic
         "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
+
+
+def _page(site: Site, folder: str) -> dict[str, Any]:
+    """Return the context of a web page in folder: its links (and `depth`, for old templates)."""
+    links = urls.links(site, folder)
+    return {"links": links, "depth": links.up}
 
 
 @_reports_templates
@@ -430,12 +443,10 @@ def image_heights(html: str, issue: Issue) -> str:
     return re.sub(r'<img\b[^>]*\sheight="auto"[^>]*>', fix, html)
 
 
+@_reports_templates
 def email_css(env: jinja2.Environment) -> str:
     """Return the CSS that is inlined into the email (a content tree may override it)."""
-    if env.loader is None:
-        raise ValueError("the template environment has no loader")
-    source, _, _ = env.loader.get_source(env, "email/inline.css")
-    return source
+    return env.get_template("email/inline.css").render()
 
 
 @_reports_templates
@@ -486,7 +497,7 @@ def message(
 def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
     """Return the issue's web version: semantic HTML with the archive's stylesheet."""
     return env.get_template("web/issue.html").render(
-        _context(content, issue, None) | {"content": content, "depth": "../../"}
+        _context(content, issue, None) | _page(content.site, issue.folder) | {"content": content}
     )
 
 
@@ -496,11 +507,12 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
     years: dict[int, list[Issue]] = {}
     for issue in sorted(content.issues, key=lambda i: (i.date, i.id), reverse=True):
         years.setdefault(issue.year, []).append(issue)
+    site = content.site
     return env.get_template("web/archive.html").render(
-        site=content.site,
+        site=site,
         content=content,
         years=years,
-        depth="",
+        **_page(site, ""),
         accent=ACCENT,
         campaigns=content.campaigns,
     )
@@ -527,8 +539,7 @@ def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaig
         items=items,
         logo=logo,
         issue_titles={(i.year, i.id): i.title for i in content.issues},
-        depth="../../",
-        feed_base=f"{site.base_url}/campaigns/{campaign.slug}/",
+        **_page(site, urls.campaign_folder(campaign.slug)),
         accent=ACCENT,
     )
 
@@ -555,5 +566,5 @@ def render_issue(
 
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
-    """Return the archive's stylesheet."""
-    return (Path(__file__).parent / "templates" / "web" / "style.css").read_text("utf-8")
+    """Return the archive's stylesheet (the default one: a content tree cannot replace it)."""
+    return environment().get_template("web/style.css").render()

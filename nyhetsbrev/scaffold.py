@@ -22,11 +22,12 @@ from .campaign_names import unknown as unknown_campaign
 from .errors import ONE_LINE, NyhetsbrevError, known, shown
 from .load import relative
 from .models import issue_title
+from .vocabulary import DEFAULT_CAMPAIGN_COLOR
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PLANNED_DAY = 15  # a new issue is planned for the middle of its month
-DEFAULT_COLOR = "#1d4f91"  # the accent colour; 8.6:1 against white
+DEFAULT_COLOR = DEFAULT_CAMPAIGN_COLOR
 
 # The texts `new` writes for a coordinator to replace. `check` reports each one left in a
 # file (rule "placeholder"), so these are also the list it looks for: one home.
