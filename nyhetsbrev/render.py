@@ -314,29 +314,127 @@ def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
     return boxes
 
 
-def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Badge:
+    """A campaign's badge on an item: its name in its colour, linking to its page."""
+
+    slug: str
+    name: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item as every medium shows it, worked out once per issue (IssueView)."""
+
+    item: Item
+    badges: tuple[Badge, ...]
+    names: str  # its campaigns' names: "Svartsjuka är inte romantiskt, Välj att sluta"
+    color: str  # its button's colour: its first campaign's, or the accent
+    actions: tuple[Action, ...]
+    boxes: tuple[Campaign, ...]  # the campaigns whose standing box follows it
+    when: str  # an event's day and time in Swedish ("" for news)
+    image_width: int  # the width of its image in the email
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The email's footer, the same in its HTML and its text."""
+
+    lines: tuple[str, ...]  # support lines, e.g. Kvinnofridslinjen
+    sender: str
+    postal: str
+    contact: str  # the address replies go to
+    reason: str  # why the recipient gets the newsletter
+    unsubscribe_url: str
+    web_url: str
+    privacy_url: str  # the subscription service's privacy notice ("" without a service)
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """What the three issue templates (email MJML, email text, web page) show, in order.
+
+    Each medium has partials with the same names for the same parts (email/_parts.mjml,
+    email/_parts.txt, web/_parts.html: `_contents`, `_item`, `_event`, `_campaign`,
+    `_footer`): a new thing on an item is one field here and one line per medium.
+    """
+
+    issue: Issue
+    news: tuple[Entry, ...]
+    events: tuple[Entry, ...]
+    web_url: str
+
+
+def issue_view(content: Content, issue: Issue) -> IssueView:
+    """Return the issue's view: every item's badges, actions, boxes and event facts."""
+    site, campaigns = content.site, content.campaigns
+    boxes = campaign_boxes(issue)
+
+    def entry(item: Item) -> Entry:
+        tagged = [campaigns[slug] for slug in item.campaigns]
+        return Entry(
+            item,
+            tuple(Badge(c.slug, c.name, c.color) for c in tagged),
+            ", ".join(c.name for c in tagged),
+            tagged[0].color if tagged else ACCENT,
+            actions(site, item),
+            tuple(campaigns[slug] for slug in boxes.get(item.slug, ())),
+            when(item) if item.is_event else "",
+            image_width(item),
+        )
+
+    return IssueView(
+        issue,
+        tuple(entry(i) for i in issue.news),
+        tuple(entry(i) for i in issue.events),
+        web_url(site, issue),
+    )
+
+
+def footer(site: Site, issue: Issue, unsubscribe_url: str | None) -> Footer:
+    """Return the email's footer (unsubscribe_url: the recipient's own, or the site's)."""
+    service = site.subscriptions
+    return Footer(
+        site.footer_lines,
+        site.sender_name,
+        site.postal,
+        site.reply_to or site.sender_address,
+        site.reason,
+        unsubscribe_url or site.unsubscribe_url,
+        web_url(site, issue),
+        urls.service_url(service.url, urls.PRIVACY_NOTICE) if service else "",
+    )
+
+
+def _context(
+    content: Content, issue: Issue, unsubscribe_url: str | None, view: IssueView | None = None
+) -> dict[str, Any]:
     site = content.site
-
-    def color_of(item: Item) -> str:
-        return content.campaigns[item.campaigns[0]].color if item.campaigns else ACCENT
-
+    view = view or issue_view(content, issue)
     return {
         "site": site,
         "issue": issue,
-        "campaigns": content.campaigns,
-        "boxes": campaign_boxes(issue),
-        "accent": ACCENT,
-        "color_of": color_of,
-        "names": lambda item: ", ".join(content.campaigns[c].name for c in item.campaigns),
-        "web_url": web_url(site, issue),
-        "ics_url": lambda item: ics_url(site, item),
-        "actions": lambda item: actions(site, item),
-        "image_width": image_width,
+        "view": view,
+        "footer": footer(site, issue, unsubscribe_url),
         # Three invisible characters per step, until inbox previews (about 150
         # characters) end with the preheader.
         "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
+        # What templates written before IssueView use (a content tree's own may)
+        "campaigns": content.campaigns,
+        "boxes": campaign_boxes(issue),
+        "color_of": lambda item: _entry_of(view, item).color,
+        "names": lambda item: _entry_of(view, item).names,
+        "web_url": view.web_url,
+        "ics_url": lambda item: ics_url(site, item),
+        "actions": lambda item: actions(site, item),
+        "image_width": image_width,
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
+
+
+def _entry_of(view: IssueView, item: Item) -> Entry:
+    return next(e for e in view.news + view.events if e.item.slug == item.slug)
 
 
 def _page(site: Site, folder: str) -> dict[str, Any]:
@@ -347,10 +445,15 @@ def _page(site: Site, folder: str) -> dict[str, Any]:
 
 @_reports_templates
 def render_mjml(
-    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+    env: jinja2.Environment,
+    content: Content,
+    issue: Issue,
+    unsubscribe_url: str | None = None,
+    view: IssueView | None = None,
 ) -> str:
     """Return the issue's email as MJML."""
-    mjml = env.get_template("email/issue.mjml").render(_context(content, issue, unsubscribe_url))
+    context = _context(content, issue, unsubscribe_url, view)
+    mjml = env.get_template("email/issue.mjml").render(context)
     # The templates' indentation would otherwise travel in every message.
     return GAPS.sub("> <", INDENT.sub("\n<", mjml))
 
@@ -451,10 +554,15 @@ def email_css(env: jinja2.Environment) -> str:
 
 @_reports_templates
 def render_text(
-    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+    env: jinja2.Environment,
+    content: Content,
+    issue: Issue,
+    unsubscribe_url: str | None = None,
+    view: IssueView | None = None,
 ) -> str:
     """Return the plain-text version: wrapped at 78 columns, every link as a full URL."""
-    text = env.get_template("email/issue.txt").render(_context(content, issue, unsubscribe_url))
+    context = _context(content, issue, unsubscribe_url, view)
+    text = env.get_template("email/issue.txt").render(context)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
@@ -494,11 +602,12 @@ def message(
 
 
 @_reports_templates
-def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
+def render_web(
+    env: jinja2.Environment, content: Content, issue: Issue, view: IssueView | None = None
+) -> str:
     """Return the issue's web version: semantic HTML with the archive's stylesheet."""
-    return env.get_template("web/issue.html").render(
-        _context(content, issue, None) | _page(content.site, issue.folder) | {"content": content}
-    )
+    context = _context(content, issue, None, view) | _page(content.site, issue.folder)
+    return env.get_template("web/issue.html").render(context | {"content": content})
 
 
 @_reports_templates
@@ -552,15 +661,16 @@ def render_issue(
     timings: Timings | None = None,
 ) -> RenderedIssue:
     """Return every output of one issue (timings, if given, gets the time per stage)."""
+    view = issue_view(content, issue)  # once for the three templates
     with timed(timings, "mjml"):
-        mjml = render_mjml(env, content, issue, unsubscribe_url)
+        mjml = render_mjml(env, content, issue, unsubscribe_url, view)
     html = image_heights(compile_mjml(mjml, email_css(env), timings), issue)
     with timed(timings, "text"):
-        text = render_text(env, content, issue, unsubscribe_url)
+        text = render_text(env, content, issue, unsubscribe_url, view)
     with timed(timings, "message"):
         eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
     with timed(timings, "web"):
-        web = render_web(env, content, issue)
+        web = render_web(env, content, issue, view)
     return RenderedIssue(issue, mjml, html, text, eml, web)
 
 
