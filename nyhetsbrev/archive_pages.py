@@ -54,7 +54,8 @@ def outputs(env: jinja2.Environment, content: Content) -> Iterator[Output]:
             site=site,
             content=content,
             links=urls.links(site, folder),
-            depth=urls.depth(folder),
+            depth=urls.depth(folder),  # depth and page_path: for templates written before links
+            page_path=f"{folder}/",
             heading=heading,
             description=description,
         )

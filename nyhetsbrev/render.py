@@ -407,11 +407,9 @@ def footer(site: Site, issue: Issue, unsubscribe_url: str | None) -> Footer:
     )
 
 
-def _context(
-    content: Content, issue: Issue, unsubscribe_url: str | None, view: IssueView | None = None
-) -> dict[str, Any]:
+def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dict[str, Any]:
     site = content.site
-    view = view or issue_view(content, issue)
+    view = issue_view(content, issue)
     return {
         "site": site,
         "issue": issue,
@@ -444,18 +442,39 @@ def _page(site: Site, folder: str) -> dict[str, Any]:
 
 
 @_reports_templates
-def render_mjml(
-    env: jinja2.Environment,
-    content: Content,
-    issue: Issue,
-    unsubscribe_url: str | None = None,
-    view: IssueView | None = None,
-) -> str:
-    """Return the issue's email as MJML."""
-    context = _context(content, issue, unsubscribe_url, view)
-    mjml = env.get_template("email/issue.mjml").render(context)
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    return env.get_template(template).render(context)
+
+
+def _web_context(content: Content, issue: Issue, context: dict[str, Any]) -> dict[str, Any]:
+    """Return an issue's context for its web page (which no recipient's own link reaches)."""
+    site = content.site
+    return (
+        context
+        | _page(site, issue.folder)
+        | {
+            "content": content,
+            "unsubscribe_url": site.unsubscribe_url,
+            "footer": footer(site, issue, None),
+        }
+    )
+
+
+def _tidy_mjml(mjml: str) -> str:
     # The templates' indentation would otherwise travel in every message.
     return GAPS.sub("> <", INDENT.sub("\n<", mjml))
+
+
+def _tidy_text(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_mjml(
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+) -> str:
+    """Return the issue's email as MJML."""
+    context = _context(content, issue, unsubscribe_url)
+    return _tidy_mjml(_render(env, "email/issue.mjml", context))
 
 
 def compile_mjml(mjml: str, css: str, timings: Timings | None = None) -> str:
@@ -552,18 +571,11 @@ def email_css(env: jinja2.Environment) -> str:
     return env.get_template("email/inline.css").render()
 
 
-@_reports_templates
 def render_text(
-    env: jinja2.Environment,
-    content: Content,
-    issue: Issue,
-    unsubscribe_url: str | None = None,
-    view: IssueView | None = None,
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
 ) -> str:
     """Return the plain-text version: wrapped at 78 columns, every link as a full URL."""
-    context = _context(content, issue, unsubscribe_url, view)
-    text = env.get_template("email/issue.txt").render(context)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return _tidy_text(_render(env, "email/issue.txt", _context(content, issue, unsubscribe_url)))
 
 
 def message(
@@ -601,13 +613,10 @@ def message(
     return msg
 
 
-@_reports_templates
-def render_web(
-    env: jinja2.Environment, content: Content, issue: Issue, view: IssueView | None = None
-) -> str:
+def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
     """Return the issue's web version: semantic HTML with the archive's stylesheet."""
-    context = _context(content, issue, None, view) | _page(content.site, issue.folder)
-    return env.get_template("web/issue.html").render(context | {"content": content})
+    context = _web_context(content, issue, _context(content, issue, None))
+    return _render(env, "web/issue.html", context)
 
 
 @_reports_templates
@@ -649,6 +658,7 @@ def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaig
         logo=logo,
         issue_titles={(i.year, i.id): i.title for i in content.issues},
         **_page(site, urls.campaign_folder(campaign.slug)),
+        feed_base=urls.absolute(site, urls.campaign_feeds(campaign.slug)),  # for old templates
         accent=ACCENT,
     )
 
@@ -661,16 +671,16 @@ def render_issue(
     timings: Timings | None = None,
 ) -> RenderedIssue:
     """Return every output of one issue (timings, if given, gets the time per stage)."""
-    view = issue_view(content, issue)  # once for the three templates
+    context = _context(content, issue, unsubscribe_url)  # its IssueView: once for all three
     with timed(timings, "mjml"):
-        mjml = render_mjml(env, content, issue, unsubscribe_url, view)
+        mjml = _tidy_mjml(_render(env, "email/issue.mjml", context))
     html = image_heights(compile_mjml(mjml, email_css(env), timings), issue)
     with timed(timings, "text"):
-        text = render_text(env, content, issue, unsubscribe_url, view)
+        text = _tidy_text(_render(env, "email/issue.txt", context))
     with timed(timings, "message"):
         eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
     with timed(timings, "web"):
-        web = render_web(env, content, issue, view)
+        web = _render(env, "web/issue.html", _web_context(content, issue, context))
     return RenderedIssue(issue, mjml, html, text, eml, web)
 
 
