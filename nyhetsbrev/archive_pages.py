@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 import jinja2
 
+from . import urls
 from .errors import WARNING, Problem
 from .load import CONFIG
 from .models import Content, Site
@@ -21,27 +22,27 @@ from .publish import Output
 # (output folder, template, heading, description)
 PAGES = (
     (
-        "tillganglighet",
+        urls.STATEMENT,
         "web/statement.html",
         "Tillgänglighet",
         "Tillgänglighetsredogörelse: hur webbplatsen uppfyller lagen om tillgänglighet "
         "till digital offentlig service och hur du rapporterar brister.",
     ),
     (
-        "surfa-tryggt",
+        urls.SAFETY,
         "web/safety.html",
         "Surfa tryggt",
         "Så skyddar du dig om någon kontrollerar din telefon eller dator: lämna sidan "
         "snabbt, privat surfning, rensa historiken.",
     ),
     (
-        "integritet",
+        urls.PRIVACY,
         "web/privacy.html",
         "Personuppgifter och integritet",
         "Så behandlas personuppgifter i nyhetsbrevet och på webbplatsen.",
     ),
 )
-SCRIPT = Path(__file__).parent / "templates" / "web" / "site.js"
+SCRIPT = Path(__file__).parent / "templates" / "web" / urls.SCRIPT
 MAX_AGE = dt.timedelta(days=365)
 
 
@@ -52,15 +53,17 @@ def outputs(env: jinja2.Environment, content: Content) -> Iterator[Output]:
         page = env.get_template(template).render(
             site=site,
             content=content,
-            depth="../",
+            links=urls.links(site, folder),
+            depth=urls.depth(folder),  # depth and page_path: for templates written before links
             page_path=f"{folder}/",
             heading=heading,
             description=description,
         )
-        yield f"{folder}/index.html", page.encode()
-    yield "sitemap.xml", sitemap(content)
-    yield "robots.txt", f"User-agent: *\nAllow: /\nSitemap: {site.base_url}/sitemap.xml\n".encode()
-    yield "site.js", SCRIPT
+        yield urls.page(folder), page.encode()
+    yield urls.SITEMAP, sitemap(content)
+    robots = f"User-agent: *\nAllow: /\nSitemap: {urls.absolute(site, urls.SITEMAP)}\n"
+    yield urls.ROBOTS, robots.encode()
+    yield urls.SCRIPT, SCRIPT
     if site.logo:
         yield site.logo, site.root / site.logo
 
@@ -69,7 +72,7 @@ def page_paths(content: Content) -> list[tuple[str, dt.date | None]]:
     """Return every HTML page's path (relative, ending in '/') and its date where it has one."""
     paths: list[tuple[str, dt.date | None]] = [("", None)]
     paths += [(f"{i.folder}/", i.date) for i in sorted(content.issues, key=lambda i: i.folder)]
-    paths += [(f"campaigns/{slug}/", None) for slug in sorted(content.campaigns)]
+    paths += [(f"{urls.campaign_folder(slug)}/", None) for slug in sorted(content.campaigns)]
     paths += [(f"{folder}/", None) for folder, *_ in PAGES]
     return paths
 
@@ -83,7 +86,7 @@ def sitemap(content: Content) -> bytes:
     for path, day in page_paths(content):
         lastmod = f"<lastmod>{day.isoformat()}</lastmod>" if day else ""
         lines.append(
-            f"  <url><loc>{escape(content.site.base_url + '/' + path)}</loc>{lastmod}</url>"
+            f"  <url><loc>{escape(urls.absolute(content.site, path))}</loc>{lastmod}</url>"
         )
     lines.append("</urlset>")
     return ("\n".join(lines) + "\n").encode()

@@ -13,8 +13,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .feeds import clean, permalink, published
+from .feeds import clean, published
 from .models import STOCKHOLM, Content, Item, Site
+from .urls import CALENDAR, event_path, permalink
+from .vocabulary import CALENDAR_NAME
 
 if TYPE_CHECKING:
     from icalendar import Event
@@ -32,10 +34,10 @@ def calendar_files(content: Content) -> list[Output]:
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
     if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
-        files = [("events.ics", calendar(site, events, f"Kalendarium – {site.title}"))]
+        files = [(CALENDAR, calendar(site, events, f"{CALENDAR_NAME} – {site.title}"))]
         return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
     blocks = [event(site, item).to_ical() for item in events]
-    files = [("events.ics", _assembled(site, events, blocks, f"Kalendarium – {site.title}"))]
+    files = [(CALENDAR, _assembled(site, events, blocks, f"{CALENDAR_NAME} – {site.title}"))]
     for item, block in zip(events, blocks, strict=True):
         files.append((event_path(item), _assembled(site, [item], [block], item.title)))
     return files
@@ -104,11 +106,6 @@ def _timezone(first: int, last: int) -> bytes:
     if len(zones) != 1:
         raise ValueError("icalendar made no single time-zone block")
     return bytes(zones[0].to_ical())
-
-
-def event_path(item: Item) -> str:
-    """Return the output path of an event's own calendar file (render.ics_url's target)."""
-    return f"{item.year}/{item.issue_id}/{item.slug}.ics"
 
 
 def uid(site: Site, item: Item) -> str:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import campaign_names, scaffold, schema
+from . import campaign_names, scaffold, schema, urls
 from .archive_pages import statement_problems
 from .config import parse_config
 from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
@@ -295,8 +295,8 @@ def _campaign(doc: Document, tree: Tree, site: Site, problems: list[Problem]) ->
     place = _place(
         doc,
         site,
-        f"{site.base_url}/campaigns",
-        "campaigns",
+        urls.folder_url(site, urls.CAMPAIGNS),
+        urls.CAMPAIGNS,
         tree.campaign_files,
         tree.root / "campaigns",
     )
@@ -416,8 +416,8 @@ def _issue(
         return None
     doc = raw.doc
     f = _Fields(doc, problems, schema.ISSUE)
-    folder_url = f"{site.base_url}/{raw.year}/{raw.id}"
-    target = f"{raw.year}/{raw.id}"
+    target = urls.issue_folder(raw.year, raw.id)
+    folder_url = urls.folder_url(site, target)
 
     def place(d: Document) -> Place:
         return _place(d, site, folder_url, target, raw.files, raw.folder)

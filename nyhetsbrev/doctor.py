@@ -16,6 +16,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import urls
 from .models import Content, Site
 
 OK, WARNING, ERROR = "ok", "varning", "fel"
@@ -459,7 +460,7 @@ def sample_message(root_content: Content, site: Site) -> bytes | None:
     template = send.prepare(root_content, issues[-1])
     msg_id = send.message_id(template, "exempel@example.se")
     link = (
-        site.subscriptions.url + "/avsluta/" + "0" * 40
+        urls.service_url(site.subscriptions.url, urls.UNSUBSCRIBE, "0" * 40)
         if site.subscriptions
         else site.unsubscribe_url + "?token=" + "0" * 64
     )

@@ -17,8 +17,10 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from . import urls
 from .models import STOCKHOLM, Campaign, Content, Item, Site
-from .render import actions, anchor, when
+from .render import actions, when
+from .urls import campaign_url, permalink
 
 PUBLISHED_AT = dt.time(8)  # an item's `date` is a day; feeds show it at 08:00 Swedish time
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=STOCKHOLM)  # `updated` of a feed with no items at all
@@ -52,7 +54,7 @@ class Feed:
 
     def url(self, site: Site, name: str) -> str:
         """Return the public URL of this feed's file `name` (feed.xml, atom.xml, feed.json)."""
-        return f"{site.base_url}/{self.folder}{name}"
+        return urls.absolute(site, self.folder + name)
 
 
 def feed_files(content: Content) -> list[Output]:
@@ -60,15 +62,15 @@ def feed_files(content: Content) -> list[Output]:
     files: list[Output] = []
     main = site_feed(content)
     files += [
-        ("feed.xml", rss(content, main)),
-        ("atom.xml", atom(content, main)),
-        ("feed.json", json_feed(content, main)),
+        (urls.RSS, rss(content, main)),
+        (urls.ATOM, atom(content, main)),
+        (urls.JSON_FEED, json_feed(content, main)),
     ]
     for campaign in sorted(content.campaigns.values(), key=lambda c: c.slug):
         feed = campaign_feed(content, campaign)
         files += [
-            (f"{feed.folder}feed.xml", rss(content, feed)),
-            (f"{feed.folder}atom.xml", atom(content, feed)),
+            (feed.folder + urls.RSS, rss(content, feed)),
+            (feed.folder + urls.ATOM, atom(content, feed)),
         ]
     return files
 
@@ -81,7 +83,7 @@ def site_feed(content: Content) -> Feed:
         "",
         clean(site.title),
         clean(f"Nyheter och evenemang från {site.organisation}"),
-        f"{site.base_url}/",
+        urls.absolute(site),
         items[: site.feed_items],
         _updated(items, content),
     )
@@ -93,7 +95,7 @@ def campaign_feed(content: Content, campaign: Campaign) -> Feed:
     items = newest_first(i for i in content.items if campaign.slug in i.campaigns)
     description = campaign.body.first_paragraph or f"{campaign.name}: texter från {site.title}"
     return Feed(
-        f"campaigns/{campaign.slug}/",
+        urls.campaign_feeds(campaign.slug),
         clean(f"{campaign.name} – {site.title}"),
         clean(description),
         campaign_url(site, campaign),
@@ -116,16 +118,6 @@ def newest_first(items: Iterable[Item]) -> tuple[Item, ...]:
 def published(item: Item) -> dt.datetime:
     """Return an item's publication time: its date at 08:00 in Stockholm."""
     return dt.datetime.combine(item.date, PUBLISHED_AT, tzinfo=STOCKHOLM)
-
-
-def permalink(site: Site, item: Item) -> str:
-    """Return the item's permanent URL: its anchor in the issue's web version."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/#{anchor(item.slug)}"
-
-
-def campaign_url(site: Site, campaign: Campaign) -> str:
-    """Return the absolute URL of a campaign's page."""
-    return f"{site.base_url}/campaigns/{campaign.slug}/"
 
 
 def guid(site: Site, item: Item) -> tuple[str, bool]:
@@ -218,7 +210,7 @@ def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
     fe.summary(escape(clean(item.summary), quote=False), type="html")
     fe.content(content_html(content, item), type="html")
     for slug in item.campaigns:
-        category = {"term": slug, "scheme": f"{site.base_url}/campaigns"}
+        category = {"term": slug, "scheme": urls.folder_url(site, urls.CAMPAIGNS)}
         if not is_rss:  # Atom: readers show the label, so the campaign's name;
             category["label"] = clean(
                 content.campaigns[slug].name
@@ -232,7 +224,7 @@ def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
 
 def rss(content: Content, feed: Feed) -> bytes:
     """Return the feed as RSS 2.0."""
-    fg = _generator(content, feed, feed.url(content.site, "feed.xml"), is_rss=True)
+    fg = _generator(content, feed, feed.url(content.site, urls.RSS), is_rss=True)
     fg.pubDate(feed.updated)
     for item in feed.items:
         _entry(fg, content, item, is_rss=True)
@@ -241,7 +233,7 @@ def rss(content: Content, feed: Feed) -> bytes:
 
 def atom(content: Content, feed: Feed) -> bytes:
     """Return the feed as Atom (RFC 4287)."""
-    fg = _generator(content, feed, feed.url(content.site, "atom.xml"), is_rss=False)
+    fg = _generator(content, feed, feed.url(content.site, urls.ATOM), is_rss=False)
     for item in feed.items:
         _entry(fg, content, item, is_rss=False)
     return bytes(fg.atom_str(pretty=True))
@@ -254,10 +246,10 @@ def json_feed(content: Content, feed: Feed) -> bytes:
         "version": "https://jsonfeed.org/version/1.1",
         "title": feed.title,
         "home_page_url": feed.page_url,
-        "feed_url": feed.url(site, "feed.json"),
+        "feed_url": feed.url(site, urls.JSON_FEED),
         "description": feed.description,
         "language": site.language,
-        "authors": [{"name": clean(site.organisation), "url": f"{site.base_url}/"}],
+        "authors": [{"name": clean(site.organisation), "url": urls.absolute(site)}],
         "items": [_json_item(content, item) for item in feed.items],
     }
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from . import schema
+from .urls import issue_folder
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MONTHS = (
@@ -27,7 +28,6 @@ MONTHS = (
 
 
 DRAFT = "draft"  # an issue's status while it is written: never published, never counted
-ISSUES_PER_YEAR = (6, 12)  # the action plan: a newsletter six to twelve times a year
 
 
 def swedish_order(text: str) -> str:
@@ -250,7 +250,7 @@ class Issue:
     @property
     def folder(self) -> str:
         """Return the issue's output folder relative to the output root."""
-        return f"{self.year}/{self.id}"
+        return issue_folder(self.year, self.id)
 
     @property
     def news(self) -> tuple[Item, ...]:
@@ -289,7 +289,7 @@ class Content:
         return replace(self, issues=tuple(i for i in self.issues if not i.is_draft))
 
     def counted(self, year: int) -> tuple[Issue, ...]:
-        """Return the issues that count towards the year's ISSUES_PER_YEAR: dated in it, no drafts.
+        """Return the year's issues that count towards ISSUES_PER_YEAR (vocabulary): no drafts.
 
         `plan` and `report` both count with this, so they always agree.
         """

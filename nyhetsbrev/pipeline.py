@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import archive_pages
+from . import archive_pages, urls
 from .cache import BuildCache
 from .calendar import calendar_files
 from .check import check
@@ -22,10 +22,10 @@ from .parallel import in_background, render_parallel, workers_for
 from .publish import Output, PublishError, publish, unsafe_output
 from .render import (
     RenderedIssue,
-    environment,
     render_archive,
     render_campaign,
     render_issue,
+    site_environment,
     stylesheet,
 )
 from .timing import Timings, timed
@@ -74,7 +74,7 @@ def render_all(
     With a cache, an issue whose inputs are unchanged is taken from it, and only the others
     are rendered (and then kept in the cache).
     """
-    env = environment(_templates(content))
+    env = site_environment(content.site)
     if cache is None:
         return _render(env, content, range(len(content.issues)), timings, workers)
     with timed(timings, "cache"):
@@ -101,11 +101,6 @@ def _render(
     return [render_issue(env, content, content.issues[n], timings=timings) for n in indices]
 
 
-def _templates(content: Content) -> Path | None:
-    folder = content.site.root / "templates"
-    return folder if folder.is_dir() else None
-
-
 def outputs(
     content: Content,
     rendered: list[RenderedIssue],
@@ -113,19 +108,20 @@ def outputs(
     timings: Timings | None = None,
 ) -> Iterator[Output]:
     """Yield every output file as (relative path, bytes or source file)."""
-    env = environment(_templates(content))
-    yield "index.html", render_archive(env, content).encode()
-    yield "style.css", stylesheet().encode()
+    env = site_environment(content.site)
+    yield urls.ARCHIVE, render_archive(env, content).encode()
+    yield urls.STYLESHEET, stylesheet().encode()
     for r in rendered:
         folder = r.issue.folder
-        yield f"{folder}/index.html", r.web.encode()
-        yield f"{folder}/email.html", r.html.encode()
-        yield f"{folder}/email.txt", r.text.encode()
-        yield f"{folder}/email.eml", r.eml
+        yield urls.page(folder), r.web.encode()
+        yield f"{folder}/{urls.EMAIL_HTML}", r.html.encode()
+        yield f"{folder}/{urls.EMAIL_TEXT}", r.text.encode()
+        yield f"{folder}/{urls.EMAIL_MESSAGE}", r.eml
         if emit_mjml:
-            yield f"{folder}/email.mjml", r.mjml.encode()
+            yield f"{folder}/{urls.EMAIL_MJML}", r.mjml.encode()
     for slug, campaign in sorted(content.campaigns.items()):
-        yield f"campaigns/{slug}/index.html", render_campaign(env, content, campaign).encode()
+        page = urls.page(urls.campaign_folder(slug))
+        yield page, render_campaign(env, content, campaign).encode()
     with timed(timings, "feeds"):
         feeds = [*feed_files(content), *calendar_files(content)]
     yield from feeds

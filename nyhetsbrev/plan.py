@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .csvout import to_csv
-from .models import ISSUES_PER_YEAR, MONTHS, Content, Issue, swedish_order
+from .models import MONTHS, Content, Issue, swedish_order
 from .numerals import in_words
+from .vocabulary import ISSUES_PER_YEAR, against_plan, status_label
 
 FEWEST, MOST = ISSUES_PER_YEAR
-STATUS = {"draft": "utkast", "ready": "klart", "sent": "skickat"}
 HEADERS = ("Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål")
 
 
@@ -51,7 +51,7 @@ def _row(issue: Issue, names: dict[str, str]) -> tuple[str, ...]:
     return (
         issue.id,
         issue.date.isoformat(),
-        STATUS.get(issue.status, issue.status),
+        status_label(issue.status),
         str(len(issue.items)),
         ", ".join(campaigns) or "–",
         ", ".join(map(str, delmal)) or "–",
@@ -97,13 +97,13 @@ def _unused_delmal(issues: list[Issue]) -> list[str]:
 
 def _count_warning(year: int, count: int, drafts: int) -> str:
     """Return the warning when the issues that count are outside 6-12 ("" when inside)."""
-    if FEWEST <= count <= MOST:
+    if against_plan(count) == 0:
         return ""
     lines = [
         f"Under {year} finns {'inget' if count == 0 else in_words(count)} nummer som räknas; "
         f"handlingsplanen anger {FEWEST}–{MOST} om året."
     ]
-    if count > MOST:
+    if against_plan(count) > 0:
         lines.append(f"Slå ihop eller flytta {in_words(count - MOST)}.")
         return " ".join(lines)
     if drafts:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from . import urls
 from .errors import NyhetsbrevError
 
 Output = tuple[str, bytes | Path]  # (relative POSIX path, content or a file to copy)
@@ -55,7 +56,7 @@ def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | 
 # Folders of the content tree that an output folder must never be or lie in.
 CONTENT_FOLDERS = ("newsletters", "campaigns", "templates", "arkiv", ".nyhetsbrev", ".git")
 # What every build writes: a folder holding both is taken for an earlier output.
-BUILD_MARKS = ("index.html", "feed.xml")
+BUILD_MARKS = (urls.ARCHIVE, urls.RSS)
 
 
 def unsafe_output(root: Path, out: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, urls
 from . import ledger as ledgers
 from .errors import Problem
 from .publish import PublishError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 FOLDER = "arkiv"
 SUMS = "SHA256SUMS"
-FILES = ("message.eml", "email.html", "email.txt", "metadata.json")
+FILES = ("message.eml", urls.EMAIL_HTML, urls.EMAIL_TEXT, "metadata.json")
 
 
 def package_folder(root: Path, year: int, issue_id: str) -> Path:
@@ -43,7 +43,6 @@ def package_files(
     template: Template, plan: ListPlan, rows: Iterable[ledgers.Row]
 ) -> dict[str, bytes]:
     """Return the package's files by name: the message, its parts, metadata and checksums."""
-    from .render import web_url
     from .send import PLACEHOLDER, personal, wire
 
     site, issue = template.site, template.issue
@@ -60,15 +59,15 @@ def package_files(
     )
     files = {
         "message.eml": wire(msg),
-        "email.html": template.html.encode(),
-        "email.txt": template.text.encode(),
+        urls.EMAIL_HTML: template.html.encode(),
+        urls.EMAIL_TEXT: template.text.encode(),
     }
     metadata: dict[str, Any] = {
         "issue": issue.id,
         "year": issue.year,
         "subject": issue.title,
         "sender": str(msg["From"]),
-        "web_version": web_url(site, issue),
+        "web_version": urls.web_url(site, issue),
         "first_sent": times[0] if times else None,
         "last_sent": times[-1] if times else None,
         "sent": sum(1 for r in rows if r.state == ledgers.SENT),

@@ -13,7 +13,7 @@ import html as htmllib
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -22,21 +22,24 @@ from functools import lru_cache, wraps
 from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
+from . import urls
 from .errors import NyhetsbrevError, Problem
 from .load import image_size, read_template
 from .markup import scaled_height, sized_images, wrap
 from .models import STOCKHOLM, Asset, Campaign, Content, Issue, Item, Markup, Site, Smtp
 from .phones import dialable, link_phones, phones
 from .timing import Timings, timed
+from .urls import anchor, ics_url, web_url
+from .vocabulary import ACCENT, ADD_TO_CALENDAR, READ_MORE, REGISTER, status_label
 
-ACCENT = "#1d4f91"
+TEMPLATES = "templates"  # a content tree's own templates, beside newsletter.toml
 SEND_HOUR = 8  # Date: header of a built message, local time on the issue's date
 DOCTYPE = "<!DOCTYPE html>"
 INDENT = re.compile(r"\n[ \t]+<")
@@ -124,17 +127,28 @@ class _ContentLoader(jinja2.BaseLoader):
         return source, str(path), lambda: os.path.getmtime(resolved) == mtime
 
 
-def environment(templates: Path | None = None) -> jinja2.Environment:
-    """Return the Jinja2 environment: a content tree's templates/ first, then the defaults.
+def environment(
+    templates: Path | None = None,
+    *,
+    trusted: bool = False,
+    filters: Mapping[str, Callable[..., Any]] | None = None,
+) -> jinja2.Environment:
+    """Return a Jinja2 environment: the one factory for every template the tool renders.
 
+    With `templates` (a content tree's templates/), those come first, then the defaults.
     Every template renders in the sandbox, the defaults too (a content tree's template may
-    extend or include them).
+    extend or include them); only the tool's own pages (`report`, the preview), which never
+    read a content tree's templates, are `trusted` and render outside it. Every environment
+    has the same options, filters and globals (`accent`); `filters` adds a page's own.
     """
+    if trusted and templates is not None:
+        raise ValueError("a content tree's templates always render in the sandbox")
     loaders: list[jinja2.BaseLoader] = []
     if templates is not None:
         loaders.append(_ContentLoader(templates))
     loaders.append(jinja2.PackageLoader("nyhetsbrev", "templates"))
-    env = _Sandbox(
+    kind = jinja2.Environment if trusted else _Sandbox
+    env = kind(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(["html", "mjml", "xml"]),
         trim_blocks=True,
@@ -146,8 +160,16 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
     )
     env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
-    env.filters.update(dialable=dialable)
+    env.filters.update(dialable=dialable, status=status_label)
+    env.filters.update(filters or {})
+    env.globals["accent"] = ACCENT
     return env
+
+
+def site_environment(site: Site) -> jinja2.Environment:
+    """Return the environment of a content tree: its templates/ (if any), then the defaults."""
+    folder = site.root / TEMPLATES
+    return environment(folder if folder.is_dir() else None)
 
 
 P = ParamSpec("P")
@@ -243,16 +265,6 @@ def email_body(markup: Markup) -> SafeHTML:
     return SafeHTML(sized_images(markup.html, markup.assets, EMAIL_CONTENT_WIDTH))
 
 
-def web_url(site: Site, issue: Issue) -> str:
-    """Return the absolute URL of the issue's web version."""
-    return f"{site.base_url}/{issue.folder}/"
-
-
-def ics_url(site: Site, item: Item) -> str:
-    """Return the absolute URL of an event's own calendar file."""
-    return f"{site.base_url}/{item.year}/{item.issue_id}/{quote(item.slug)}.ics"
-
-
 @dataclass(frozen=True)
 class Action:
     """Something a reader can do with an item: one link, the same in every output."""
@@ -274,11 +286,11 @@ def actions(site: Site, item: Item) -> tuple[Action, ...]:
     """
     found = []
     if item.registration:
-        found.append(("register", "Anmäl dig", item.registration))
+        found.append(("register", REGISTER, item.registration))
     if item.link:
-        found.append(("read", "Läs mer", item.link))
+        found.append(("read", READ_MORE, item.link))
     if item.is_event:
-        found.append(("calendar", "Lägg till i kalendern", ics_url(site, item)))
+        found.append(("calendar", ADD_TO_CALENDAR, ics_url(site, item)))
     return tuple(
         Action(kind, label, url, index == 0 and kind != "calendar", f"{label}: {item.title}")
         for index, (kind, label, url) in enumerate(found)
@@ -289,11 +301,6 @@ def host_of(url: str) -> str:
     """Return the host name of an absolute URL ("www.example.se"), or the URL itself."""
     host = urlsplit(url).hostname
     return host or url
-
-
-def anchor(slug: str) -> str:
-    """Return a slug as a URL fragment: a file name may hold "#", "?" or spaces."""
-    return quote(slug, safe="-._~!$&'()*+,;=:@/")
 
 
 def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
@@ -308,39 +315,167 @@ def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
     return boxes
 
 
+@dataclass(frozen=True)
+class Badge:
+    """A campaign's badge on an item: its name in its colour, linking to its page."""
+
+    slug: str
+    name: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item as every medium shows it, worked out once per issue (IssueView)."""
+
+    item: Item
+    badges: tuple[Badge, ...]
+    names: str  # its campaigns' names: "Svartsjuka är inte romantiskt, Välj att sluta"
+    color: str  # its button's colour: its first campaign's, or the accent
+    actions: tuple[Action, ...]
+    boxes: tuple[Campaign, ...]  # the campaigns whose standing box follows it
+    when: str  # an event's day and time in Swedish ("" for news)
+    image_width: int  # the width of its image in the email
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The email's footer, the same in its HTML and its text."""
+
+    lines: tuple[str, ...]  # support lines, e.g. Kvinnofridslinjen
+    sender: str
+    postal: str
+    contact: str  # the address replies go to
+    reason: str  # why the recipient gets the newsletter
+    unsubscribe_url: str
+    web_url: str
+    privacy_url: str  # the subscription service's privacy notice ("" without a service)
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """What the three issue templates (email MJML, email text, web page) show, in order.
+
+    Each medium has partials with the same names for the same parts (email/_parts.mjml,
+    email/_parts.txt, web/_parts.html: `_contents`, `_item`, `_event`, `_campaign`,
+    `_footer`): a new thing on an item is one field here and one line per medium.
+    """
+
+    issue: Issue
+    news: tuple[Entry, ...]
+    events: tuple[Entry, ...]
+    web_url: str
+
+
+def issue_view(content: Content, issue: Issue) -> IssueView:
+    """Return the issue's view: every item's badges, actions, boxes and event facts."""
+    site, campaigns = content.site, content.campaigns
+    boxes = campaign_boxes(issue)
+
+    def entry(item: Item) -> Entry:
+        tagged = [campaigns[slug] for slug in item.campaigns]
+        return Entry(
+            item,
+            tuple(Badge(c.slug, c.name, c.color) for c in tagged),
+            ", ".join(c.name for c in tagged),
+            tagged[0].color if tagged else ACCENT,
+            actions(site, item),
+            tuple(campaigns[slug] for slug in boxes.get(item.slug, ())),
+            when(item) if item.is_event else "",
+            image_width(item),
+        )
+
+    return IssueView(
+        issue,
+        tuple(entry(i) for i in issue.news),
+        tuple(entry(i) for i in issue.events),
+        web_url(site, issue),
+    )
+
+
+def footer(site: Site, issue: Issue, unsubscribe_url: str | None) -> Footer:
+    """Return the email's footer (unsubscribe_url: the recipient's own, or the site's)."""
+    service = site.subscriptions
+    return Footer(
+        site.footer_lines,
+        site.sender_name,
+        site.postal,
+        site.reply_to or site.sender_address,
+        site.reason,
+        unsubscribe_url or site.unsubscribe_url,
+        web_url(site, issue),
+        urls.service_url(service.url, urls.PRIVACY_NOTICE) if service else "",
+    )
+
+
 def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dict[str, Any]:
     site = content.site
-
-    def color_of(item: Item) -> str:
-        return content.campaigns[item.campaigns[0]].color if item.campaigns else ACCENT
-
+    view = issue_view(content, issue)
     return {
         "site": site,
         "issue": issue,
-        "campaigns": content.campaigns,
-        "boxes": campaign_boxes(issue),
-        "accent": ACCENT,
-        "color_of": color_of,
-        "names": lambda item: ", ".join(content.campaigns[c].name for c in item.campaigns),
-        "web_url": web_url(site, issue),
-        "ics_url": lambda item: ics_url(site, item),
-        "actions": lambda item: actions(site, item),
-        "image_width": image_width,
+        "view": view,
+        "footer": footer(site, issue, unsubscribe_url),
         # Three invisible characters per step, until inbox previews (about 150
         # characters) end with the preheader.
         "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
+        # What templates written before IssueView use (a content tree's own may)
+        "campaigns": content.campaigns,
+        "boxes": campaign_boxes(issue),
+        "color_of": lambda item: _entry_of(view, item).color,
+        "names": lambda item: _entry_of(view, item).names,
+        "web_url": view.web_url,
+        "ics_url": lambda item: ics_url(site, item),
+        "actions": lambda item: actions(site, item),
+        "image_width": image_width,
         "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
     }
 
 
+def _entry_of(view: IssueView, item: Item) -> Entry:
+    return next(e for e in view.news + view.events if e.item.slug == item.slug)
+
+
+def _page(site: Site, folder: str) -> dict[str, Any]:
+    """Return the context of a web page in folder: its links (and `depth`, for old templates)."""
+    links = urls.links(site, folder)
+    return {"links": links, "depth": links.up}
+
+
 @_reports_templates
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    return env.get_template(template).render(context)
+
+
+def _web_context(content: Content, issue: Issue, context: dict[str, Any]) -> dict[str, Any]:
+    """Return an issue's context for its web page (which no recipient's own link reaches)."""
+    site = content.site
+    return (
+        context
+        | _page(site, issue.folder)
+        | {
+            "content": content,
+            "unsubscribe_url": site.unsubscribe_url,
+            "footer": footer(site, issue, None),
+        }
+    )
+
+
+def _tidy_mjml(mjml: str) -> str:
+    # The templates' indentation would otherwise travel in every message.
+    return GAPS.sub("> <", INDENT.sub("\n<", mjml))
+
+
+def _tidy_text(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
 def render_mjml(
     env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
 ) -> str:
     """Return the issue's email as MJML."""
-    mjml = env.get_template("email/issue.mjml").render(_context(content, issue, unsubscribe_url))
-    # The templates' indentation would otherwise travel in every message.
-    return GAPS.sub("> <", INDENT.sub("\n<", mjml))
+    context = _context(content, issue, unsubscribe_url)
+    return _tidy_mjml(_render(env, "email/issue.mjml", context))
 
 
 def compile_mjml(mjml: str, css: str, timings: Timings | None = None) -> str:
@@ -431,21 +566,17 @@ def image_heights(html: str, issue: Issue) -> str:
     return re.sub(r'<img\b[^>]*\sheight="auto"[^>]*>', fix, html)
 
 
+@_reports_templates
 def email_css(env: jinja2.Environment) -> str:
     """Return the CSS that is inlined into the email (a content tree may override it)."""
-    if env.loader is None:
-        raise ValueError("the template environment has no loader")
-    source, _, _ = env.loader.get_source(env, "email/inline.css")
-    return source
+    return env.get_template("email/inline.css").render()
 
 
-@_reports_templates
 def render_text(
     env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
 ) -> str:
     """Return the plain-text version: wrapped at 78 columns, every link as a full URL."""
-    text = env.get_template("email/issue.txt").render(_context(content, issue, unsubscribe_url))
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return _tidy_text(_render(env, "email/issue.txt", _context(content, issue, unsubscribe_url)))
 
 
 def message(
@@ -483,12 +614,10 @@ def message(
     return msg
 
 
-@_reports_templates
 def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
     """Return the issue's web version: semantic HTML with the archive's stylesheet."""
-    return env.get_template("web/issue.html").render(
-        _context(content, issue, None) | {"content": content, "depth": "../../"}
-    )
+    context = _web_context(content, issue, _context(content, issue, None))
+    return _render(env, "web/issue.html", context)
 
 
 @_reports_templates
@@ -497,11 +626,12 @@ def render_archive(env: jinja2.Environment, content: Content) -> str:
     years: dict[int, list[Issue]] = {}
     for issue in sorted(content.issues, key=lambda i: (i.date, i.id), reverse=True):
         years.setdefault(issue.year, []).append(issue)
+    site = content.site
     return env.get_template("web/archive.html").render(
-        site=content.site,
+        site=site,
         content=content,
         years=years,
-        depth="",
+        **_page(site, ""),
         accent=ACCENT,
         campaigns=content.campaigns,
     )
@@ -528,8 +658,8 @@ def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaig
         items=items,
         logo=logo,
         issue_titles={(i.year, i.id): i.title for i in content.issues},
-        depth="../../",
-        feed_base=f"{site.base_url}/campaigns/{campaign.slug}/",
+        **_page(site, urls.campaign_folder(campaign.slug)),
+        feed_base=urls.absolute(site, urls.campaign_feeds(campaign.slug)),  # for old templates
         accent=ACCENT,
     )
 
@@ -542,19 +672,20 @@ def render_issue(
     timings: Timings | None = None,
 ) -> RenderedIssue:
     """Return every output of one issue (timings, if given, gets the time per stage)."""
+    context = _context(content, issue, unsubscribe_url)  # its IssueView: once for all three
     with timed(timings, "mjml"):
-        mjml = render_mjml(env, content, issue, unsubscribe_url)
+        mjml = _tidy_mjml(_render(env, "email/issue.mjml", context))
     html = image_heights(compile_mjml(mjml, email_css(env), timings), issue)
     with timed(timings, "text"):
-        text = render_text(env, content, issue, unsubscribe_url)
+        text = _tidy_text(_render(env, "email/issue.txt", context))
     with timed(timings, "message"):
         eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
     with timed(timings, "web"):
-        web = render_web(env, content, issue)
+        web = _render(env, "web/issue.html", _web_context(content, issue, context))
     return RenderedIssue(issue, mjml, html, text, eml, web)
 
 
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
-    """Return the archive's stylesheet."""
-    return (Path(__file__).parent / "templates" / "web" / "style.css").read_text("utf-8")
+    """Return the archive's stylesheet (the default one: a content tree cannot replace it)."""
+    return environment().get_template("web/style.css").render()

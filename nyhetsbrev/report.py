@@ -23,33 +23,32 @@ import datetime as dt
 import html
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .csvout import to_csv
 from .deliverability import IssueFeedback
 from .errors import NyhetsbrevError
-from .models import ISSUES_PER_YEAR, Content, Issue, Item, swedish_order
+from .models import Content, Issue, Item, swedish_order
 from .numerals import capitalized, in_words
+from .vocabulary import (
+    ACCENT,
+    GOALS,
+    ISSUES_PER_YEAR,
+    STATUSES,
+    TYPE_SINGULAR,
+    TYPES,
+    against_plan,
+)
+from .vocabulary import UNTAGGED_COLOR as GREY
 
-PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year
+PROMISE = ISSUES_PER_YEAR  # the action plan: a newsletter 6-12 times a year (vocabulary)
 MISSING = "uppgift saknas"  # a figure the ledger cannot give
-GOALS = {  # the regional strategy's sub-goals, as the action plan names them
-    1: "Ett utökat och verkningsfullt förebyggande arbete mot våld",
-    2: "Förbättrad upptäckt av våld",
-    3: "Starkare skydd och stöd för våldsutsatta vuxna och barn",
-    4: "Effektivare brottsbekämpning",
-    5: "Förbättrad kunskap och metodutveckling",
-}
-TYPES = {"news": "Nyheter", "event": "Evenemang"}
-TYPE_SINGULAR = {"news": "nyhet", "event": "evenemang"}
-STATUSES = {"draft": "utkast", "ready": "klart", "sent": "skickat"}
 NO_CAMPAIGN = "Ingen kampanj"
 NO_GOAL = "Inget delmål angivet"
 NO_GROUP = "Ingen målgrupp angiven"
-ACCENT = "#1d4f91"
-GREY = "#5f6368"
 FORMATS = ("html", "md", "csv")
 NBSP = "\u00a0"
 
@@ -338,9 +337,9 @@ def when(start: dt.datetime) -> str:
 def verdict(report: Report) -> str:
     """Return the sentence on the number of issues against the plan's 6-12."""
     n, (low, high) = len(report.issues), PROMISE
-    if n < low:
+    if against_plan(n) < 0:
         judged = f"färre än planens {low}–{high}"
-    elif n > high:
+    elif against_plan(n) > 0:
         judged = f"fler än planens {low}–{high}"
     else:
         judged = f"inom planens {low}–{high}"
@@ -678,18 +677,17 @@ def chart_title(what: str, counts: Sequence[Count]) -> str:
 
 def render_html(report: Report) -> str:
     """Return the account as one self-contained HTML page: inline CSS, SVG charts, no script."""
-    import jinja2
     from markupsafe import Markup
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nyhetsbrev", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(goals=goal_list, short=short_date, tal=tal, figure=figure)
+    from .render import environment
+
+    filters: dict[str, Callable[..., Any]] = {
+        "goals": goal_list,
+        "short": short_date,
+        "tal": tal,
+        "figure": figure,
+    }
+    env = environment(trusted=True, filters=filters)
 
     def counts_chart(chart_id: str, what: str, counts: Sequence[Count]) -> Markup:
         return Markup(
@@ -724,61 +722,7 @@ def render_html(report: Report) -> str:
         missing_note=MISSING_NOTE,
         goals=GOALS,
         statuses=STATUSES,
-        css=Markup(REPORT_CSS),
     )
-
-
-REPORT_CSS = """
-:root { --text: #1f2328; --muted: #595959; --line: #d0ccc4; --band: #e7eef8; --bg: #fff; }
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--text);
-  font: 1rem/1.5 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 48rem; margin: 0 auto; padding: 1rem 1rem 3rem; }
-header { border-top: 6px solid #1d4f91; padding-top: 1rem; }
-.org { margin: 0; color: var(--muted); font-size: .95rem; }
-h1 { font-size: 1.9rem; line-height: 1.2; margin: .5rem 0 1rem; }
-h2 { font-size: 1.4rem; line-height: 1.3; margin: 2.5rem 0 .5rem;
-  border-bottom: 1px solid var(--line); }
-h3 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: .75rem;
-  padding: 0; margin: 0; }
-.figures div { border: 1px solid var(--line); border-radius: 4px; padding: .5rem .75rem; }
-.figures dt { font-size: .9rem; color: var(--muted); }
-.figures dd { margin: 0; font-size: 1.4rem; font-weight: bold; }
-figure { margin: 1rem 0 .5rem; }
-svg.chart { display: block; width: 100%; height: auto; max-width: 40rem; }
-svg .label { font-size: 15px; fill: var(--text); }
-svg .value { font-size: 15px; font-weight: bold; fill: var(--text); }
-svg .tick { font-size: 13px; fill: var(--muted); text-anchor: middle; }
-svg .axis { stroke: var(--muted); stroke-width: 1; }
-svg .band { fill: var(--band); }
-svg .empty { fill: none; stroke: #8a8a8a; stroke-width: 1.5; }
-.table-wrap { overflow-x: auto; position: relative; }
-.nowrap { white-space: nowrap; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .95rem; }
-caption { text-align: left; font-weight: bold; padding: .25rem 0; }
-th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem .3rem 0; text-align: left;
-  vertical-align: top; }
-thead th { border-bottom: 2px solid var(--text); }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-tfoot th, tfoot td { font-weight: bold; border-top: 2px solid var(--text); }
-td.mark { text-align: center; }
-.note { color: var(--muted); font-size: .95rem; }
-.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
-  clip: rect(0 0 0 0); white-space: nowrap; }
-@page { size: A4; margin: 16mm 14mm; }
-@media print {
-  body { font-size: 10.5pt; }
-  main { max-width: none; padding: 0; }
-  h2 { break-after: avoid; page-break-after: avoid; }
-  figure, table, tr, .figures { break-inside: avoid; page-break-inside: avoid; }
-  caption { break-after: avoid; }
-  p { break-inside: avoid; page-break-inside: avoid; }
-  svg.chart { max-width: 100%; max-height: 235mm; }
-  .table-wrap { overflow: visible; }
-  a { color: inherit; text-decoration: none; }
-}
-"""
 
 
 def render(report: Report, fmt: str) -> bytes:

@@ -12,7 +12,7 @@ these declarations:
 - the tests go through every declared field.
 
 Texts here are Swedish where a coordinator reads them (in a message or in a new file).
-Pure data: no I/O, nothing imported from the package.
+Pure data: no I/O; the words and colours it shares with the outputs come from `vocabulary`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Literal
+
+from . import vocabulary
 
 Kind = Literal[
     "text",  # one line of text (several lines when `multiline`)
@@ -61,8 +63,8 @@ class Field:
 
 
 # Each value with what it means, in Swedish, for the message about a wrong one.
-STATUSES = {"draft": "utkast", "ready": "klart att skicka", "sent": "skickat"}
-TYPES = {"news": "nyhet", "event": "evenemang"}
+STATUSES = vocabulary.STATUS_MEANINGS
+TYPES = vocabulary.TYPE_SINGULAR
 SECURITY = {
     "starttls": "kryptering efter anslutningen",
     "tls": "kryptering från början",
@@ -201,7 +203,7 @@ CAMPAIGN = (
     Field(
         "color",
         "color",
-        default="#1d4f91",  # the accent colour; 8.6:1 against white
+        default=vocabulary.DEFAULT_CAMPAIGN_COLOR,
         comment="Kampanjens färg (hex). Vit text på färgen måste nå kontrast 4,5:1 (WCAG AA).",
     ),
     Field(

@@ -16,9 +16,10 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from . import urls
 from .publish import PublishError
 
-FOLDER = "pagefind"
+FOLDER = urls.SEARCH
 TIMEOUT = 120  # seconds; a year of issues takes well under one
 
 

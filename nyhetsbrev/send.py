@@ -44,7 +44,7 @@ from .load import config_line, read_bytes, relative
 from .models import STOCKHOLM, Content, Issue, Site, Smtp
 from .publish import replace_file
 from .recipients import Recipient, read_list, read_suppression, secret_problem, unsubscribe_url
-from .render import environment, message, render_issue
+from .render import message, render_issue, site_environment
 from .wire import Wire
 
 if TYPE_CHECKING:
@@ -172,8 +172,7 @@ def require_ready(issue: Issue) -> None:
 
 def prepare(content: Content, issue: Issue) -> Template:
     """Return the issue rendered once, by build's code, with the placeholder unsubscribe URL."""
-    folder = content.site.root / "templates"
-    env = environment(folder if folder.is_dir() else None)
+    env = site_environment(content.site)
     rendered = render_issue(env, content, issue, unsubscribe_url=PLACEHOLDER)
     key = os.environ.get(SECRET_ENV, "").encode()
     return Template(content.site, issue, rendered.html, rendered.text, key)

@@ -31,14 +31,21 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
+from . import urls
 from .check import check
 from .config import parse_config
 from .errors import ERROR, ContentError, NyhetsbrevError, Problem
 from .lint import documents, lint
 from .load import CONFIG, RawIssue, Tree, load, read_config, read_issue
 from .models import Asset, Content, Issue, issue_title
-from .plan import STATUS
-from .render import RenderedIssue, TemplateFailure, environment, render_issue, stylesheet
+from .render import (
+    RenderedIssue,
+    TemplateFailure,
+    environment,
+    render_issue,
+    site_environment,
+    stylesheet,
+)
 
 EMAIL_PREFIX = "/utskick/"  # where the outputs are served; base_url is rewritten to it
 WATCHED = ("newsletters", "campaigns", "templates")
@@ -271,8 +278,7 @@ class Preview:
 
     def _environment(self, content: Content) -> jinja2.Environment:
         if self._env is None:
-            folder = content.site.root / "templates"
-            self._env = environment(folder if folder.is_dir() else None)
+            self._env = site_environment(content.site)
         return self._env
 
     def base_url(self) -> str | None:
@@ -440,24 +446,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _pages() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("nyhetsbrev", "templates/serve"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["status"] = lambda s: STATUS.get(s, s)
-    return env
-
-
 class Site:
     """Answers the preview's URLs from a Preview."""
 
     def __init__(self, preview: Preview):
         self.preview = preview
-        self.pages = _pages()
+        self.pages = environment(trusted=True)  # the preview's own pages, templates/serve/
 
     def get(self, path: str) -> Response:
         """Return the response for a GET of path."""
@@ -468,7 +462,7 @@ class Site:
             return _json(
                 {
                     "version": self.preview.version,
-                    "html": self.pages.get_template("list.html").render(**self._index()),
+                    "html": self.pages.get_template("serve/list.html").render(**self._index()),
                 }
             )
         if path.startswith("/nummer/"):
@@ -478,7 +472,9 @@ class Site:
         return self._not_found()
 
     def _html(self, template: str, status: int = 200, **context: Any) -> Response:
-        body = self.pages.get_template(template).render(version=self.preview.version, **context)
+        body = self.pages.get_template(f"serve/{template}").render(
+            version=self.preview.version, **context
+        )
         return Response(status, body.encode())
 
     def _not_found(self) -> Response:
@@ -513,19 +509,19 @@ class Site:
             "text": view.rendered.text if view.rendered else "",
             "errors": view.errors,
             "warnings": view.warnings,
-            "findings": self.pages.get_template("findings.html").render(view=view),
+            "findings": self.pages.get_template("serve/findings.html").render(view=view),
         }
 
     def _output(self, rest: str) -> Response:
-        if rest == "style.css":
+        if rest == urls.STYLESHEET:
             return Response(200, stylesheet().encode(), "text/css; charset=utf-8")
-        if rest == "site.js":  # the web version's quick exit works in the preview too
+        if rest == urls.SCRIPT:  # the web version's quick exit works in the preview too
             from .archive_pages import SCRIPT
 
             return Response(200, SCRIPT.read_bytes(), "text/javascript; charset=utf-8")
         key, _, name = rest.rpartition("/")
         view = self.preview.view(key) if key.count("/") == 1 else None
-        if view is not None and name in ("email.html", "index.html", "email.txt"):
+        if view is not None and name in (urls.EMAIL_HTML, urls.WEB, urls.EMAIL_TEXT):
             return self._rendered(view, name)
         return self._asset(rest)
 
@@ -533,9 +529,9 @@ class Site:
         if view.rendered is None:
             return self._html("unrenderable.html", view=view)
         base = self.preview.base_url()
-        if name == "email.txt":
+        if name == urls.EMAIL_TEXT:
             return Response(200, view.rendered.text.encode(), "text/plain; charset=utf-8")
-        html = view.rendered.html if name == "email.html" else view.rendered.web
+        html = view.rendered.html if name == urls.EMAIL_HTML else view.rendered.web
         if base:
             html = html.replace(base, EMAIL_PREFIX)
         return Response(200, html.encode())

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from . import register as reg
-from . import tokens
+from . import tokens, urls
 from .models import Site, Subscriptions
 from .recipients import normalize
 from .subscribers import notice_version, settings
@@ -136,7 +136,7 @@ def confirmation(site: Site, html: str, text: str, found: reg.Subscriber, token:
     from email.utils import format_datetime
     from html import escape
 
-    url = f"{settings(site).url}/bekrafta/{token}"
+    url = urls.service_url(settings(site).url, urls.CONFIRM, token)
     msg = EmailMessage(policy=SMTP)
     msg["From"] = Address(site.sender_name, addr_spec=site.sender_address)
     msg["To"] = Address(found.pending_name or found.name, addr_spec=found.address)
@@ -156,11 +156,14 @@ def confirmation(site: Site, html: str, text: str, found: reg.Subscriber, token:
 
 def render_confirmation(site: Site) -> tuple[str, str]:
     """Return the confirmation mail's HTML (MJML, the newsletter's look) and text, once."""
-    from .render import compile_mjml, email_css, environment
+    from .render import compile_mjml, email_css, site_environment
 
-    folder = site.root / "templates"
-    env = environment(folder if folder.is_dir() else None)
-    context = {"site": site, "url": PLACEHOLDER, "privacy_url": settings(site).url + "/integritet"}
+    env = site_environment(site)
+    context = {
+        "site": site,
+        "url": PLACEHOLDER,
+        "privacy_url": urls.service_url(settings(site).url, urls.PRIVACY_NOTICE),
+    }
     mjml = env.get_template("service/confirm_mail.mjml").render(context)
     html = compile_mjml(mjml, email_css(env))
     text = env.get_template("service/confirm_mail.txt").render(context)
@@ -185,11 +188,10 @@ def security_headers(config: Subscriptions) -> dict[str, str]:
 
 def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
     """Return the service for this site; key is the checked token secret."""
-    from .render import environment
+    from .render import site_environment
 
     config = settings(site)
-    folder = site.root / "templates"
-    env = environment(folder if folder.is_dir() else None)
+    env = site_environment(site)
     css = (
         env.get_template("web/style.css").render()
         + env.get_template("service/service.css").render()
@@ -345,11 +347,11 @@ def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
     routes = [
         Route("/", signup_page, methods=["GET"]),
         Route("/", signup, methods=["POST"]),
-        Route("/bekrafta/{token}", confirm_page, methods=["GET"]),
-        Route("/bekrafta/{token}", confirm, methods=["POST"]),
-        Route("/avsluta/{token}", unsubscribe_page, methods=["GET"]),
-        Route("/avsluta/{token}", unsubscribe, methods=["POST"]),
-        Route("/integritet", privacy, methods=["GET"]),
+        Route(f"/{urls.CONFIRM}/{{token}}", confirm_page, methods=["GET"]),
+        Route(f"/{urls.CONFIRM}/{{token}}", confirm, methods=["POST"]),
+        Route(f"/{urls.UNSUBSCRIBE}/{{token}}", unsubscribe_page, methods=["GET"]),
+        Route(f"/{urls.UNSUBSCRIBE}/{{token}}", unsubscribe, methods=["POST"]),
+        Route(f"/{urls.PRIVACY_NOTICE}", privacy, methods=["GET"]),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:

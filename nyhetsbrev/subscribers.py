@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import register as reg
-from . import tokens
+from . import tokens, urls
 from .csvout import to_csv
 from .errors import NyhetsbrevError, Problem
 from .load import relative
@@ -315,7 +315,8 @@ def _n(count: int, one: str, many: str) -> str:
 
 def unsubscribe_link(site: Site, key: bytes, subscriber: str) -> str:
     """Return the subscriber's personal unsubscribe URL: <url>/avsluta/<token>."""
-    return f"{settings(site).url}/avsluta/{tokens.make(key, tokens.UNSUBSCRIBE, subscriber)}"
+    token = tokens.make(key, tokens.UNSUBSCRIBE, subscriber)
+    return urls.service_url(settings(site).url, urls.UNSUBSCRIBE, token)
 
 
 def test_link(site: Site, key: bytes, address: str) -> str:

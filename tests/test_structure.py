@@ -18,7 +18,6 @@ READERS = {
     "subscribers": "the suppression list's digest",
     "signing": "the DKIM private key",
     "bounces": "returned mail (maildir or mbox)",
-    "render": "the package's own stylesheet",
     "serve": "the package's script and the preview's built files",
     "scaffold": "nothing: it creates new files only (open mode 'x')",
 }
