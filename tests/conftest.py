@@ -1,4 +1,4 @@
-"""Shared fixtures: content trees copied to a temporary folder, and a CLI runner."""
+"""Shared fixtures: content trees (copied or fresh), a CLI runner, an SMTP server, a browser."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from nyhetsbrev.cli import cli
+
+from .smtp import SECRET, Server, point
+from .trees import Fresh
+from .trees import fresh as fresh_tree
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -102,3 +106,39 @@ def _fixed_today(monkeypatch):
     from nyhetsbrev import archive_pages
 
     monkeypatch.setattr(archive_pages, "today", lambda: dt.date(2026, 11, 26))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Fresh:
+    """Return a small valid content tree written in one call (see tests/trees.py)."""
+    return fresh_tree(tmp_path / "innehall")
+
+
+@pytest.fixture
+def server():
+    """Start an SMTP server (aiosmtpd) on a free port of 127.0.0.1 for one test."""
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def site(tree: Path, server: Server, monkeypatch) -> Path:
+    """Return the fixture tree pointed at the test server, with the unsubscribe secret set."""
+    point(tree, server.port)
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Launch Debian's Chromium once per session (per worker) for every browser test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()

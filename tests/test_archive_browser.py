@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, FIXTURES
+from .conftest import FIXTURES
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -47,18 +47,6 @@ def site(tmp_path_factory):
     yield f"http://127.0.0.1:{server.server_address[1]}/", out
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
 
 
 def _context(browser, site, **options):

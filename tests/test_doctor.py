@@ -16,15 +16,13 @@ from pathlib import Path
 
 import dkim
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from nyhetsbrev import doctor, signing
 from nyhetsbrev.config import load_site
 from nyhetsbrev.models import Bounces, Dkim, Privacy, Smtp, Subscriptions
 
+from .smtp import PASSWORD, Server, free_port
 from .test_dkim import KEY, PUBLIC, SELECTOR
-from .test_send import PASSWORD, free_port
 
 GOOD_DNS = {
     "example.se": ["v=spf1 mx ip4:192.0.2.10 -all", "google-site-verification=abc"],
@@ -80,27 +78,9 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return cert, key
 
 
-class Smtpd:
-    def __init__(self, tls: ssl.SSLContext | None = None, auth: bool = False):
-        self.port = free_port()
-        options: dict = {}
-        if tls is not None:
-            options |= {"tls_context": tls, "require_starttls": False}
-        if auth:
-            options |= {"auth_require_tls": False, "authenticator": self._authenticate}
-        self.controller = Controller(object(), hostname="127.0.0.1", port=self.port, **options)
-        self.controller.start()
-
-    def _authenticate(self, server, session, envelope, mechanism, data):
-        return AuthResult(success=data.password == PASSWORD.encode(), handled=False)
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
 @pytest.fixture
 def plain():
-    s = Smtpd()
+    s = Server()
     yield s
     s.stop()
 
@@ -109,7 +89,7 @@ def plain():
 def starttls(certificate):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
-    s = Smtpd(tls=context, auth=True)
+    s = Server(auth=True, tls=context)
     yield s
     s.stop()
 

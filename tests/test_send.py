@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
-import email
-import email.policy
 import hashlib
 import hmac
 import logging
@@ -14,8 +11,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -23,120 +20,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from nyhetsbrev import ledger
 from nyhetsbrev.send import PLACEHOLDER, Pace
 
 from .conftest import REPO
+from .smtp import PASSWORD, SECRET, Server, free_port, point
 
-SECRET = "test-hemlighet-som-är-minst-32-byte-lång"
-PASSWORD = "Lösen-som-aldrig-syns-9731"
 ISSUE = "2022-10"
-
-
-class Recorder:
-    """An aiosmtpd handler that keeps every accepted message and misbehaves on request."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []  # (recipient, raw message)
-        self.reject: dict[str, str] = {}  # recipient -> permanent reply at RCPT
-        self.transient: dict[str, int] = {}  # recipient -> how many 451 replies first
-        self.drop_every: int | None = None  # close the connection after this many messages
-        self.refuse = False  # close every new connection at EHLO
-        self.delay = 0.0  # seconds between receiving a message and replying 250
-        self.connections = 0
-        self._since_connect = 0
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        self.connections += 1
-        if self.refuse:
-            server.transport.close()
-        session.host_name = hostname
-        return responses
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.drop_every and getattr(session, "count", 0) >= self.drop_every:
-            server.transport.close()  # a real drop: no reply at all
-            return "421 4.3.0 going away"
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return self.reject[address]
-        if self.transient.get(address, 0) > 0:
-            self.transient[address] -= 1
-            return "451 4.7.1 Försök igen senare"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        for rcpt in envelope.rcpt_tos:
-            self.messages.append((rcpt, envelope.content))
-        session.count = getattr(session, "count", 0) + 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
-
-    def by_recipient(self) -> collections.Counter[str]:
-        return collections.Counter(r for r, _ in self.messages)
-
-    def parsed(self) -> list[tuple[str, email.message.EmailMessage]]:
-        return [
-            (r, email.message_from_bytes(raw, policy=email.policy.default))
-            for r, raw in self.messages
-        ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, auth: bool = False):
-        self.handler = Recorder()
-        self.logins: list[tuple[bytes, bytes]] = []
-        self.password = PASSWORD
-        options = {}
-        if auth:
-            options = {"auth_require_tls": False, "authenticator": self._authenticate}
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
-        self.controller.start()
-
-    def _authenticate(self, server, session, envelope, mechanism, data):
-        self.logins.append((data.login, data.password))
-        return AuthResult(success=data.password == self.password.encode(), handled=False)
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def site(tree: Path, server: Server, monkeypatch) -> Path:
-    """Return the fixture tree pointed at the test server, with the unsubscribe secret set."""
-    point(tree, server.port)
-    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
-    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
-    return tree
-
-
-def point(tree: Path, port: int, user: str = "") -> None:
-    toml = tree / "newsletter.toml"
-    text = toml.read_text("utf-8").replace("port = 2525", f"port = {port}")
-    toml.write_text(text.replace('user = ""', f'user = "{user}"'), "utf-8")
 
 
 def recipients(tree: Path, n: int, extra: str = "") -> Path:
@@ -1024,7 +915,6 @@ def archive(site: Path, tmp_path: Path, monkeypatch):
     """
     import functools
     import http.server
-    import ssl
     import threading
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
