@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from nyhetsbrev.cli import cli
 
-from .smtp import SECRET, Server, point
+from .smtp import SECRET, Server, point, running
 from .trees import Fresh
 from .trees import fresh as fresh_tree
 
@@ -117,9 +117,8 @@ def fresh(tmp_path: Path) -> Fresh:
 @pytest.fixture
 def server():
     """Start an SMTP server (aiosmtpd) on a free port of 127.0.0.1 for one test."""
-    s = Server()
-    yield s
-    s.stop()
+    with running() as s:
+        yield s
 
 
 @pytest.fixture
@@ -142,3 +141,17 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Return a function that opens a page in a new browser context; all close after the test."""
+    contexts = []
+
+    def open_page(**options):
+        contexts.append(browser.new_context(**options))
+        return contexts[-1].new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

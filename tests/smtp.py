@@ -12,6 +12,9 @@ import email
 import email.policy
 import socket
 import ssl
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -110,3 +113,26 @@ def point(tree: Path, port: int, user: str = "") -> None:
     toml = tree / "newsletter.toml"
     text = toml.read_text("utf-8").replace("port = 2525", f"port = {port}")
     toml.write_text(text.replace('user = ""', f'user = "{user}"'), "utf-8")
+
+
+@contextmanager
+def running(auth: bool = False, tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    """Run a Server for the length of the with block."""
+    server = Server(auth, tls)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def certificate(folder: Path, days: int = 2) -> tuple[Path, Path]:
+    """Make a self-signed certificate for 127.0.0.1 in folder; return (cert, key)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days)]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -29,10 +29,8 @@ def server(tree):
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
+def page(new_page):
+    return new_page(viewport={"width": 1400, "height": 1000})
 
 
 def expect(target):
