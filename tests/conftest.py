@@ -68,6 +68,19 @@ def without_section(text: str, name: str) -> str:
     return re.sub(rf"(?ms)^\[{re.escape(name)}\]\n.*?(?=^\[|\Z)", "", text)
 
 
+def edit(tree: Path, rel: str, old: str, new: str) -> None:
+    """Replace the first old with new in the file rel of tree (old must be there)."""
+    text = (tree / rel).read_text("utf-8")
+    assert old in text, f"{old!r} not in {rel}"
+    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
+
+
+def fails_with(result, output: str) -> None:
+    """The command exited 1 and printed exactly output (stdout and stderr together)."""
+    assert result.exit_code == 1
+    assert result.output == output
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """Return a fresh copy of the basic fixture content tree."""

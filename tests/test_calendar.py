@@ -10,15 +10,11 @@ from zoneinfo import ZoneInfo
 import lxml.html
 from icalendar import Calendar
 
+from .conftest import edit
+
 BASE = "https://nyhetsbrev.example.se"
 EVENT = "newsletters/2022/2022-03/webbinarium.md"
 UTC = dt.UTC
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
 
 
 def read(path: Path) -> Calendar:

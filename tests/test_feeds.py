@@ -20,6 +20,8 @@ from nyhetsbrev.feeds import feed_files
 from nyhetsbrev.models import Content
 from nyhetsbrev.pipeline import load_content
 
+from .conftest import edit
+
 BASE = "https://nyhetsbrev.example.se"
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -40,12 +42,6 @@ XML_FEEDS = ["feed.xml", "atom.xml"] + [
 ]
 RSS_FEEDS = [name for name in XML_FEEDS if name.endswith("feed.xml")]
 ATOM_FEEDS = [name for name in XML_FEEDS if name.endswith("atom.xml")]
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
 
 
 def build(run, tree: Path, out: Path) -> Path:

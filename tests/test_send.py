@@ -24,7 +24,7 @@ import pytest
 from nyhetsbrev import ledger
 from nyhetsbrev.send import PLACEHOLDER, Pace
 
-from .conftest import REPO
+from .conftest import REPO, edit
 from .smtp import PASSWORD, SECRET, certificate, free_port, point, running
 
 ISSUE = "2022-10"
@@ -953,19 +953,17 @@ def archive(site: Path, tmp_path: Path, monkeypatch):
     # An image in the issue, so the check has one to look for.
     folder = site / "newsletters" / "2022" / "2022-10"
     shutil.copy(site / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "plan.png")
-    item = folder / "valj-att-sluta.md"
-    item.write_text(
-        item.read_text("utf-8").replace(
-            "summary:", "image: plan.png\nimage_alt: Omslaget till planen\nsummary:"
-        ),
-        "utf-8",
+    edit(
+        site,
+        "newsletters/2022/2022-10/valj-att-sluta.md",
+        "summary:",
+        "image: plan.png\nimage_alt: Omslaget till planen\nsummary:",
     )
-    toml = site / "newsletter.toml"
-    toml.write_text(
-        toml.read_text("utf-8").replace(
-            'base_url = "https://nyhetsbrev.example.se"', f'base_url = "https://127.0.0.1:{port}"'
-        ),
-        "utf-8",
+    edit(
+        site,
+        "newsletter.toml",
+        'base_url = "https://nyhetsbrev.example.se"',
+        f'base_url = "https://127.0.0.1:{port}"',
     )
     try:
         yield public, f"https://127.0.0.1:{port}"
