@@ -68,6 +68,15 @@ def without_section(text: str, name: str) -> str:
     return re.sub(rf"(?ms)^\[{re.escape(name)}\]\n.*?(?=^\[|\Z)", "", text)
 
 
+def files(folder: Path) -> dict[str, bytes]:
+    """Return every file under folder with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 def edit(tree: Path, rel: str, old: str, new: str) -> None:
     """Replace the first old with new in the file rel of tree (old must be there)."""
     text = (tree / rel).read_text("utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import edit
+from .conftest import files as snapshot
 
 ITEM = "newsletters/2022/2022-03/handlingsplan.md"
 EVENT = "newsletters/2022/2022-03/webbinarium.md"
@@ -17,14 +18,6 @@ ISSUE = "newsletters/2022/2022-03/issue.md"
 
 def write(tree: Path, rel: str, text: str, encoding: str = "utf-8") -> None:
     (tree / rel).write_bytes(text.encode(encoding))
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def fails(run, tree: Path, *extra: str) -> str:

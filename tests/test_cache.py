@@ -10,13 +10,7 @@ import pytest
 
 from nyhetsbrev import cache, pipeline
 
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+from .conftest import files
 
 
 def entries(root: Path) -> set[str]:
