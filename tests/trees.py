@@ -24,6 +24,7 @@ import yaml
 
 from nyhetsbrev.check import check
 from nyhetsbrev.errors import ERROR, Problem
+from nyhetsbrev.lint import body_findings, documents, lint_campaign, lint_item
 from nyhetsbrev.load import Document, Tree, load, parse_document
 from nyhetsbrev.models import Content
 
@@ -125,7 +126,11 @@ class Fresh:
 
     def issue(self, issue: str = ISSUE, body: str = "Välkommen.", **meta: Any) -> Path:
         """Write issue.md of issue (ÅÅÅÅ-MM): dated the 15th, ready, unless meta says else."""
-        base = {"date": dt.date(int(issue[:4]), int(issue[5:7]), 15), "status": "ready"}
+        base = {
+            "date": dt.date(int(issue[:4]), int(issue[5:7]), 15),
+            "status": "ready",
+            "preheader": "Nyheter, kampanjer och evenemang i länet den här månaden.",
+        }
         path = self.folder(issue) / "issue.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(markdown(merged(base, meta), body), "utf-8")
@@ -184,6 +189,20 @@ class Fresh:
     def problems(self) -> list[str]:
         """Return every problem `check` reports, as the CLI prints them."""
         return [str(p) for p in self.checked()[1]]
+
+    def lint_lines(self) -> list[str]:
+        """Return the lint findings that need no rendering (campaigns, intros, items), as the
+        CLI prints them; the checked content must have no error."""
+        tree = self.tree()
+        content, problems = check(tree)
+        assert content is not None, [str(p) for p in problems]
+        docs = documents(tree)
+        found = [p for c in content.campaigns.values() for p in lint_campaign(c, docs)]
+        for issue in content.issues:
+            found += body_findings(docs[issue.path], base=1)
+            for item in issue.items:
+                found += lint_item(item, issue, docs.get(item.path), content.site.max_words)
+        return [str(p) for p in sorted(found)]
 
     def content(self) -> Content:
         """Return the checked content, asserting that it has no error."""
