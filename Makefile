@@ -20,10 +20,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 build: $(VENV)/.installed  ## build the sample year into public/
 	$(BIN)/nyhetsbrev build --root . --out public
 
-test: $(VENV)/.installed-test  ## run the test suite (installs Debian's chromium when root)
+test: $(VENV)/.installed-test  ## run the test suite on two processes (installs Debian's chromium when root)
 	scripts/ensure-browser
 	scripts/ensure-dovecot
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 golden: $(VENV)/.installed-test  ## regenerate tests/expected/ (read the diff before committing)
 	$(BIN)/python -m tests.golden

@@ -182,15 +182,6 @@ def one_issue(work: Path, repeat: int) -> tuple[float, str]:
     return statistics.median(times), reference
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        self.count += len(envelope.rcpt_tos)
-        return "250 2.0.0 Ok"
-
-
 FLOOR_SEND = """
 import smtplib, sqlite3, sys, tempfile, time
 from pathlib import Path
@@ -222,9 +213,9 @@ def smtp_floor(n: int, size: int, ledger: bool) -> float:
     """
     from aiosmtpd.controller import Controller
 
-    from benchmarks.send import free_port
+    from benchmarks.send import Counter, free_port
 
-    handler, port = _Counter(), free_port()
+    handler, port = Counter(), free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:

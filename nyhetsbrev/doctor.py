@@ -246,17 +246,22 @@ def _public_key_of_private(pem: bytes) -> bytes | None:
     return None
 
 
+NO_DKIM = (
+    "breven signeras inte av verktyget ([dkim] saknas). Om e-postservern signerar dem, "
+    "be den som sköter den bekräfta att List-Unsubscribe och List-Unsubscribe-Post "
+    "ingår; annars lägg till [dkim] domain och selector (se README)"
+)
+NO_SERVICE = (
+    "[subscriptions] saknas, så ingen tjänst tar emot avregistreringar med ett klick; "
+    "sätt upp den (se README)"
+)
+
+
 def dkim_check(site: Site, resolver: Resolver) -> Check:
     from . import signing
 
     if site.dkim is None:
-        return Check(
-            "DKIM",
-            WARNING,
-            "breven signeras inte av verktyget ([dkim] saknas). Om e-postservern signerar dem, "
-            "be den som sköter den bekräfta att List-Unsubscribe och List-Unsubscribe-Post "
-            "ingår; annars lägg till [dkim] domain och selector (se README)",
-        )
+        return Check("DKIM", WARNING, NO_DKIM)
     name = f"{site.dkim.selector}._domainkey.{site.dkim.domain}"
     found = _lookup(resolver, name, "DKIM")
     if isinstance(found, Check):
@@ -423,12 +428,7 @@ def header_check(raw: bytes, signed_by_tool: bool) -> Check:
 
 def service_check(site: Site, timeout: float) -> Check:
     if site.subscriptions is None:
-        return Check(
-            "Prenumerationstjänsten",
-            WARNING,
-            "[subscriptions] saknas, så ingen tjänst tar emot avregistreringar med ett klick; "
-            "sätt upp den (se README)",
-        )
+        return Check("Prenumerationstjänsten", WARNING, NO_SERVICE)
     url = site.subscriptions.url + "/"
     from .send import http_status
 

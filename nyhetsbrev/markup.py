@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -153,15 +153,12 @@ class _Resolver:
         url = url.strip()
         parts = urlsplit(url)
         if parts.scheme.lower() == "http":
-            self.problems.append(
-                Problem(
-                    self.place.path,
-                    self.line_of(url),
-                    f'adressen "{shown(url)}" börjar med http://, som inte är krypterad: '
-                    "skriv https:// om webbplatsen har det",
-                    severity=WARNING,
-                    rule="http-link",
-                )
+            self.problem(
+                url,
+                f'adressen "{shown(url)}" börjar med http://, som inte är krypterad: '
+                "skriv https:// om webbplatsen har det",
+                severity=WARNING,
+                rule="http-link",
             )
         if parts.scheme:
             return url if parts.scheme.lower() in SCHEMES else None
@@ -182,23 +179,17 @@ class _Resolver:
         # Markdown links arrive percent-encoded ("bild-%C3%A5.png"); files have plain names.
         name = posixpath.normpath(unquote(path))
         if name.startswith(("../", "/")) or name == "..":
-            self.problems.append(
-                Problem(
-                    self.place.path,
-                    self.line_of(url),
-                    f'"{shown(url)}" pekar utanför mappen: lägg filen bredvid texten',
-                )
+            self.problem(
+                url,
+                f'"{shown(url)}" pekar utanför mappen: lägg filen bredvid texten',
             )
             return None
         if name not in self.place.files and WEB_ADDRESS.match(path):
-            self.problems.append(
-                Problem(
-                    self.place.path,
-                    self.line_of(url),
-                    f'"{shown(url)}" ser ut som en webbadress: skriv den med https:// först, '
-                    f'"https://{shown(url)}"',
-                    rule="missing-https",
-                )
+            self.problem(
+                url,
+                f'"{shown(url)}" ser ut som en webbadress: skriv den med https:// först, '
+                f'"https://{shown(url)}"',
+                rule="missing-https",
             )
             return None
         source = self.place.source_folder / name
@@ -207,14 +198,11 @@ class _Resolver:
             # that is never published; say so rather than that it is missing.
             if source.exists() and not self.publishable(url, name, source):
                 return None
-            self.problems.append(
-                Problem(
-                    self.place.path,
-                    self.line_of(url),
-                    f'filen "{shown(unquote(url))}" finns inte i '
-                    f"{posixpath.dirname(self.place.path) or '.'}/",
-                    rule="missing-file",
-                )
+            self.problem(
+                url,
+                f'filen "{shown(unquote(url))}" finns inte i '
+                f"{posixpath.dirname(self.place.path) or '.'}/",
+                rule="missing-file",
             )
             return None
         if not self.publishable(url, name, source):
@@ -353,15 +341,7 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
             attr = "href" if token.type == "link_open" else "src"
             url = str(token.attrGet(attr) or "")
             if not _safe_scheme(url):
-                resolver.problems.append(
-                    Problem(
-                        place.path,
-                        place.first_line + (_line(block) or 0),
-                        f'osäker länk "{url[:40]}" togs bort',
-                        severity=WARNING,
-                        rule="unsafe-html",
-                    )
-                )
+                resolver.problems.append(_removed(place, block, f'osäker länk "{url[:40]}"'))
     html = md.renderer.render(tokens, md.options, {})
     clean = nh3.clean(
         html,
@@ -389,31 +369,29 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
     return markup, list(dict.fromkeys(resolver.problems))
 
 
-def _nesting(html: str) -> int:
-    """Return how deeply the elements of well-formed html are nested."""
-    depth = deepest = 0
-    for match in TAG.finditer(html):
-        closing, name, self_closing = match.groups()
-        if closing:
-            depth = max(0, depth - 1)
-        elif not self_closing and name.lower() not in VOID:
-            depth += 1
-            deepest = max(deepest, depth)
-    return deepest
-
-
-def _deepest_line(text: str) -> int:
-    """Return the 0-based line of text where its raw tags first nest too deeply."""
+def _opened(chunks: Iterable[str]) -> Iterator[tuple[int, int]]:
+    """Yield (chunk number, depth) at each opening tag; the depth carries across chunks."""
     depth = 0
-    for number, line in enumerate(text.split("\n")):
-        for match in TAG.finditer(line):
+    for number, chunk in enumerate(chunks):
+        for match in TAG.finditer(chunk):
             closing, name, self_closing = match.groups()
             if closing:
                 depth = max(0, depth - 1)
             elif not self_closing and name.lower() not in VOID:
                 depth += 1
-                if depth > MAX_NESTING:
-                    return number
+                yield number, depth
+
+
+def _nesting(html: str) -> int:
+    """Return how deeply the elements of well-formed html are nested."""
+    return max((depth for _, depth in _opened([html])), default=0)
+
+
+def _deepest_line(text: str) -> int:
+    """Return the 0-based line of text where its raw tags first nest too deeply."""
+    for number, depth in _opened(text.split("\n")):
+        if depth > MAX_NESTING:
+            return number
     # Nesting made by Markdown itself (emphasis in emphasis): the line richest in markup.
     lines = text.split("\n")
     return max(range(len(lines)), key=lambda n: sum(map(lines[n].count, "*_>[")))
@@ -428,20 +406,18 @@ def _line(token: Token) -> int | None:
     return token.map[0] if token.map else None
 
 
+def _removed(place: Place, token: Token, what: str) -> Problem:
+    """Return the warning that what, unsafe, was removed from the block token."""
+    line = place.first_line + (_line(token) or 0)
+    return Problem(place.path, line, f"{what} togs bort", WARNING, "unsafe-html")
+
+
 def _warn_unsafe(token: Token, place: Place, problems: list[Problem]) -> None:
     sources = [token.content] + [c.content for c in token.children or () if c.type == "html_inline"]
     for source in sources:
         match = UNSAFE.search(source)
         if match:
-            problems.append(
-                Problem(
-                    place.path,
-                    place.first_line + (_line(token) or 0),
-                    f'osäker HTML "{match.group(0).strip()}" togs bort',
-                    severity=WARNING,
-                    rule="unsafe-html",
-                )
-            )
+            problems.append(_removed(place, token, f'osäker HTML "{match.group(0).strip()}"'))
             return
 
 

@@ -163,6 +163,16 @@ class Register:
         ).fetchone()
         return Subscriber(*row) if row else None
 
+    def _insert(self, address: str, name: str, status: str, source: str, moment: str) -> str:
+        """Add a subscriber row created and updated at moment; return its new id."""
+        subscriber = secrets.token_hex(16)
+        self.db.execute(
+            "INSERT INTO subscribers (id, address, name, status, source, created, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (subscriber, address, name, status, source, moment, moment),
+        )
+        return subscriber
+
     def find(self, address: str) -> Subscriber | None:
         row = self.db.execute(
             f"SELECT {COLUMNS} FROM subscribers WHERE address = ?", (address,)
@@ -235,12 +245,7 @@ class Register:
         with self.transaction():
             found = self.find(address)
             if found is None:
-                subscriber = secrets.token_hex(16)
-                self.db.execute(
-                    "INSERT INTO subscribers (id, address, name, status, source, created, "
-                    "updated) VALUES (?, ?, '', 'pending', 'formulär', ?, ?)",
-                    (subscriber, address, stamp(moment), stamp(moment)),
-                )
+                subscriber = self._insert(address, "", PENDING, "formulär", stamp(moment))
                 mailed = ""
                 status = PENDING
             else:
@@ -346,12 +351,7 @@ class Register:
                 if self.is_erased(hashed):
                     result.refused.append(address)
                     continue
-                subscriber = secrets.token_hex(16)
-                self.db.execute(
-                    "INSERT INTO subscribers (id, address, name, status, source, created, "
-                    "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (subscriber, address, name, status, source, moment, moment),
-                )
+                subscriber = self._insert(address, name, status, source, moment)
                 self._event(subscriber, action, source)
                 result.added.append(address)
         return result
@@ -364,12 +364,7 @@ class Register:
             for address in addresses:
                 found = self.find(address)
                 if found is None:
-                    subscriber = secrets.token_hex(16)
-                    self.db.execute(
-                        "INSERT INTO subscribers (id, address, status, source, created, "
-                        "updated) VALUES (?, ?, 'unsubscribed', ?, ?, ?)",
-                        (subscriber, address, source, moment, moment),
-                    )
+                    subscriber = self._insert(address, "", UNSUBSCRIBED, source, moment)
                 elif found.status != UNSUBSCRIBED:
                     subscriber = found.id
                     self.db.execute(

@@ -1,4 +1,4 @@
-"""Shared fixtures: content trees copied to a temporary folder, and a CLI runner."""
+"""Shared fixtures: content trees (copied or fresh), a CLI runner, an SMTP server, a browser."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from nyhetsbrev.cli import cli
+
+from .smtp import SECRET, Server, point, running
+from .trees import Fresh
+from .trees import fresh as fresh_tree
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -64,6 +68,28 @@ def without_section(text: str, name: str) -> str:
     return re.sub(rf"(?ms)^\[{re.escape(name)}\]\n.*?(?=^\[|\Z)", "", text)
 
 
+def files(folder: Path) -> dict[str, bytes]:
+    """Return every file under folder with its bytes."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def edit(tree: Path, rel: str, old: str, new: str) -> None:
+    """Replace the first old with new in the file rel of tree (old must be there)."""
+    text = (tree / rel).read_text("utf-8")
+    assert old in text, f"{old!r} not in {rel}"
+    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
+
+
+def fails_with(result, output: str) -> None:
+    """The command exited 1 and printed exactly output (stdout and stderr together)."""
+    assert result.exit_code == 1
+    assert result.output == output
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """Return a fresh copy of the basic fixture content tree."""
@@ -102,3 +128,52 @@ def _fixed_today(monkeypatch):
     from nyhetsbrev import archive_pages
 
     monkeypatch.setattr(archive_pages, "today", lambda: dt.date(2026, 11, 26))
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Fresh:
+    """Return a small valid content tree written in one call (see tests/trees.py)."""
+    return fresh_tree(tmp_path / "innehall")
+
+
+@pytest.fixture
+def server():
+    """Start an SMTP server (aiosmtpd) on a free port of 127.0.0.1 for one test."""
+    with running() as s:
+        yield s
+
+
+@pytest.fixture
+def site(tree: Path, server: Server, monkeypatch) -> Path:
+    """Return the fixture tree pointed at the test server, with the unsubscribe secret set."""
+    point(tree, server.port)
+    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Launch Debian's Chromium once per session (per worker) for every browser test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Return a function that opens a page in a new browser context; all close after the test."""
+    contexts = []
+
+    def open_page(**options):
+        contexts.append(browser.new_context(**options))
+        return contexts[-1].new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

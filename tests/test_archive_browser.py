@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from .conftest import CHROMIUM, FIXTURES
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -31,15 +29,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """Build the basic tree once and serve the output; yield (origin URL, output folder)."""
-    from nyhetsbrev.pipeline import build
-
-    tmp = tmp_path_factory.mktemp("arkiv")
-    root = tmp / "innehall"
-    shutil.copytree(FIXTURES / "basic", root)
-    out = tmp / "public"
-    build(root, out)
+def site(built_basic):
+    """Serve the basic tree's session build; yield (origin URL, output folder)."""
+    out = built_basic
     handler = functools.partial(_Quiet, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -49,20 +41,9 @@ def site(tmp_path_factory):
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-def _context(browser, site, **options):
-    """Return a browser context where nothing goes out.
+@contextmanager
+def _page(browser, site, **options):
+    """Yield a page of a browser context where nothing goes out; close the context after.
 
     The exit site answers with a blank page; the site's absolute URLs (base_url, where it
     is published) are answered from the local copy.
@@ -82,7 +63,10 @@ def _context(browser, site, **options):
             r.abort()
 
     context.route("**/*", route)
-    return context
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def _pages(out: Path) -> list[str]:
@@ -106,11 +90,9 @@ def test_every_page_passes_axe_and_asks_only_its_own_origin(site, browser):
 
     origin, out = site
     requests: list[str] = []
-    context = _context(browser, site, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.on("request", lambda r: requests.append(r.url))
-    failures = []
-    try:
+    with _page(browser, site, viewport={"width": 1280, "height": 900}) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        failures = []
         for path in _pages(out):
             page.goto(origin + path)
             results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
@@ -124,8 +106,6 @@ def test_every_page_passes_axe_and_asks_only_its_own_origin(site, browser):
         results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
         if results.violations_count:
             failures.append(f"sökresultat:\n{results.generate_report()}")
-    finally:
-        context.close()
     assert not failures, "\n".join(failures)
     assert len(requests) > len(_pages(out))
     assert any("/pagefind/" in url for url in requests)
@@ -134,9 +114,7 @@ def test_every_page_passes_axe_and_asks_only_its_own_origin(site, browser):
 
 def test_quick_exit_without_javascript_is_a_link_to_the_exit_url(site, browser):
     origin, out = site
-    context = _context(browser, site, java_script_enabled=False)
-    page = context.new_page()
-    try:
+    with _page(browser, site, java_script_enabled=False) as page:
         for path in ("", "2022/2022-03/", "tillganglighet/"):
             page.goto(origin + path)
             exit_link = page.get_by_role("link", name="Lämna sidan snabbt")
@@ -145,45 +123,33 @@ def test_quick_exit_without_javascript_is_a_link_to_the_exit_url(site, browser):
         exit_link.click()
         page.wait_for_url(EXIT_URL)
         assert page.url == EXIT_URL
-    finally:
-        context.close()
 
 
 def test_quick_exit_with_javascript_replaces_the_history_entry(site, browser):
     origin, _ = site
-    context = _context(browser, site)
-    page = context.new_page()
-    try:
+    with _page(browser, site) as page:
         page.goto(origin + "robots.txt")  # where the reader was before the archive
         page.goto(origin + "2022/2022-03/")
         page.get_by_role("link", name="Lämna sidan snabbt").click()
         page.wait_for_url(EXIT_URL)
         page.go_back()
         assert page.url == origin + "robots.txt"  # not the issue: its entry was replaced
-    finally:
-        context.close()
 
 
 def test_three_presses_of_escape_leave_the_page(site, browser):
     origin, _ = site
-    context = _context(browser, site)
-    page = context.new_page()
-    try:
+    with _page(browser, site) as page:
         page.goto(origin + "surfa-tryggt/")
         page.keyboard.press("Escape")
         page.keyboard.press("Escape")
         assert page.url == origin + "surfa-tryggt/"  # two presses are not enough
         page.keyboard.press("Escape")
         page.wait_for_url(EXIT_URL)
-    finally:
-        context.close()
 
 
 def test_search_finds_a_word_in_one_items_body_and_not_a_word_in_none(site, browser):
     origin, _ = site
-    context = _context(browser, site)
-    page = context.new_page()
-    try:
+    with _page(browser, site) as page:
         page.goto(origin)
         field = page.get_by_label("Sök bland texterna")
         assert field.is_visible()
@@ -200,19 +166,15 @@ def test_search_finds_a_word_in_one_items_body_and_not_a_word_in_none(site, brow
         status = page.locator("[data-search-status]")
         status.filter(has_text="Inga träffar").wait_for()
         assert page.locator("[data-search-results] li").count() == 0
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("width", [375, 1280])
 def test_quick_exit_is_in_the_same_place_on_every_page(site, browser, width):
     origin, out = site
-    context = _context(
+    with _page(
         browser, site, viewport={"width": width, "height": 800}, is_mobile=width < 480
-    )
-    page = context.new_page()
-    boxes = {}
-    try:
+    ) as page:
+        boxes = {}
         for path in _pages(out):
             page.goto(origin + path)
             box = page.locator("a[data-quick-exit]").bounding_box()
@@ -231,6 +193,4 @@ def test_quick_exit_is_in_the_same_place_on_every_page(site, browser, width):
         page.locator("[data-search-results] li").first.wait_for()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"arkiv-{width}.png"), full_page=True)
-    finally:
-        context.close()
     assert len(set(boxes.values())) == 1, boxes

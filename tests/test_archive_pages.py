@@ -205,6 +205,13 @@ def test_phone_links_skip_dates_links_and_code():
 # --- settings and check --------------------------------------------------------------------
 
 
+def check_lines(run, tree: Path, code: int) -> list[str]:
+    """Run check on tree, assert its exit code, and return the lines it printed on stderr."""
+    result = run("check", "--root", tree)
+    assert result.exit_code == code, result.output
+    return result.stderr.splitlines()
+
+
 def line_of(tree: Path, start: str) -> int:
     lines = (tree / "newsletter.toml").read_text("utf-8").split("\n")
     return next(n for n, line in enumerate(lines, 1) if line.startswith(start))
@@ -251,19 +258,14 @@ def line_of(tree: Path, start: str) -> int:
 def test_bad_settings_are_errors_with_their_line(run, tree, old, new, key, message):
     configure(tree, STATEMENT.replace(old, new))
     line = line_of(tree, key)
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
-    assert f"newsletter.toml:{line}: {message}" in result.stderr.splitlines()
+    assert f"newsletter.toml:{line}: {message}" in check_lines(run, tree, 1)
 
 
 def test_missing_privacy_setting_is_an_error(run, tree):
     path = tree / "newsletter.toml"
     path.write_text(path.read_text("utf-8").replace('retention = "Tills du', 'x = "'), "utf-8")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
-    assert f"newsletter.toml:{line_of(tree, '[privacy]')}: [privacy] retention saknas" in (
-        result.stderr.splitlines()
-    )
+    line = line_of(tree, "[privacy]")
+    assert f"newsletter.toml:{line}: [privacy] retention saknas" in check_lines(run, tree, 1)
 
 
 def test_missing_logo_file_is_an_error_and_a_given_logo_is_published(run, tree):
@@ -272,12 +274,10 @@ def test_missing_logo_file_is_an_error_and_a_given_logo_is_published(run, tree):
         "[footer]\n", '[footer]\nlogo = "logo.png"\nlogo_alt = "Länsstyrelsen i Testlän"\n'
     )
     path.write_text(text, "utf-8")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
     assert (
         f'newsletter.toml:{line_of(tree, "logo =")}: [footer] logo "logo.png" finns inte '
         "(sökvägen utgår från roten)"
-    ) in result.stderr.splitlines()
+    ) in check_lines(run, tree, 1)
     (tree / "logo.png").write_bytes((tree / "newsletters/2022/2022-03/plan.png").read_bytes())
     result, out = build(run, tree)
     assert result.exit_code == 0, result.output
@@ -290,12 +290,10 @@ def test_missing_logo_file_is_an_error_and_a_given_logo_is_published(run, tree):
 def test_check_warns_when_the_assessment_is_more_than_a_year_old(run, tree):
     configure(tree, STATEMENT.replace("assessed = 2026-10-01", "assessed = 2025-11-25"))
     line = line_of(tree, "assessed")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 0
     assert (
         f"newsletter.toml:{line}: varning: [accessibility] assessed 2025-11-25 är mer än ett år "
         "gammal: granska webbplatsens tillgänglighet igen och uppdatera datumet [accessibility]"
-    ) in result.stderr.splitlines()
+    ) in check_lines(run, tree, 0)
     assert run("check", "--root", tree, "--strict").exit_code == 1
     configure(tree, STATEMENT.replace("assessed = 2026-10-01", "assessed = 2025-11-26"))
     assert "[accessibility]" not in run("check", "--root", tree).stderr
@@ -303,9 +301,7 @@ def test_check_warns_when_the_assessment_is_more_than_a_year_old(run, tree):
 
 def test_check_warns_when_there_is_no_statement(run, tree):
     configure(tree, "")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 0
-    lines = result.stderr.splitlines()
+    lines = check_lines(run, tree, 0)
     assert any(
         re.match(r"newsletter\.toml:1: varning: \[accessibility\] saknas: .* \(lag 2018:1937\)", s)
         for s in lines

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import edit
+from .conftest import files as snapshot
+
 ITEM = "newsletters/2022/2022-03/handlingsplan.md"
 EVENT = "newsletters/2022/2022-03/webbinarium.md"
 ISSUE = "newsletters/2022/2022-03/issue.md"
@@ -15,20 +18,6 @@ ISSUE = "newsletters/2022/2022-03/issue.md"
 
 def write(tree: Path, rel: str, text: str, encoding: str = "utf-8") -> None:
     (tree / rel).write_bytes(text.encode(encoding))
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def fails(run, tree: Path, *extra: str) -> str:

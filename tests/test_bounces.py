@@ -21,7 +21,8 @@ import pytest
 from nyhetsbrev import bounces
 
 from .conftest import FIXTURES
-from .test_send import ISSUE, SECRET, Server, send_list
+from .smtp import SECRET, Server, free_port, point
+from .test_send import ISSUE, send_list
 from .test_service import configure
 
 RETURNED = FIXTURES / "returned"
@@ -369,7 +370,6 @@ def dovecot():
 
     if not DOVECOT.exists() or os.geteuid() != 0:
         pytest.skip("Debian's dovecot-imapd is not installed or not root: scripts/ensure-dovecot")
-    from .test_send import free_port
 
     server = Dovecot(free_port())
     yield server
@@ -417,7 +417,6 @@ def test_without_a_register_bounces_and_complaints_go_to_the_suppression_list(
     tree, server, run, monkeypatch, tmp_path
 ):
     """A list send without [subscriptions] honours suppression.csv: bounces are added there."""
-    from .test_send import point
 
     point(tree, server.port)
     add_bounces(tree)
@@ -481,7 +480,6 @@ def test_bounces_and_dkim_settings_are_checked_with_their_lines(
 
 
 def test_imap_settings_are_refused_before_connecting(sent, run, monkeypatch):
-    from .test_send import free_port
 
     toml = sent / "newsletter.toml"
     base = toml.read_text("utf-8")

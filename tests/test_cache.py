@@ -10,13 +10,7 @@ import pytest
 
 from nyhetsbrev import cache, pipeline
 
-
-def files(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+from .conftest import FIXTURES, files
 
 
 def entries(root: Path) -> set[str]:
@@ -24,11 +18,27 @@ def entries(root: Path) -> set[str]:
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory) -> Path:
+    """Build a copy of the fixture tree once (its cache then holds every issue), and keep a
+    pristine copy of the tree with its cache and of the output."""
+    folder = tmp_path_factory.mktemp("varm")
+    shutil.copytree(FIXTURES / "basic", folder / "innehall")
+    pipeline.build(folder / "innehall", folder / "public")
+    assert len(entries(folder / "innehall")) == 3  # the fixture's three issues
+    shutil.copytree(folder / "innehall", folder / "orord", symlinks=True)
+    return folder
+
+
 @pytest.fixture
-def warm(tree: Path, tmp_path: Path) -> Path:
-    """Return the fixture tree, built once so that its cache holds every issue."""
-    pipeline.build(tree, tmp_path / "public")
-    assert len(entries(tree)) == 3  # the fixture's three issues
+def warm(built_once: Path, tmp_path: Path) -> Path:
+    """Return the fixture tree built once, so that its cache holds every issue, with its
+    output in tmp_path/public. The tree is put back in the same place for each test, as
+    cache keys name the assets' paths."""
+    tree = built_once / "innehall"
+    shutil.rmtree(tree)
+    shutil.copytree(built_once / "orord", tree, symlinks=True)
+    shutil.copytree(built_once / "public", tmp_path / "public", symlinks=True)
     return tree
 
 

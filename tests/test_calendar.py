@@ -5,20 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import lxml.html
 from icalendar import Calendar
 
+from .conftest import edit
+
 BASE = "https://nyhetsbrev.example.se"
 EVENT = "newsletters/2022/2022-03/webbinarium.md"
 UTC = dt.UTC
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
 
 
 def read(path: Path) -> Calendar:
@@ -107,24 +102,6 @@ def test_news_items_are_not_in_the_calendar(built_basic):
     summaries = [str(e["SUMMARY"]) for e in read(built_basic / "events.ics").walk("VEVENT")]
     assert "Handlingsplanen för 2022 är klar" not in summaries
     assert not list(built_basic.glob("2022/2022-03/handlingsplan.ics"))
-
-
-def test_event_without_end_and_over_new_year(run, tree, tmp_path):
-    edit(tree, EVENT, "end: 2022-03-31T11:30\n", "")
-    edit(
-        tree,
-        "newsletters/2022/2022-10/konferens.md",
-        "end: 2022-11-03T16:00",
-        "end: 2023-01-02T16:00",
-    )
-    out = tmp_path / "out"
-    assert run("build", "--root", tree, "--out", out).exit_code == 0
-    found = events(read(out / "events.ics"))
-    assert "DTEND" not in found["6f1c0c2e-8a5e-4b43-9d38-1b0c1a9e0004"]
-    end = found["6f1c0c2e-8a5e-4b43-9d38-1b0c1a9e0006"].decoded("DTEND")
-    assert end == dt.datetime(2023, 1, 2, 16, tzinfo=ZoneInfo("Europe/Stockholm"))
-    zone = read(out / "events.ics").walk("VTIMEZONE")[0]
-    assert "2022-01-01 to 2024-01-01" in str(zone["COMMENT"])
 
 
 def test_event_ending_before_it_starts_is_an_error_at_its_line(run, tree, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from nyhetsbrev import signing
 
 from .conftest import FIXTURES
-from .test_send import ISSUE, SECRET, Server, point, recipients, send_list
+from .test_send import ISSUE, recipients, send_list
 
 KEY = FIXTURES / "dkim" / "test-key.pem"
 PUBLIC = (FIXTURES / "dkim" / "test-key.pub.b64").read_text("ascii").strip()
@@ -35,20 +35,6 @@ def add_dkim(tree: Path) -> None:
         toml.read_text("utf-8") + f'\n[dkim]\ndomain = "example.se"\nselector = "{SELECTOR}"\n',
         "utf-8",
     )
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def site(tree: Path, server: Server, monkeypatch) -> Path:
-    point(tree, server.port)
-    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
-    return tree
 
 
 @pytest.fixture

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import dkim
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from nyhetsbrev import doctor, signing
 from nyhetsbrev.config import load_site
 from nyhetsbrev.models import Bounces, Dkim, Privacy, Smtp, Subscriptions
 
+from .smtp import PASSWORD, free_port, running
+from .smtp import certificate as make_certificate
 from .test_dkim import KEY, PUBLIC, SELECTOR
-from .test_send import PASSWORD, free_port
 
 GOOD_DNS = {
     "example.se": ["v=spf1 mx ip4:192.0.2.10 -all", "google-site-verification=abc"],
@@ -68,50 +67,15 @@ def level(checks: list[doctor.Check], name: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-class Smtpd:
-    def __init__(self, tls: ssl.SSLContext | None = None, auth: bool = False):
-        self.port = free_port()
-        options: dict = {}
-        if tls is not None:
-            options |= {"tls_context": tls, "require_starttls": False}
-        if auth:
-            options |= {"auth_require_tls": False, "authenticator": self._authenticate}
-        self.controller = Controller(object(), hostname="127.0.0.1", port=self.port, **options)
-        self.controller.start()
-
-    def _authenticate(self, server, session, envelope, mechanism, data):
-        return AuthResult(success=data.password == PASSWORD.encode(), handled=False)
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
-@pytest.fixture
-def plain():
-    s = Smtpd()
-    yield s
-    s.stop()
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def starttls(certificate):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
-    s = Smtpd(tls=context, auth=True)
-    yield s
-    s.stop()
+    with running(auth=True, tls=context) as s:
+        yield s
 
 
 def smtp_of(site, port: int, security: str, user: str = ""):
@@ -148,13 +112,13 @@ def test_an_untrusted_certificate_is_an_error(site, starttls):
     assert "STARTTLS erbjuds men misslyckades" in level(checks, "Kryptering")[1]
 
 
-def test_no_starttls_is_an_error_and_none_off_this_machine_a_warning(site, plain):
-    checks = doctor.smtp_checks(smtp_of(site, plain.port, "starttls"), None, 5)
+def test_no_starttls_is_an_error_and_none_off_this_machine_a_warning(site, server):
+    checks = doctor.smtp_checks(smtp_of(site, server.port, "starttls"), None, 5)
     assert level(checks, "SMTP-servern")[0] == "ok"
     assert level(checks, "Kryptering")[0] == "fel"
     assert "servern erbjuder inte STARTTLS" in level(checks, "Kryptering")[1]
     assert [c.name for c in checks] == ["SMTP-servern", "Kryptering"]  # no login in clear
-    local = doctor.smtp_checks(smtp_of(site, plain.port, "none"), None, 5)
+    local = doctor.smtp_checks(smtp_of(site, server.port, "none"), None, 5)
     assert [c.level for c in local] == ["ok", "ok", "ok"]
     far = doctor._encryption(None, "none", "smtp.example.se", ssl.create_default_context())  # type: ignore[arg-type]
     assert far.level == "varning"
@@ -312,10 +276,10 @@ def test_the_subscription_service(site, web, monkeypatch):
     assert doctor.service_check(site, 5).level == "varning"
 
 
-def test_doctor_command_prints_each_check_and_exits_1_on_an_error(tree, plain, run, monkeypatch):
+def test_doctor_command_prints_each_check_and_exits_1_on_an_error(tree, server, run, monkeypatch):
     toml = tree / "newsletter.toml"
     toml.write_text(
-        toml.read_text("utf-8").replace("port = 2525", f"port = {plain.port}")
+        toml.read_text("utf-8").replace("port = 2525", f"port = {server.port}")
         + f'\n[dkim]\ndomain = "example.se"\nselector = "{SELECTOR}"\n'
         + '\n[bounces]\naddress = "studs@example.se"\n',
         "utf-8",
@@ -325,7 +289,7 @@ def test_doctor_command_prints_each_check_and_exits_1_on_an_error(tree, plain, r
     result = run("doctor", "--root", tree, "--timeout", "5")
     assert result.exit_code == 0, result.output  # no [subscriptions]: only a warning
     lines = result.stdout.splitlines()
-    assert lines[0] == f"ok       SMTP-servern: 127.0.0.1:{plain.port} svarar"
+    assert lines[0] == f"ok       SMTP-servern: 127.0.0.1:{server.port} svarar"
     assert any(line.startswith("ok       SPF: example.se: v=spf1") for line in lines)
     assert any(line.startswith("ok       DKIM:") for line in lines)
     assert any(line.startswith("ok       List-Unsubscribe:") for line in lines)

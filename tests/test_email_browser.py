@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import CHROMIUM
-
 ISSUES = ["2021/2021-11", "2022/2022-03", "2022/2022-10"]
 
 pytestmark = pytest.mark.browser  # skipped, with one reason, where Chromium is missing
@@ -64,36 +62,29 @@ NAMES = """() => [...document.querySelectorAll('a[href]')].map((a) => ({
 
 
 @pytest.fixture(scope="module")
-def pages(built_basic):
+def pages(built_basic, browser):
     """Return, per issue and colour scheme, what the checks need from the rendered email."""
-    from playwright.sync_api import sync_playwright
-
     found = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+    for scheme in ("light", "dark"):
+        context = browser.new_context(
+            viewport={"width": 375, "height": 800}, is_mobile=True, color_scheme=scheme
         )
-        for scheme in ("light", "dark"):
-            context = browser.new_context(
-                viewport={"width": 375, "height": 800}, is_mobile=True, color_scheme=scheme
-            )
-            context.route(
-                "**/*",
-                lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort(),
-            )
-            page = context.new_page()
-            for issue in ISSUES:
-                page.goto((built_basic / issue / "email.html").as_uri())
-                found[issue, scheme] = {
-                    "texts": page.evaluate(TEXTS),
-                    "buttons": page.evaluate(BUTTONS),
-                    "names": page.evaluate(NAMES),
-                    "background": page.evaluate(
-                        "getComputedStyle(document.querySelector('[role=article]')).backgroundColor"
-                    ),
-                }
-            context.close()
-        browser.close()
+        context.route(
+            "**/*",
+            lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort(),
+        )
+        page = context.new_page()
+        for issue in ISSUES:
+            page.goto((built_basic / issue / "email.html").as_uri())
+            found[issue, scheme] = {
+                "texts": page.evaluate(TEXTS),
+                "buttons": page.evaluate(BUTTONS),
+                "names": page.evaluate(NAMES),
+                "background": page.evaluate(
+                    "getComputedStyle(document.querySelector('[role=article]')).backgroundColor"
+                ),
+            }
+        context.close()
     return found
 
 

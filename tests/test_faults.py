@@ -23,18 +23,9 @@ import pytest
 
 from benchmarks.synthetic import write_tree
 
-from .conftest import FIXTURES, REPO
+from .conftest import FIXTURES, REPO, files
 
 INTACT = "bygget avbröts, den tidigare utdatan är orörd"
-
-
-def files(folder: Path) -> dict[str, bytes]:
-    """Return every file under folder with its bytes."""
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def changed_tree(tmp_path: Path) -> Path:
@@ -44,6 +35,13 @@ def changed_tree(tmp_path: Path) -> Path:
     intro = root / "newsletters" / "2022" / "2022-10" / "issue.md"
     intro.write_text(intro.read_text("utf-8") + "\nEn ny mening.\n", "utf-8")
     return root
+
+
+def published(built: Path, site: Path) -> tuple[Path, Path]:
+    """Put a copy of the session's build of the basic fixture at site/public (a previous
+    output); return (site, site/public)."""
+    shutil.copytree(built, site / "public")
+    return site, site / "public"
 
 
 def mount(*args: str) -> None:
@@ -62,11 +60,8 @@ def mounted(*args: str, target: Path):
         subprocess.run(["umount", "-l", str(target)], check=False)
 
 
-def test_read_only_output_folder_keeps_previous_output(run, tmp_path):
-    site = tmp_path / "webb"
-    site.mkdir()
-    out = site / "public"
-    assert run("build", "--root", FIXTURES / "basic", "--out", out).exit_code == 0
+def test_read_only_output_folder_keeps_previous_output(built_basic, tmp_path):
+    site, out = published(built_basic, tmp_path / "webb")
     before = files(out)
     with mounted("--bind", str(site), str(site), target=site):
         mount("-o", "remount,ro,bind", str(site))
@@ -78,11 +73,8 @@ def test_read_only_output_folder_keeps_previous_output(run, tmp_path):
     assert files(out) == before
 
 
-def test_immutable_output_folder_keeps_previous_output(run, tmp_path):
-    site = tmp_path / "webb"
-    site.mkdir()
-    out = site / "public"
-    assert run("build", "--root", FIXTURES / "basic", "--out", out).exit_code == 0
+def test_immutable_output_folder_keeps_previous_output(built_basic, tmp_path):
+    site, out = published(built_basic, tmp_path / "webb")
     before = files(out)
     if subprocess.run(["chattr", "+i", str(site)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i is not supported on this file system")

@@ -20,6 +20,8 @@ from nyhetsbrev.feeds import feed_files
 from nyhetsbrev.models import Content
 from nyhetsbrev.pipeline import load_content
 
+from .conftest import edit
+
 BASE = "https://nyhetsbrev.example.se"
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
@@ -40,12 +42,6 @@ XML_FEEDS = ["feed.xml", "atom.xml"] + [
 ]
 RSS_FEEDS = [name for name in XML_FEEDS if name.endswith("feed.xml")]
 ATOM_FEEDS = [name for name in XML_FEEDS if name.endswith("atom.xml")]
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
 
 
 def build(run, tree: Path, out: Path) -> Path:
@@ -259,13 +255,6 @@ def test_json_feed_has_every_required_field(built_basic):
     assert data["items"][1]["date_published"] == "2022-10-18T08:00:00+02:00"
 
 
-def test_feed_length_defaults_to_twenty_without_a_feeds_setting(run, tree, tmp_path):
-    edit(tree, "newsletter.toml", "[feeds]\nitems = 5\n", "")
-    out = build(run, tree, tmp_path / "out")
-    parsed = feedparser.parse((out / "feed.xml").read_bytes())
-    assert [e.title for e in parsed.entries] == NEWEST_FIRST + ["Orange Week i länet"]
-
-
 def guids(out: Path) -> dict[str, str]:
     """Return each RSS item's GUID by title, checking that Atom and JSON Feed agree."""
     rss = {
@@ -300,38 +289,6 @@ def test_moved_and_renamed_item_keeps_its_guid_and_uid(run, tree, tmp_path):
     assert uid in (after / "events.ics").read_text()
     assert uid in (after / "2022/2022-10/seminarium-om-missbruk.ics").read_text()
     assert not (after / "2022/2022-03/webbinarium.ics").exists()
-
-
-def test_id_that_is_not_a_uuid_gives_a_tag_uri_and_no_id_gives_the_permalink(run, tree, tmp_path):
-    edit(
-        tree,
-        "newsletters/2022/2022-10/konferens.md",
-        "id: 6f1c0c2e-8a5e-4b43-9d38-1b0c1a9e0006",
-        "id: konferens höst 2022",
-    )
-    edit(
-        tree,
-        "newsletters/2022/2022-03/handlingsplan.md",
-        "id: 6f1c0c2e-8a5e-4b43-9d38-1b0c1a9e0002\n",
-        "",
-    )
-    out = build(run, tree, tmp_path / "out")
-    items = {
-        i.findtext("title"): i.find("guid") for i in xml(out, "feed.xml").findall("channel/item")
-    }
-    tag = items[NEWEST_FIRST[0]]
-    assert (tag.text, tag.get("isPermaLink")) == (
-        "tag:nyhetsbrev.example.se,2022:konferens%20h%C3%B6st%202022",
-        "false",
-    )
-    permalink = items[NEWEST_FIRST[4]]
-    assert (permalink.text, permalink.get("isPermaLink")) == (
-        f"{BASE}/2022/2022-03/#handlingsplan",
-        "true",
-    )
-    assert "UID:konferens%20h%C3%B6st%202022@nyhetsbrev.example.se" in (
-        (out / "events.ics").read_text()
-    )
 
 
 def test_rebuild_gives_the_same_feed_bytes_and_no_clock_time(run, tmp_path, built_basic):

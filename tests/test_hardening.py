@@ -6,14 +6,13 @@ from pathlib import Path
 
 from nyhetsbrev.errors import Problem
 
+from .conftest import edit as edit_file
+
 ITEM = "newsletters/2022/2022-03/handlingsplan.md"
 
 
 def edit(tree: Path, old: str, new: str) -> None:
-    path = tree / ITEM
-    text = path.read_text("utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), "utf-8")
+    edit_file(tree, ITEM, old, new)
 
 
 def build_fails(run, tree: Path) -> str:

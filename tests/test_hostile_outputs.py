@@ -136,29 +136,30 @@ def test_a_template_mistake_is_a_path_line_error_not_a_traceback(run, tree):
 # -- 2. nothing outside the content root ------------------------------------------------
 
 
-def test_a_linked_file_symlink_out_of_the_tree_is_refused(run, tree, tmp_path):
-    outside = tmp_path / "passwd"
+def linked_file(tree: Path, outside: Path) -> str:
+    """Link a file of the item's folder to a file outside the tree; return the link text."""
     outside.write_text(f"root:{SECRET}\n", "utf-8")
     (tree / MARCH / "hemlig.pdf").symlink_to(outside)
     append(tree, "[Läs](hemlig.pdf)")
-    result = build(run, tree)
-    assert result.exit_code == 1
-    assert errors(result) == [
-        f'{ITEM}:10: "hemlig.pdf" är en länk till en fil utanför innehållets mapp och '
-        "publiceras inte: lägg en kopia av filen bredvid texten [outside-root]"
-    ]
+    return "hemlig.pdf"
 
 
-def test_a_symlinked_folder_out_of_the_tree_is_refused(run, tree, tmp_path):
-    outside = tmp_path / "ute"
+def linked_folder(tree: Path, outside: Path) -> str:
+    """Link a folder of the item's folder to a folder outside the tree; return the image."""
     outside.mkdir()
     shutil.copy(tree / MARCH / "plan.png", outside / "bild.png")
     (tree / MARCH / "bilder").symlink_to(outside, target_is_directory=True)
     append(tree, "![Bild](bilder/bild.png)")
+    return "bilder/bild.png"
+
+
+@pytest.mark.parametrize("link", [linked_file, linked_folder], ids=["file", "folder"])
+def test_a_symlink_out_of_the_tree_is_refused(run, tree, tmp_path, link):
+    target = link(tree, tmp_path / "ute")
     result = build(run, tree)
     assert result.exit_code == 1
     assert errors(result) == [
-        f'{ITEM}:10: "bilder/bild.png" är en länk till en fil utanför innehållets mapp och '
+        f'{ITEM}:10: "{target}" är en länk till en fil utanför innehållets mapp och '
         "publiceras inte: lägg en kopia av filen bredvid texten [outside-root]"
     ]
 
@@ -427,12 +428,16 @@ def test_a_slug_with_hash_and_question_mark_gives_working_links(run, tree):
 # -- 15. big assets ---------------------------------------------------------------------
 
 
-def test_a_rebuild_compares_a_big_asset_without_reading_it_whole(tree):
-    big = tree / MARCH / "stor.pdf"
-    with big.open("wb") as f:
+def big_asset(tree: Path) -> None:
+    """Link a sparse 200 MB PDF from an item."""
+    with (tree / MARCH / "stor.pdf").open("wb") as f:
         f.write(b"%PDF-1.7\n")
         f.truncate(200 * 1024 * 1024)
     append(tree, "[Stor](stor.pdf)")
+
+
+def test_a_rebuild_compares_a_big_asset_without_reading_it_whole(tree):
+    big_asset(tree)
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
@@ -453,11 +458,7 @@ def test_a_rebuild_compares_a_big_asset_without_reading_it_whole(tree):
 
 
 def test_the_preview_streams_a_big_asset_without_reading_it_whole(tree):
-    big = tree / MARCH / "stor.pdf"
-    with big.open("wb") as f:
-        f.write(b"%PDF-1.7\n")
-        f.truncate(200 * 1024 * 1024)
-    append(tree, "[Stor](stor.pdf)")
+    big_asset(tree)
     process = subprocess.Popen(
         [sys.executable, "-c", CLI, "serve", "--root", tree, "--port", "0"],
         stdout=subprocess.PIPE,

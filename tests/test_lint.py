@@ -1,4 +1,6 @@
-"""`check` as a linter: every rule's message, line, severity, and --strict."""
+"""`check` as a linter, run as a coordinator runs it: the rules that need the rendered
+message (preheader, size, an empty issue), errors, and --strict. The rules that need no
+rendering are tested on fresh trees in tests/unit/test_lint_rules.py."""
 
 from __future__ import annotations
 
@@ -34,82 +36,6 @@ def lint_lines(run, tree: Path) -> list[str]:
 
 def test_the_fixture_has_no_lint_findings(run, tree):
     assert lint_lines(run, tree) == []
-
-
-def test_generic_link_texts(run, tree):
-    write(
-        tree,
-        "lank.md",
-        item(
-            "Programmet finns. [Klicka här](https://www.example.se/a).\n"
-            "Anmälan [här](https://www.example.se/b) och [läs mer…](https://www.example.se/c).\n\n"
-            "Se [programmet för konferensen](https://www.example.se/d)."
-        ),
-    )
-    message = (
-        "säger inte vart länken leder: låt länktexten säga vad läsaren hittar där, "
-        't.ex. "programmet för konferensen" [link-text]'
-    )
-    assert lint_lines(run, tree) == [
-        f'{ISSUE}/lank.md:6: varning: länktexten "Klicka här" {message}',
-        f'{ISSUE}/lank.md:7: varning: länktexten "här" {message}',
-        f'{ISSUE}/lank.md:7: varning: länktexten "läs mer…" {message}',
-    ]
-
-
-def test_image_alt_texts(run, tree):
-    write(
-        tree,
-        "bilder.md",
-        item(
-            "![](https://www.example.se/a.png)\n\n![IMG_2041.jpg](https://www.example.se/b.jpg)\n\n"
-            "![Bild](https://www.example.se/c.png)\n\n![Fyra personer vid ett bord](https://www.example.se/d.png)",
-            extra="image: https://www.example.se/e.png\nimage_alt: foto\n",
-        ),
-    )
-    assert lint_lines(run, tree) == [
-        f'{ISSUE}/bilder.md:6: varning: alt-texten "foto" säger inget om bilden: beskriv vad '
-        "den visar [image-alt]",
-        f'{ISSUE}/bilder.md:8: varning: bilden "https://www.example.se/a.png" saknar alt-text: '
-        "beskriv vad den visar inom hakparenteserna, ![Vad bilden visar]"
-        "(https://www.example.se/a.png) [image-alt]",
-        f'{ISSUE}/bilder.md:10: varning: alt-texten "IMG_2041.jpg" ser ut som ett filnamn: '
-        "beskriv vad bilden visar [image-alt]",
-        f'{ISSUE}/bilder.md:12: varning: alt-texten "Bild" säger inget om bilden: beskriv vad '
-        "den visar [image-alt]",
-    ]
-
-
-def test_decorative_front_matter_image_is_fine(run, tree):
-    write(
-        tree,
-        "dekor.md",
-        item("Text.", extra='image: https://www.example.se/e.png\nimage_alt: ""\n'),
-    )
-    assert lint_lines(run, tree) == []
-
-
-def test_heading_order_in_an_item_an_event_and_the_intro(run, tree):
-    write(tree, "rubriker.md", item("# Stor\n\n### Rätt\n\n##### Hopp\n\n## Lika stor"))
-    write(
-        tree,
-        "konferens.md",
-        (tree / ISSUE / "konferens.md").read_text("utf-8") + "\n### Program\n\n#### Förmiddag\n",
-    )
-    intro = tree / ISSUE / "issue.md"
-    intro.write_text(intro.read_text("utf-8") + "\n### Hoppar från h1\n", "utf-8")
-    assert lint_lines(run, tree) == [
-        f"{ISSUE}/issue.md:7: varning: rubriken hoppar från nivå 1 till 3: hoppa inte över "
-        "nivåer, använd ## [heading-order]",
-        f"{ISSUE}/konferens.md:15: varning: rubriken på nivå 3 (###) är lika stor som eller "
-        "större än rubriken den står under (h3): använd #### [heading-order]",
-        f"{ISSUE}/rubriker.md:6: varning: rubriken på nivå 1 (#) är lika stor som eller större "
-        "än rubriken den står under (h2): använd ### [heading-order]",
-        f"{ISSUE}/rubriker.md:10: varning: rubriken hoppar från nivå 3 till 5: hoppa inte över "
-        "nivåer, använd #### [heading-order]",
-        f"{ISSUE}/rubriker.md:12: varning: rubriken på nivå 2 (##) är lika stor som eller större "
-        "än rubriken den står under (h2): använd ### [heading-order]",
-    ]
 
 
 @pytest.mark.parametrize(
@@ -162,79 +88,6 @@ def test_an_issue_without_items(run, tree):
     assert lint_lines(run, tree) == [
         "newsletters/2022/2022-12/issue.md:1: varning: numret har inga texter: lägg till en med "
         '`nyhetsbrev new item 2022-12 "Rubrik"` [empty-issue]',
-    ]
-
-
-def test_a_date_outside_the_issue_year(run, tree):
-    write(tree, "gammal.md", item("Text.", date="2021-12-30"))
-    assert lint_lines(run, tree) == [
-        f"{ISSUE}/gammal.md:3: varning: date 2021-12-30 ligger utanför numrets år 2022: "
-        "kontrollera årtalet [date-year]",
-    ]
-
-
-def test_items_over_the_word_limit_and_the_configurable_limit(run, tree):
-    write(tree, "lang.md", item("Ord " * 251))
-    expected = (
-        f"{ISSUE}/lang.md:6: varning: texten har 251 ord, fler än 250: korta den eller "
-        "länka till en längre version (gränsen ändras med [check] max_words i "
-        "newsletter.toml) [long-item]"
-    )
-    assert lint_lines(run, tree) == [expected]
-    config = tree / "newsletter.toml"
-    config.write_text(config.read_text("utf-8") + "\n[check]\nmax_words = 300\n", "utf-8")
-    assert lint_lines(run, tree) == []
-    config.write_text(config.read_text("utf-8").replace("300", "100"), "utf-8")
-    assert lint_lines(run, tree) == [expected.replace("250", "100")]
-
-
-def test_max_words_must_be_a_positive_integer(run, tree):
-    config = tree / "newsletter.toml"
-    config.write_text(config.read_text("utf-8") + '\n[check]\nmax_words = "många"\n', "utf-8")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
-    line = len(config.read_text("utf-8").splitlines())
-    assert result.output == (
-        f"newsletter.toml:{line}: [check] max_words ska vara ett heltal större än noll\n"
-    )
-
-
-def test_a_link_to_a_file_that_does_not_exist_is_an_error(run, tree):
-    write(tree, "bilaga.md", item("Se [programmet](program.pdf)."))
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
-    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
-        f'{ISSUE}/bilaga.md:6: filen "program.pdf" finns inte i {ISSUE}/ [missing-file]'
-    ]
-
-
-def test_a_campaign_colour_without_contrast_is_an_error(run, tree):
-    path = tree / "campaigns/svartsjuka.md"
-    path.write_text(path.read_text("utf-8").replace("#8a1538", "#ff9999"), "utf-8")
-    result = run("check", "--root", tree)
-    assert result.exit_code == 1
-    assert [line for line in result.output.splitlines() if ": varning: " not in line] == [
-        "campaigns/svartsjuka.md:3: color #ff9999 har kontrast 2,05:1 mot "
-        "vitt; text och knappar kräver minst 4,5:1 (WCAG AA): välj en mörkare "
-        "nyans [contrast]"
-    ]
-
-
-def test_campaign_logo_alt_and_body(run, tree):
-    path = tree / "campaigns/svartsjuka.md"
-    path.write_text(
-        path.read_text("utf-8").replace(
-            "url:", "logo: https://www.example.se/logo.png\nlogo_alt: logotyp\nurl:"
-        )
-        + "\n[Läs mer](https://www.example.se/svartsjuka)\n",
-        "utf-8",
-    )
-    assert lint_lines(run, tree) == [
-        'campaigns/svartsjuka.md:5: varning: alt-texten "logotyp" säger inget om bilden: '
-        "beskriv vad den visar [image-alt]",
-        'campaigns/svartsjuka.md:10: varning: länktexten "Läs mer" säger inte vart länken leder: '
-        'låt länktexten säga vad läsaren hittar där, t.ex. "programmet för konferensen" '
-        "[link-text]",
     ]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from nyhetsbrev.csvout import safe_cell, to_csv
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, edit
 from .test_report import write_tree
 
 
@@ -34,8 +34,10 @@ def test_plan_shows_campaign_names_not_slugs(run, tree):
         assert "valj-att-sluta" not in text and "svartsjuka," not in text
 
 
-def test_plan_csv_follows_the_one_convention(run, tree):
-    data = run("plan", "2022", "--format", "csv", "--root", tree).stdout_bytes
+def test_plan_csv_is_the_table_only_follows_the_one_convention_and_parses(run, tree):
+    result = run("plan", "2022", "--format", "csv", "--root", tree)
+    assert result.exit_code == 0
+    data = result.stdout_bytes
     assert data.startswith('\ufeff"Nummer";"Datum";'.encode())
     assert parse(data) == [
         ["Nummer", "Datum", "Status", "Texter", "Kampanjer", "Delmål"],
@@ -49,6 +51,8 @@ def test_plan_csv_follows_the_one_convention(run, tree):
             "1, 3",
         ],
     ]
+    assert result.stderr.splitlines()[0].startswith("Månader utan nummer: januari")
+    assert result.stderr.splitlines()[-1].startswith("varning: Under 2022 finns två nummer")
 
 
 def test_every_csv_is_written_the_same_way(run, tree):
@@ -62,20 +66,15 @@ def test_every_csv_is_written_the_same_way(run, tree):
 def hostile(root: Path) -> Path:
     """Put formula-like text into a campaign name, a title and target groups."""
     shutil.copytree(FIXTURES / "basic", root)
-    campaign = root / "campaigns/svartsjuka.md"
-    campaign.write_text(
-        campaign.read_text("utf-8").replace(
-            "name: Svartsjuka är inte romantiskt", 'name: \'=HYPERLINK("http://x.example","A")\''
-        ),
-        "utf-8",
+    edit(
+        root,
+        "campaigns/svartsjuka.md",
+        "name: Svartsjuka är inte romantiskt",
+        'name: \'=HYPERLINK("http://x.example","A")\'',
     )
-    item = root / "newsletters/2022/2022-03/svartsjuka.md"
-    item.write_text(
-        item.read_text("utf-8")
-        .replace("title: Sprid kampanjen", "title: \"@SUM(1+1)*cmd|' /C calc'!A0\" #")
-        .replace("malgrupp: [Unga, Generalister]", 'malgrupp: ["+46 70 123", "-2+3", "＝1+1"]'),
-        "utf-8",
-    )
+    item = "newsletters/2022/2022-03/svartsjuka.md"
+    edit(root, item, "title: Sprid kampanjen", "title: \"@SUM(1+1)*cmd|' /C calc'!A0\" #")
+    edit(root, item, "malgrupp: [Unga, Generalister]", 'malgrupp: ["+46 70 123", "-2+3", "＝1+1"]')
     return root
 
 

@@ -8,28 +8,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from nyhetsbrev.send import PLACEHOLDER
 
-from .test_send import ISSUE, SECRET, Server, point, recipients, send_list
+from .test_send import ISSUE, recipients, send_list
 
 PACKAGE = Path("arkiv") / "2022" / ISSUE
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def site(tree: Path, server: Server, monkeypatch) -> Path:
-    point(tree, server.port)
-    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
-    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
-    return tree
 
 
 def sent(run, site: Path, n: int = 3, extra: str = "") -> Path:

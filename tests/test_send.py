@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import collections
-import email
-import email.policy
 import hashlib
 import hmac
 import logging
@@ -14,8 +11,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -23,120 +20,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from nyhetsbrev import ledger
 from nyhetsbrev.send import PLACEHOLDER, Pace
 
-from .conftest import REPO
+from .conftest import REPO, edit
+from .smtp import PASSWORD, SECRET, certificate, free_port, point, running
 
-SECRET = "test-hemlighet-som-är-minst-32-byte-lång"
-PASSWORD = "Lösen-som-aldrig-syns-9731"
 ISSUE = "2022-10"
-
-
-class Recorder:
-    """An aiosmtpd handler that keeps every accepted message and misbehaves on request."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []  # (recipient, raw message)
-        self.reject: dict[str, str] = {}  # recipient -> permanent reply at RCPT
-        self.transient: dict[str, int] = {}  # recipient -> how many 451 replies first
-        self.drop_every: int | None = None  # close the connection after this many messages
-        self.refuse = False  # close every new connection at EHLO
-        self.delay = 0.0  # seconds between receiving a message and replying 250
-        self.connections = 0
-        self._since_connect = 0
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        self.connections += 1
-        if self.refuse:
-            server.transport.close()
-        session.host_name = hostname
-        return responses
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.drop_every and getattr(session, "count", 0) >= self.drop_every:
-            server.transport.close()  # a real drop: no reply at all
-            return "421 4.3.0 going away"
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return self.reject[address]
-        if self.transient.get(address, 0) > 0:
-            self.transient[address] -= 1
-            return "451 4.7.1 Försök igen senare"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        for rcpt in envelope.rcpt_tos:
-            self.messages.append((rcpt, envelope.content))
-        session.count = getattr(session, "count", 0) + 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
-
-    def by_recipient(self) -> collections.Counter[str]:
-        return collections.Counter(r for r, _ in self.messages)
-
-    def parsed(self) -> list[tuple[str, email.message.EmailMessage]]:
-        return [
-            (r, email.message_from_bytes(raw, policy=email.policy.default))
-            for r, raw in self.messages
-        ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, auth: bool = False):
-        self.handler = Recorder()
-        self.logins: list[tuple[bytes, bytes]] = []
-        self.password = PASSWORD
-        options = {}
-        if auth:
-            options = {"auth_require_tls": False, "authenticator": self._authenticate}
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
-        self.controller.start()
-
-    def _authenticate(self, server, session, envelope, mechanism, data):
-        self.logins.append((data.login, data.password))
-        return AuthResult(success=data.password == self.password.encode(), handled=False)
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def site(tree: Path, server: Server, monkeypatch) -> Path:
-    """Return the fixture tree pointed at the test server, with the unsubscribe secret set."""
-    point(tree, server.port)
-    monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
-    monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
-    return tree
-
-
-def point(tree: Path, port: int, user: str = "") -> None:
-    toml = tree / "newsletter.toml"
-    text = toml.read_text("utf-8").replace("port = 2525", f"port = {port}")
-    toml.write_text(text.replace('user = ""', f'user = "{user}"'), "utf-8")
 
 
 def recipients(tree: Path, n: int, extra: str = "") -> Path:
@@ -150,6 +41,13 @@ def send_list(run, tree: Path, csv: Path, *more: str, web_check: bool = False):
     """Run a list send; the web check is skipped unless asked for (the archive is not online)."""
     skip = () if web_check else ("--skip-web-check",)
     return run("send", ISSUE, "--root", tree, "--list", csv, "--retry-wait", "0.01", *skip, *more)
+
+
+def refused(result, server, stderr: str, code: int = 1) -> None:
+    """The command exits with code, prints exactly stderr, and nothing reaches the server."""
+    assert result.exit_code == code
+    assert result.stderr == stderr
+    assert server.handler.messages == []
 
 
 def set_status(tree: Path, status: str, issue: str = ISSUE) -> Path:
@@ -289,23 +187,26 @@ def test_test_send_dry_run_connects_to_nothing(site, server, run):
 
 def test_test_send_to_an_invalid_address_is_refused(site, server, run):
     result = run("send", ISSUE, "--root", site, "--skip-web-check", "--to", "mig@example")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        '--to mig@example: "mig@example" är ingen giltig e-postadress: '
-        "domänen saknar punkt (t.ex. .se)\n"
+    refused(
+        result,
+        server,
+        (
+            '--to mig@example: "mig@example" är ingen giltig e-postadress: '
+            "domänen saknar punkt (t.ex. .se)\n"
+        ),
     )
-    assert server.handler.messages == []
 
 
 def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
     result = run(
         "send", ISSUE, "--root", site, "--skip-web-check", "--to", "AVREGISTRERAD@example.se"
     )
-    assert result.exit_code == 0
-    assert result.stderr == (
-        "varning: avregistrerad@example.se står i avregistreringslistan och får inget\n"
+    refused(
+        result,
+        server,
+        "varning: avregistrerad@example.se står i avregistreringslistan och får inget\n",
+        0,
     )
-    assert server.handler.messages == []
 
 
 # --- list sends ---------------------------------------------------------------------------
@@ -488,13 +389,15 @@ def test_a_draft_issue_is_refused_for_a_list_send(site, server, run):
     issue = site / "newsletters" / "2022" / "2022-10" / "issue.md"
     issue.write_text(issue.read_text("utf-8").replace("status: ready", "status: draft"), "utf-8")
     result = send_list(run, site, recipients(site, 3))
-    assert result.exit_code == 1
-    assert result.stderr == (
-        'newsletters/2022/2022-10/issue.md:3: numret har status "draft"; bara ett nummer med '
-        'status "ready" får skickas till en lista. Skicka ett testbrev med --to och sätt '
-        "status: ready när numret är klart\n"
+    refused(
+        result,
+        server,
+        (
+            'newsletters/2022/2022-10/issue.md:3: numret har status "draft"; bara ett nummer med '
+            'status "ready" får skickas till en lista. Skicka ett testbrev med --to och sätt '
+            "status: ready när numret är klart\n"
+        ),
     )
-    assert server.handler.messages == []
     assert not (site / ".nyhetsbrev" / "sends.sqlite").exists()
 
 
@@ -542,9 +445,8 @@ def test_dry_run_after_a_partial_send_counts_the_sent(site, server, run):
 
 @pytest.fixture
 def auth_server():
-    s = Server(auth=True)
-    yield s
-    s.stop()
+    with running(auth=True) as s:
+        yield s
 
 
 def secret_forms(password: str) -> list[str]:
@@ -609,12 +511,15 @@ def test_user_without_password_is_refused(tree, auth_server, run, monkeypatch):
 def test_list_send_without_secret_is_refused(site, server, run, monkeypatch):
     monkeypatch.delenv("NYHETSBREV_UNSUBSCRIBE_SECRET")
     result = send_list(run, site, recipients(site, 2))
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt: varje mottagare behöver en "
-        "personlig avregistreringslänk. Sätt samma hemlighet som avregistreringssidan använder\n"
+    refused(
+        result,
+        server,
+        (
+            "miljövariabeln NYHETSBREV_UNSUBSCRIBE_SECRET är inte satt: varje mottagare "
+            "behöver en personlig avregistreringslänk. Sätt samma hemlighet som "
+            "avregistreringssidan använder\n"
+        ),
     )
-    assert server.handler.messages == []
 
 
 # --- a crash mid-list ---------------------------------------------------------------------
@@ -728,13 +633,15 @@ def test_list_without_email_column(site, server, run):
     csv = site / "lista.csv"
     csv.write_text("e-mail,namn\na@example.se,A\n", "utf-8")
     result = send_list(run, site, csv)
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f'{csv.as_posix()}:1: kolumnen "email" saknas (hittade "e-mail", '
-        '"namn") (menade du "email"?); första raden ska vara rubriker, '
-        't.ex. "email,name"\n'
+    refused(
+        result,
+        server,
+        (
+            f'{csv.as_posix()}:1: kolumnen "email" saknas (hittade "e-mail", '
+            '"namn") (menade du "email"?); första raden ska vara rubriker, '
+            't.ex. "email,name"\n'
+        ),
     )
-    assert server.handler.messages == []
 
 
 def test_list_that_is_not_utf8(site, server, run):
@@ -750,9 +657,7 @@ def test_list_that_is_not_utf8(site, server, run):
 def test_missing_suppression_file_stops_the_send(site, server, run):
     (site / "suppression.csv").unlink()
     result = send_list(run, site, recipients(site, 2))
-    assert result.exit_code == 1
-    assert result.stderr == "suppression.csv:1: filen finns inte\n"
-    assert server.handler.messages == []
+    refused(result, server, "suppression.csv:1: filen finns inte\n")
 
 
 def test_no_server_listening(site, run):
@@ -792,11 +697,11 @@ def test_a_second_run_at_the_same_time_is_refused(site, server, run):
     with ledger.locked(path) as free:
         assert free
         result = send_list(run, site, recipients(site, 2))
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f"ett annat utskick använder {path} just nu; vänta tills det är klart\n"
+    refused(
+        result,
+        server,
+        (f"ett annat utskick använder {path} just nu; vänta tills det är klart\n"),
     )
-    assert server.handler.messages == []
 
 
 def test_a_ledger_that_is_not_a_database(site, server, run):
@@ -804,13 +709,15 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
     path.parent.mkdir()
     path.write_bytes(b"inte en databas" * 100)
     result = send_list(run, site, recipients(site, 2))
-    assert result.exit_code == 1
-    assert result.stderr == (
-        ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (file is not "
-        "a database). Åtgärda filen eller disken och kör samma kommando igen; den som skickades "
-        "sist kan då få brevet två gånger\n"
+    refused(
+        result,
+        server,
+        (
+            ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (file is "
+            "not a database). Åtgärda filen eller disken och kör samma kommando igen; den som "
+            "skickades sist kan då få brevet två gånger\n"
+        ),
     )
-    assert server.handler.messages == []
     assert run("send", ISSUE, "--root", site, "--status").stderr == result.stderr
 
 
@@ -1024,17 +931,9 @@ def archive(site: Path, tmp_path: Path, monkeypatch):
     """
     import functools
     import http.server
-    import ssl
     import threading
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = certificate(tmp_path, days=1)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     public = tmp_path / "public"
     public.mkdir()
@@ -1054,19 +953,17 @@ def archive(site: Path, tmp_path: Path, monkeypatch):
     # An image in the issue, so the check has one to look for.
     folder = site / "newsletters" / "2022" / "2022-10"
     shutil.copy(site / "newsletters" / "2022" / "2022-03" / "plan.png", folder / "plan.png")
-    item = folder / "valj-att-sluta.md"
-    item.write_text(
-        item.read_text("utf-8").replace(
-            "summary:", "image: plan.png\nimage_alt: Omslaget till planen\nsummary:"
-        ),
-        "utf-8",
+    edit(
+        site,
+        "newsletters/2022/2022-10/valj-att-sluta.md",
+        "summary:",
+        "image: plan.png\nimage_alt: Omslaget till planen\nsummary:",
     )
-    toml = site / "newsletter.toml"
-    toml.write_text(
-        toml.read_text("utf-8").replace(
-            'base_url = "https://nyhetsbrev.example.se"', f'base_url = "https://127.0.0.1:{port}"'
-        ),
-        "utf-8",
+    edit(
+        site,
+        "newsletter.toml",
+        'base_url = "https://nyhetsbrev.example.se"',
+        f'base_url = "https://127.0.0.1:{port}"',
     )
     try:
         yield public, f"https://127.0.0.1:{port}"
@@ -1176,12 +1073,15 @@ def test_a_value_too_long_for_csv_refuses_the_file_with_its_line(site, server, r
     csv = site / "lista.csv"
     csv.write_text(f'email,name\na@example.se,A\nb@example.se,"{"x" * 200_000}"\n', "utf-8")
     result = send_list(run, site, csv)
-    assert result.exit_code == 1  # before the fix: a traceback from the csv module
-    assert result.stderr == (
-        f"{csv.as_posix()}:3: raden kan inte läsas: ett värde är längre än 131\u00a0072 tecken; "
-        "rätta den i filen\n"
+    # before the fix: a traceback from the csv module
+    refused(
+        result,
+        server,
+        (
+            f"{csv.as_posix()}:3: raden kan inte läsas: ett värde är längre än "
+            "131\u00a0072 tecken; rätta den i filen\n"
+        ),
     )
-    assert server.handler.messages == []
 
 
 def test_a_rerun_without_the_ledger_is_refused(site, server, run):

@@ -20,15 +20,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from .test_send import (
-    ISSUE,
-    SECRET,
-    Recorder,
-    free_port,
-    ledger_rows,
-    point,
-    recipients,
-)
+from .smtp import SECRET, Recorder, free_port, point
+from .test_send import ISSUE, ledger_rows, recipients
 
 TIMEOUT = "0.3"  # seconds the client waits for each reply
 STALL = 0.8  # seconds a stalling server holds its reply: past the client's timeout

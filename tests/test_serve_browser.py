@@ -11,24 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, REPO
+from .conftest import REPO
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 WCAG = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 
 pytestmark = pytest.mark.browser  # skipped, with one reason, where Chromium is missing
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -41,10 +29,8 @@ def server(tree):
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context.new_page()
-    context.close()
+def page(new_page):
+    return new_page(viewport={"width": 1400, "height": 1000})
 
 
 def expect(target):

@@ -19,18 +19,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from .conftest import FIXTURES, REPO, without_section
+from .smtp import free_port
 
 SECRET = "en-testhemlighet-som-ar-minst-32-byte-lang"
 ISSUE = "2022-10"
 SERVICE_ENV = {"NYHETSBREV_UNSUBSCRIBE_SECRET": SECRET}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Inbox:
@@ -211,37 +204,27 @@ def ready_again(tree: Path) -> None:
     issue.write_text(issue.read_text("utf-8").replace("status: sent", "status: ready"), "utf-8")
 
 
+def send(tree: Path, *args: str | Path):
+    """Run `send ISSUE` with args in a process of its own, as a coordinator would."""
+    return cli(tree, "send", ISSUE, "--skip-web-check", *args)
+
+
 def send_subscribers(tree: Path, *more: str):
-    """Run `send ISSUE --subscribers` in a process of its own, as a coordinator would.
+    """Run `send ISSUE --subscribers`.
 
     A complete send marks the issue sent; to send it again (to show who is skipped), the
     coordinator sets it back to ready, as the refusal says.
     """
     ready_again(tree)
-    env = {**os.environ, **SERVICE_ENV}
+    return send(tree, "--subscribers", "--retry-wait", "0.01", *more)
+
+
+def cli(tree: Path, *args: str | Path, secret: str = SECRET):
+    """Run the command line in a process of its own, without an SMTP password."""
+    env = {**os.environ, "NYHETSBREV_UNSUBSCRIBE_SECRET": secret}
     env.pop("NYHETSBREV_SMTP_PASSWORD", None)
     return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "build.py"),
-            "send",
-            ISSUE,
-            "--root",
-            str(tree),
-            "--skip-web-check",
-        ]
-        + ["--subscribers", "--retry-wait", "0.01", *more],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def cli(tree: Path, *args: str, secret: str = SECRET):
-    env = {**os.environ, "NYHETSBREV_UNSUBSCRIBE_SECRET": secret}
-    return subprocess.run(
-        [sys.executable, str(REPO / "build.py"), *args, "--root", str(tree)],
+        [sys.executable, str(REPO / "build.py"), *map(str, args), "--root", str(tree)],
         env=env,
         capture_output=True,
         text=True,
@@ -662,23 +645,7 @@ def test_list_send_imports_the_file_and_gives_working_unsubscribe_links(service,
     listed = service.tree / "lista.csv"
     listed.write_text("email;name\nfran.listan@example.se;Lista Person\n", "utf-8")
     ready_again(service.tree)
-    env = {**os.environ, **SERVICE_ENV}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "build.py"),
-            "send",
-            ISSUE,
-            "--root",
-            str(service.tree),
-            "--skip-web-check",
-        ]
-        + ["--list", str(listed), "--retry-wait", "0.01"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = send(service.tree, "--list", listed, "--retry-wait", "0.01")
     assert result.returncode == 0, result.stderr
     (msg,) = smtp.inbox.to("fran.listan@example.se")
     db = service.db()
@@ -691,22 +658,7 @@ def test_list_send_imports_the_file_and_gives_working_unsubscribe_links(service,
     assert httpx.post(url, content=b"List-Unsubscribe=One-Click").status_code == 200
     assert service.status("fran.listan@example.se") == "unsubscribed"
     ready_again(service.tree)
-    again = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "build.py"),
-            "send",
-            ISSUE,
-            "--root",
-            str(service.tree),
-            "--skip-web-check",
-        ]
-        + ["--list", str(listed), "--dry-run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = send(service.tree, "--list", listed, "--dry-run")
     assert "1 avregistrerad får inget" in again.stdout, again.stdout + again.stderr
 
 
@@ -789,24 +741,9 @@ def test_a_test_send_carries_no_address_in_any_link(service, smtp):
     """With the service set up, a test message links the register, never `email=` in clear."""
     listed = service.tree / "testare.csv"
     listed.write_text("email;name\nsamordnare@example.se;Samordnare\n", "utf-8")
-    env = {**os.environ, **SERVICE_ENV}
-    build = [sys.executable, str(REPO / "build.py")]
-    imported = subprocess.run(
-        [*build, "subscribers", "import", str(listed), "--root", str(service.tree)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    imported = cli(service.tree, "subscribers", "import", listed)
     assert imported.returncode == 0, imported.stderr
-    to = ["--to", "samordnare@example.se", "--to", "kollega@example.se"]
-    result = subprocess.run(
-        [*build, "send", ISSUE, "--root", str(service.tree), "--skip-web-check", *to],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = send(service.tree, "--to", "samordnare@example.se", "--to", "kollega@example.se")
     assert result.returncode == 0, result.stderr
     for address in ("samordnare@example.se", "kollega@example.se"):
         (msg,) = [m for m in smtp.inbox.to(address) if m["Subject"].startswith("[TEST] ")]

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import socket
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from nyhetsbrev.markup import wrap
 from nyhetsbrev.serve import start
 
+from .conftest import edit
+
 EVENT = "newsletters/2022/2022-03/webbinarium.md"
 NEEDS_START = f"{EVENT}:7: ett evenemang (type: event) behöver start, t.ex. start: 2022-04-21T09:00"
-
-
-def edit(tree: Path, rel: str, old: str, new: str) -> None:
-    text = (tree / rel).read_text("utf-8")
-    assert old in text, f"{old!r} not in {rel}"
-    (tree / rel).write_text(text.replace(old, new, 1), "utf-8")
 
 
 @pytest.mark.parametrize("blank", ['" "', "'\t'"])
