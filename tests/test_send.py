@@ -1206,3 +1206,27 @@ def test_a_rerun_without_the_ledger_is_refused(site, server, run):
     server.handler.transient.clear()
     assert send_list(run, site, csv).exit_code == 0  # starting over, as asked
     assert len(server.handler.messages) == 7
+
+
+def test_an_outcome_held_back_is_committed_with_the_next_begin(tmp_path):
+    """One transaction per message: the last outcome and the next begin, before its DATA."""
+    path = tmp_path / "sends.sqlite"
+    with ledger.Ledger(path) as book:
+        book.add("2022-10", ["a@x.se", "b@x.se"])
+        book.begin("2022-10", "a@x.se", "<a@x>")
+        book.finish_later("2022-10", "a@x.se", ledger.SENT, "250 ok")
+        other = sqlite3.connect(path)
+        state = "SELECT address, state, attempts FROM sends ORDER BY address"
+        assert other.execute(state).fetchall() == [
+            ("a@x.se", "pending", 1),
+            ("b@x.se", "pending", 0),
+        ]
+        statements: list[str] = []
+        book.db.set_trace_callback(statements.append)
+        book.begin("2022-10", "b@x.se", "<b@x>")
+        assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+        assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "pending", 1)]
+        book.finish_later("2022-10", "b@x.se", ledger.FAILED, "550 nej")
+    # closing the ledger commits what was held back
+    assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "failed", 1)]
+    other.close()
