@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import database
+
 PENDING, SENT, FAILED, UNCERTAIN = "pending", "sent", "failed", "uncertain"
 
 SCHEMA = """
@@ -80,11 +82,8 @@ class Ledger:
     """An open ledger file; every change is committed before the method returns."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = database.connect(path)
         self._migrate()
         self.db.executescript(SCHEMA)
         self.identity = self._identity()
@@ -290,15 +289,8 @@ class Ledger:
     def _count(self, issue: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()[0]
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return database.transaction(self.db)
 
 
 def _finished(issue: str, address: str, state: str, reply: str) -> tuple[str, tuple[str, ...]]:
