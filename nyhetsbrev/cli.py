@@ -332,31 +332,11 @@ def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None
         python build.py bounces --mbox studsar.mbox
     """
     from . import bounces as returned
-    from . import ledger
-    from .send import ledger_errors, ledger_path, load_site
+    from .send import load_site
 
     if maildir is not None and mbox is not None:
         raise click.UsageError("ange högst en av --maildir MAPP och --mbox FIL")
-    site = load_site(root)
-    if maildir is not None:
-        messages = returned.from_maildir(maildir)
-    elif mbox is not None:
-        messages = returned.from_mbox(mbox)
-    else:
-        if site.bounces is None:
-            raise returned.BounceError(
-                "newsletter.toml: [bounces] saknas; ange address och host för IMAP-brevlådan "
-                "(se README), eller läs en mapp med --maildir eller en fil med --mbox"
-            )
-        messages = returned.from_imap(site.bounces, returned.imap_password(site.bounces))
-    path = ledger_path(site)
-    if not path.is_file():
-        raise returned.BounceError(
-            f"{path}: utskicksregistret finns inte; inget utskick har gjorts att matcha mot"
-        )
-    with ledger_errors(site), ledger.Ledger(path) as book:
-        summary = returned.read(site, messages, book)
-    for line in returned.lines(summary):
+    for line in returned.lines(returned.read_returned(load_site(root), maildir, mbox)):
         click.echo(line)
 
 
