@@ -1230,3 +1230,33 @@ def test_an_outcome_held_back_is_committed_with_the_next_begin(tmp_path):
     # closing the ledger commits what was held back
     assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "failed", 1)]
     other.close()
+
+
+def test_the_library_returns_the_report_the_command_prints(site, server):
+    """mailing.list_send holds the policy; the command line only prints its report."""
+    import contextlib
+
+    from nyhetsbrev import mailing
+
+    steps: list[int] = []
+
+    @contextlib.contextmanager
+    def progress(n: int):
+        steps.append(n)
+        yield lambda: steps.append(-1)
+
+    warnings: list[str] = []
+    csv = recipients(site, 3, "inte-en-adress,Nej\n")
+    content, issue = mailing.start(site, ISSUE, warnings.append)
+    options = mailing.Options(mailing.Policy(wait=0.01), skip_web_check=True)
+    dry = mailing.list_send(content, issue, csv, mailing.Options(dry_run=True), print, progress)
+    assert dry.lines[0].text.startswith("Provkörning, inget skickas:") and not dry.failure
+    assert server.handler.messages == [] and steps == []
+    report = mailing.list_send(content, issue, csv, options, warnings.append, progress)
+    assert [o.state for o in report.outcomes] == ["sent"] * 3
+    assert report.failure == "" and steps == [3, -1, -1, -1]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{csv.as_posix()}:5: ")
+    assert report.lines[-1].text == (
+        "Alla mottagare är klara: newsletters/2022/2022-10/issue.md har nu status: sent"
+    )
+    assert not any(line.error for line in report.lines)
