@@ -376,6 +376,31 @@ def suppress(path: Path, address: str) -> bool:
 # --- where returned mail is read from ---------------------------------------------------
 
 
+def read_returned(site: Site, maildir: Path | None, mbox: Path | None) -> Summary:
+    """Read returned mail from a Maildir, an mbox file or else [bounces]' IMAP mailbox, and
+    record it in the ledger and the register."""
+    from .send import ledger_errors, ledger_path
+
+    if maildir is not None:
+        messages = from_maildir(maildir)
+    elif mbox is not None:
+        messages = from_mbox(mbox)
+    else:
+        if site.bounces is None:
+            raise BounceError(
+                "newsletter.toml: [bounces] saknas; ange address och host för IMAP-brevlådan "
+                "(se README), eller läs en mapp med --maildir eller en fil med --mbox"
+            )
+        messages = from_imap(site.bounces, imap_password(site.bounces))
+    path = ledger_path(site)
+    if not path.is_file():
+        raise BounceError(
+            f"{path}: utskicksregistret finns inte; inget utskick har gjorts att matcha mot"
+        )
+    with ledger_errors(site), ledgers.Ledger(path) as book:
+        return read(site, messages, book)
+
+
 def from_maildir(path: Path) -> Iterator[tuple[str, bytes]]:
     """Yield (label, bytes) of each message in a Maildir; nothing is moved or flagged."""
     if not (path / "cur").is_dir() and not (path / "new").is_dir():

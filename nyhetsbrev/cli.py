@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from functools import partial
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from . import click_sv
 
 click_sv.install()
+F = TypeVar("F", bound=Callable[..., Any])
 
 ROOT = click.option(
     "--root",
@@ -21,6 +24,55 @@ ROOT = click.option(
     help="Innehållets mapp (där newsletter.toml ligger).",
 )
 STRICT = click.option("--strict", is_flag=True, help="Räkna varningar som fel.")
+YEAR = click.argument("year", type=int, metavar="ÅR")
+
+
+def _format(choices: list[str], default: str, help: str) -> Callable[[F], F]:
+    """--format: one of choices."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def _path(
+    name: str, help: str, folder: bool = False, metavar: str | None = None
+) -> Callable[[F], F]:
+    """An option naming a file (or a folder), None when not given."""
+    kind = (
+        click.Path(file_okay=False, path_type=Path)
+        if folder
+        else click.Path(dir_okay=False, path_type=Path)
+    )
+    return click.option(name, type=kind, default=None, metavar=metavar, help=help)
+
+
+def _seconds(name: str, default: float, help: str, above_zero: bool = True) -> Callable[[F], F]:
+    """An option of seconds: above zero, or zero and above."""
+    return click.option(
+        name,
+        type=click.FloatRange(min=0, min_open=above_zero),
+        default=default,
+        show_default=True,
+        metavar="SEKUNDER",
+        help=help,
+    )
+
+
+def _port(help: str) -> Callable[[F], F]:
+    """--port of a server this process runs."""
+    return click.option(
+        "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help=help
+    )
+
+
+def _host(help: str) -> Callable[[F], F]:
+    """--host: the address a server this process runs listens on."""
+    return click.option("--host", default="127.0.0.1", show_default=True, help=help)
 
 
 @click.group(
@@ -43,12 +95,7 @@ def _warn(warnings) -> None:
 
 @cli.command()
 @ROOT
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Utmappen (standard: public/ i innehållets mapp).",
-)
+@_path("--out", "Utmappen (standard: public/ i innehållets mapp).", folder=True)
 @STRICT
 @click.option("--emit-mjml", is_flag=True, help="Skriv också varje nummers email.mjml.")
 def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
@@ -71,21 +118,13 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
 
 
 @cli.command()
-@click.argument("year", type=int, metavar="ÅR")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["html", "md", "csv"]),
-    default="md",
-    show_default=True,
-    help="html: en sida med diagram; md: att klistra in; csv: en rad per text.",
+@YEAR
+@_format(
+    ["html", "md", "csv"],
+    "md",
+    "html: en sida med diagram; md: att klistra in; csv: en rad per text.",
 )
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Skriv till den här filen (standard: standard output).",
-)
+@_path("--out", "Skriv till den här filen (standard: standard output).")
 @ROOT
 def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
     """Redovisa vad årets nummer förmedlade: per kampanj, delmål och målgrupp.
@@ -178,23 +217,14 @@ def check(root: Path, strict: bool) -> None:
     help="Högst N brev per minut.",
 )
 @click.option("--status", is_flag=True, help="Visa utskicksregistrets siffror för numret.")
-@click.option(
+@_seconds(
     "--retry-wait",
-    type=click.FloatRange(min=0),
-    default=5,
-    show_default=True,
-    metavar="SEKUNDER",
-    help="Vänta så här länge innan ett nytt försök efter ett 4xx-svar eller en bruten "
+    5,
+    "Vänta så här länge innan ett nytt försök efter ett 4xx-svar eller en bruten "
     "anslutning (fördubblas).",
+    above_zero=False,
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30,
-    show_default=True,
-    metavar="SEKUNDER",
-    help="Vänta högst så här länge på varje svar från SMTP-servern.",
-)
+@_seconds("--timeout", 30, "Vänta högst så här länge på varje svar från SMTP-servern.")
 @click.option(
     "--pause-after",
     type=click.IntRange(min=1),
@@ -245,277 +275,46 @@ def send(
         python3 build.py send 2022-10 --subscribers --rate 120
         python3 build.py send 2022-10 --status
     """
-    from . import send as delivery
+    from . import mailing
+    from .send import Policy
 
     if status:
-        site = delivery.load_site(root)
-        with delivery.ledger_errors(site):
-            for line in delivery.status_lines(site, issue_id):
-                click.echo(line)
+        for line in mailing.status(root, issue_id):
+            click.echo(line)
         return
     if bool(to) + bool(list_file) + to_register != 1:
         raise click.UsageError(
             "ange en av --to ADRESS (testbrev), --list FIL.csv eller --subscribers"
         )
-    from .pipeline import load_content
+    content, issue = mailing.start(root, issue_id, _say)
+    policy = Policy(wait=retry_wait, rate=rate, timeout=timeout, pause_after=pause_after)
+    options = mailing.Options(policy, dry_run, resend_uncertain, skip_web_check)
+    if to:
+        report = mailing.test_send(content, issue, to, options, _say)
+    else:
+        report = mailing.list_send(content, issue, list_file, options, _say, _progress)
+    for said in report.lines:
+        click.echo(said.text, err=said.error)
+    if report.failure:
+        from .errors import NyhetsbrevError
 
-    checked = load_content(root)
-    issue = delivery.find_issue(checked.content, issue_id)
-    _warn(p for p in checked.warnings if delivery.concerns(p, issue))
-    delivery.check_settings(checked.content.site)
-    policy = delivery.Policy(wait=retry_wait, rate=rate, timeout=timeout, pause_after=pause_after)
-    with delivery.ledger_errors(checked.content.site):
-        if to:
-            _send_test(delivery, checked.content, issue, to, dry_run, policy, skip_web_check)
-        else:
-            _send_list(
-                delivery,
-                checked.content,
-                issue,
-                list_file,
-                dry_run,
-                policy,
-                resend_uncertain,
-                skip_web_check,
-            )
+        raise NyhetsbrevError(report.failure)
 
 
-def _shown(match) -> str:
-    return repr(match.group())[1:-1]
+def _say(line: str) -> None:
+    click.echo(line, err=True)
 
 
-def _send_test(delivery, content, issue, to, dry_run: bool, policy, skip_web: bool) -> None:
-    from .errors import LINE_BREAKS, NyhetsbrevError
-    from .ledger import Ledger
-    from .recipients import normalize
-
-    addresses, suppressed = [], delivery.suppressed(content.site)
-    for raw in to:
-        address, reason = normalize(raw)
-        if reason:  # one line, even when the address holds a line break
-            raise NyhetsbrevError(LINE_BREAKS.sub(_shown, f"--to {raw}: {reason}"))
-        if address in suppressed:
-            click.echo(f"varning: {address} står i avregistreringslistan och får inget", err=True)
-        else:
-            addresses.append(address)
-    secret, link = delivery.unsubscribe_secret(), None
-    if content.site.subscriptions is not None:  # the register's opaque links
-        from . import subscribers as register
-        from .tokens import secret_from_env
-
-        key = secret_from_env()
-        link = partial(register.test_link, content.site, key)
-    elif not secret:
-        click.echo(
-            f"varning: {delivery.SECRET_ENV} är inte satt; testbrevet får den allmänna "
-            "avregistreringslänken i stället för en personlig",
-            err=True,
-        )
-    template = delivery.prepare(content, issue)
-    smtp = content.site.smtp
-    if dry_run:
-        click.echo(
-            f'Provkörning, inget skickas: testbrev "[TEST] {issue.title}" till '
-            f"{', '.join(addresses) or 'ingen'} via {smtp.host}:{smtp.port}"
-        )
-        return
-    conn = delivery.Connection(smtp, delivery.password_from(content.site), policy)
-    if not skip_web and (problem := delivery.web_refusal(template)):
-        click.echo(f"varning: {problem}", err=True)
-    with Ledger(delivery.ledger_path(content.site)) as book:
-        try:
-            outcomes = delivery.send_test(template, addresses, conn, secret, book, link)
-        finally:
-            conn.close()
-    said = {"sent": "skickat", "uncertain": "kan ha kommit fram, servern svarade inte"}
-    for o in outcomes:
-        click.echo(
-            f"Testbrev till {o.address}: {said.get(o.state, 'nekat')} ({o.reply})",
-            err=o.state != "sent",
-        )
-    if any(o.state != "sent" for o in outcomes):
-        raise NyhetsbrevError("testbrevet kom inte fram till alla; se serverns svar ovan")
-
-
-def _send_list(
-    delivery,
-    content,
-    issue,
-    list_file: Path | None,
-    dry_run: bool,
-    policy,
-    resend_uncertain: bool,
-    skip_web: bool,
-) -> None:
-    """A list send: to a --list file, or through the register (--subscribers, or a --list
-    imported into the register first when [subscriptions] is set)."""
-    import sys
-
-    from . import ledger
-    from .errors import NyhetsbrevError
-
-    site = content.site
-    delivery.require_ready(issue)
-    audience = _Audience(delivery, site, list_file)
-    path = delivery.ledger_path(site)
-    template = delivery.prepare(content, issue)
-    if dry_run:
-        plan = delivery.plan_list(
-            content, issue, list_file, audience.shown, audience.recipients(False), resend_uncertain
-        )
-        _warn(plan.problems)
-        if audience.missing:
-            click.echo(f"varning: {audience.missing}", err=True)
-        example = delivery.personal(
-            template, "exempel@example.se", "", audience.example_link(), "<x@x>"
-        )
-        size = len(delivery.wire(example))
-        for line in delivery.plan_lines(plan, audience.shown, site, policy.rate, size):
-            click.echo(line)
-        return
-    if audience.missing:
-        raise NyhetsbrevError(audience.missing)
-    password = delivery.password_from(site)
-    with ledger.locked(path) as free:
-        if not free:
-            raise delivery.DeliveryError(
-                f"ett annat utskick använder {path} just nu; vänta tills det är klart"
-            )
-        plan = delivery.plan_list(
-            content, issue, list_file, audience.shown, audience.recipients(True), resend_uncertain
-        )
-        _warn(plan.problems)
-        if not skip_web and (problem := delivery.web_refusal(template)):
-            raise NyhetsbrevError(problem)  # checked after the local files are known good
-        for line in delivery.uncertain_warnings(plan):
-            click.echo(f"varning: {line}", err=True)
-        started = time.perf_counter()
-        conn = delivery.Connection(site.smtp, password, policy)
-        wanted = audience.still_wanted()
-        with (
-            ledger.Ledger(path) as book,
-            click.progressbar(
-                length=len(plan.to_send), label="Skickar", file=sys.stderr, show_pos=True
-            ) as bar,
-        ):
-            try:
-                report = delivery.send_list(
-                    template,
-                    plan,
-                    conn,
-                    audience.secret,
-                    book,
-                    progress=lambda o: bar.update(1),
-                    link=audience.link,
-                    wanted=wanted,
-                )
-            finally:
-                conn.close()
-                if wanted is not None:
-                    wanted.close()
-    outcomes = report.outcomes
-    failed = [o for o in outcomes if o.state == "failed"]
-    unsure = [o for o in outcomes if o.state == "uncertain"]
-    for o in failed:
-        click.echo(f"{o.address}: {o.reply}", err=True)
-    for o in unsure:
-        click.echo(f"{o.address}: kan ha fått brevet ({o.reply})", err=True)
-    click.echo(delivery.summary_line(plan, outcomes, audience.shown, time.perf_counter() - started))
-    marked = report.complete and delivery.mark_sent(issue, site.root)
-    if report.complete:
-        click.echo(
-            f"Alla mottagare är klara: {issue.path} har nu status: sent"
-            if marked
-            else f"Alla mottagare är klara; sätt status: sent i {issue.path}"
-        )
-    elif left := delivery.still_uncertain(plan, report):
-        click.echo(left)
-    if report.paused:
-        raise NyhetsbrevError(report.paused)
-    if failed or unsure:
-        raise NyhetsbrevError(delivery.unfinished(issue, len(failed), len(unsure), marked))
-
-
-class _Audience:
-    """Who a list send goes to, and the unsubscribe links they get: a list file with the
-    old token links, or the register with its opaque links."""
-
-    def __init__(self, delivery, site, list_file: Path | None):
-        self.site = site
-        self.list_file = list_file
-        self.by_register = site.subscriptions is not None or list_file is None
-        self.missing = ""
-        self.ids: dict[str, str] = {}
-        if self.by_register:
-            from . import subscribers as register
-            from .tokens import secret_from_env
-
-            register.settings(site)
-            self.key = secret_from_env()
-            self.secret = ""
-            self.shown = list_file.as_posix() if list_file else "prenumerantregistret"
-        else:
-            assert list_file is not None  # by_register otherwise
-            self.secret = delivery.unsubscribe_secret()
-            self.shown = list_file.as_posix()
-            if not self.secret:
-                self.missing = (
-                    f"miljövariabeln {delivery.SECRET_ENV} är inte satt: varje mottagare behöver "
-                    "en personlig avregistreringslänk. Sätt samma hemlighet som "
-                    "avregistreringssidan använder"
-                )
-
-    def recipients(self, write: bool):
-        """Return the register's audience (None for a plain list file)."""
-        if not self.by_register:
-            return None
-        from . import subscribers as register
-
-        found = register.audience(self.site, self.key, self.list_file, self.shown, write)
-        self.ids = found.ids
-        return found
-
-    def example_link(self) -> str:
-        if self.by_register:
-            from . import subscribers as register
-
-            return register.unsubscribe_link(self.site, self.key, "0" * 32)
-        return self.site.unsubscribe_url + "?token=" + "0" * 64 + "&email=exempel%40example.se"
-
-    def link(self, address: str) -> str:
-        if self.by_register:
-            from . import subscribers as register
-
-            return register.unsubscribe_link(self.site, self.key, self.ids[address])
-        from .recipients import unsubscribe_url
-
-        return unsubscribe_url(self.site.unsubscribe_url, self.secret, address)
-
-    def still_wanted(self):
-        """Return the register's check for an unsubscribe during the send (None: no register)."""
-        if not self.by_register:
-            return None
-        from . import subscribers as register
-
-        return register.StillActive(self.site)
+@contextlib.contextmanager
+def _progress(length: int) -> Iterator[Callable[[], None]]:
+    with click.progressbar(length=length, label="Skickar", file=sys.stderr, show_pos=True) as bar:
+        yield lambda: bar.update(1)
 
 
 @cli.command("bounces")
 @ROOT
-@click.option(
-    "--maildir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    metavar="MAPP",
-    help="Läs studsarna ur den här Maildir-mappen i stället för IMAP.",
-)
-@click.option(
-    "--mbox",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FIL",
-    help="Läs studsarna ur den här mbox-filen i stället för IMAP.",
-)
+@_path("--maildir", "Läs studsarna ur den här Maildir-mappen i stället för IMAP.", True, "MAPP")
+@_path("--mbox", "Läs studsarna ur den här mbox-filen i stället för IMAP.", metavar="FIL")
 def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None:
     """Läs returnerade brev: studsar och klagomål förs in i registren.
 
@@ -533,44 +332,17 @@ def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None
         python build.py bounces --mbox studsar.mbox
     """
     from . import bounces as returned
-    from . import ledger
-    from .send import ledger_errors, ledger_path, load_site
+    from .send import load_site
 
     if maildir is not None and mbox is not None:
         raise click.UsageError("ange högst en av --maildir MAPP och --mbox FIL")
-    site = load_site(root)
-    if maildir is not None:
-        messages = returned.from_maildir(maildir)
-    elif mbox is not None:
-        messages = returned.from_mbox(mbox)
-    else:
-        if site.bounces is None:
-            raise returned.BounceError(
-                "newsletter.toml: [bounces] saknas; ange address och host för IMAP-brevlådan "
-                "(se README), eller läs en mapp med --maildir eller en fil med --mbox"
-            )
-        messages = returned.from_imap(site.bounces, returned.imap_password(site.bounces))
-    path = ledger_path(site)
-    if not path.is_file():
-        raise returned.BounceError(
-            f"{path}: utskicksregistret finns inte; inget utskick har gjorts att matcha mot"
-        )
-    with ledger_errors(site), ledger.Ledger(path) as book:
-        summary = returned.read(site, messages, book)
-    for line in returned.lines(summary):
+    for line in returned.lines(returned.read_returned(load_site(root), maildir, mbox)):
         click.echo(line)
 
 
 @cli.command("doctor")
 @ROOT
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10,
-    show_default=True,
-    metavar="SEKUNDER",
-    help="Vänta högst så här länge på varje svar (SMTP, DNS, webb).",
-)
+@_seconds("--timeout", 10, "Vänta högst så här länge på varje svar (SMTP, DNS, webb).")
 def doctor_command(root: Path, timeout: float) -> None:
     """Kontrollera före ett utskick: SMTP, SPF, DKIM, DMARC, avregistrering och tjänsten.
 
@@ -674,14 +446,9 @@ def new_campaign(slug: str, root: Path) -> None:
 
 
 @cli.command()
-@click.argument("year", type=int, metavar="ÅR")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "md", "csv"]),
-    default="table",
-    show_default=True,
-    help="En tabell i terminalen, Markdown eller CSV (bara numren).",
+@YEAR
+@_format(
+    ["table", "md", "csv"], "table", "En tabell i terminalen, Markdown eller CSV (bara numren)."
 )
 @click.option(
     "--gap",
@@ -717,19 +484,8 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
 
 @cli.command()
 @ROOT
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="Port att lyssna på (0: valfri ledig port).",
-)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="Adress att lyssna på; standardvärdet nås bara från den här datorn.",
-)
+@_port("Port att lyssna på (0: valfri ledig port).")
+@_host("Adress att lyssna på; standardvärdet nås bara från den här datorn.")
 def serve(root: Path, port: int, host: str) -> None:
     """Förhandsvisa alla nummer i webbläsaren; sidan uppdateras när du sparar.
 
@@ -767,14 +523,8 @@ def _register_site(root: Path):
 
 @subscribers.command("serve")
 @ROOT
-@click.option("--host", default="127.0.0.1", show_default=True, help="Adress att lyssna på.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="Port att lyssna på.",
-)
+@_host("Adress att lyssna på.")
+@_port("Port att lyssna på.")
 def subscribers_serve(root: Path, host: str, port: int) -> None:
     """Kör tjänsten för anmälan och avregistrering (bakom webbservern; se README).
 
@@ -834,12 +584,7 @@ def subscribers_import(file: Path, root: Path) -> None:
 
 @subscribers.command("export")
 @ROOT
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Skriv till den här filen.",
-)
+@_path("--out", "Skriv till den här filen.")
 def subscribers_export(root: Path, out: Path | None) -> None:
     """Skriv registret som CSV (UTF-8 med semikolon) till standard output eller --out.
 

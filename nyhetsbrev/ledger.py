@@ -1,7 +1,10 @@
 """The send ledger: one SQLite row per (issue, recipient), so a list send never sends twice.
 
-A row is `pending` until the server has accepted the message, then `sent`, committed at once
-(WAL, synchronous=FULL: a commit survives a crash of the process and of the machine). A
+A row is `pending` until the server has accepted the message, then `sent` (WAL,
+synchronous=FULL: a commit survives a crash of the process and of the machine). A list send
+commits each outcome together with the next message's `begin`, in one transaction before that
+message goes out (or at once when nothing follows right away): one commit per message, and a
+crash in between leaves only the message just answered in flight. A
 `5xx` reply or exhausted `4xx` retries make it `failed`; a new run retries pending and failed
 rows and never touches sent ones. A timeout or a dropped connection after the message itself
 went out (inside DATA) makes it `uncertain`: the server may have accepted it, so it is never
@@ -23,6 +26,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import database
 
 PENDING, SENT, FAILED, UNCERTAIN = "pending", "sent", "failed", "uncertain"
 
@@ -77,15 +82,13 @@ class Ledger:
     """An open ledger file; every change is committed before the method returns."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = database.connect(path)
         self._migrate()
         self.db.executescript(SCHEMA)
         self.identity = self._identity()
         self._version = -1
+        self._later: tuple[str, tuple[str, ...]] | None = None  # see finish_later
 
     def _migrate(self) -> None:
         """Let an older ledger hold the `uncertain` state (SQLite cannot alter a CHECK)."""
@@ -123,7 +126,10 @@ class Ledger:
         return self._count(issue) >= rows
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            self.db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -143,21 +149,43 @@ class Ledger:
             return self._count(issue) - before
 
     def begin(self, issue: str, address: str, message_id: str) -> None:
-        """Record that the message is about to be handed to the server."""
-        self.db.execute(
+        """Record that the message is about to be handed to the server.
+
+        An outcome held back by finish_later is committed in the same transaction, first.
+        """
+        begun = (
             "UPDATE sends SET state = 'pending', reply = '', attempts = attempts + 1, "
             "message_id = ?, updated = ? "
             "WHERE issue = ? AND address = ? AND state != 'sent'",
             (message_id, now(), issue, address),
         )
+        if self._later is None:
+            self.db.execute(*begun)
+            return
+        with self._transaction():
+            self.db.execute(*self._later)
+            self.db.execute(*begun)
+        self._later = None
 
     def finish(self, issue: str, address: str, state: str, reply: str) -> None:
         """Record the outcome of a send (never downgrades a sent row)."""
-        self.db.execute(
-            "UPDATE sends SET state = ?, reply = ?, updated = ? "
-            "WHERE issue = ? AND address = ? AND state != 'sent'",
-            (state, reply, now(), issue, address),
-        )
+        self.flush()
+        self.db.execute(*_finished(issue, address, state, reply))
+
+    def finish_later(self, issue: str, address: str, state: str, reply: str) -> None:
+        """Hold the outcome of a send until the next begin or flush, which commits it.
+
+        Until then the row stays in flight (possibly delivered): a crash in between costs one
+        uncertain row, never a duplicate. The caller flushes before it waits for anything.
+        """
+        self.flush()
+        self._later = _finished(issue, address, state, reply)
+
+    def flush(self) -> None:
+        """Commit an outcome held back by finish_later (nothing when there is none)."""
+        if self._later is not None:
+            self.db.execute(*self._later)
+            self._later = None
 
     def record_test(self, issue: str, address: str, reply: str) -> None:
         self.db.execute(
@@ -166,6 +194,7 @@ class Ledger:
 
     def rows(self, issue: str) -> dict[str, Row]:
         """Return the issue's rows by address."""
+        self.flush()
         cursor = self.db.execute(
             "SELECT issue, address, state, reply, message_id, attempts, updated FROM sends "
             "WHERE issue = ? ORDER BY address",
@@ -262,15 +291,16 @@ class Ledger:
         row = self.db.execute("SELECT COUNT(*) FROM sends WHERE issue = ?", (issue,)).fetchone()
         return int(row[0])
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return database.transaction(self.db)
+
+
+def _finished(issue: str, address: str, state: str, reply: str) -> tuple[str, tuple[str, ...]]:
+    return (
+        "UPDATE sends SET state = ?, reply = ?, updated = ? "
+        "WHERE issue = ? AND address = ? AND state != 'sent'",
+        (state, reply, now(), issue, address),
+    )
 
 
 def in_flight(rows: Iterable[Row]) -> list[Row]:

@@ -18,9 +18,11 @@ import contextlib
 import datetime as dt
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import database
 
 PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED = "pending", "active", "unsubscribed", "bounced"
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED)
@@ -126,14 +128,14 @@ class Register:
     """An open register file; every change is committed before the method returns."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA secure_delete=ON")  # erased data is overwritten, not left free
-        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db = database.connect(
+            path,
+            "foreign_keys=ON",
+            "secure_delete=ON",  # erased data is overwritten, not left free
+            "busy_timeout=30000",
+            check_same_thread=False,
+        )
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -145,15 +147,8 @@ class Register:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return database.transaction(self.db)
 
     # reading
 

@@ -727,13 +727,16 @@ def send_list(
             progress(Outcome(r.address, "skipped", ""))
             continue
         outcome = _one(template, r, conn, secret, book, pace, link)
-        book.finish(issue_id, r.address, outcome.state, outcome.reply)
+        # Committed with the next message's begin, before it goes out: one commit a message.
+        book.finish_later(issue_id, r.address, outcome.state, outcome.reply)
         report.outcomes.append(outcome)
         progress(outcome)
         streak = streak + 1 if outcome.transient or outcome.state == ledgers.UNCERTAIN else 0
         if streak >= conn.policy.pause_after and index + 1 < len(plan.to_send):
             report.paused = paused(streak, outcome.reply, len(plan.to_send) - index - 1)
+            book.flush()
             return report
+    book.flush()
     states = {a: row.state for a, row in book.rows(issue_id).items()}
     done = (ledgers.SENT, ledgers.FAILED)
     report.complete = all(
@@ -766,6 +769,8 @@ def _one(
     except Exception as e:  # one recipient never stops the send
         log.info("%s: kunde inte byggas: %r", r.address, e)
         return Outcome(r.address, ledgers.FAILED, f"brevet kunde inte byggas ({_error(e)})")
+    if pace.interval or conn.client is None:
+        book.flush()  # the last outcome is not held back while the run waits or connects
     pace.wait()
     return deliver(
         conn,

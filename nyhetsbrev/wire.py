@@ -16,6 +16,7 @@ import datetime as dt
 import email.policy
 import hashlib
 import html
+import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.quoprimime import body_encode
@@ -30,6 +31,17 @@ SAMPLE_URL = "https://avregistrering.invalid/prov-4b1d"
 TEXT, HTML, BOUNDARY = "\0text", "\0html", "\0boundary"  # slots in Wire.segments
 SAMPLE_DATE = dt.datetime(2000, 1, 1, 8, 0, tzinfo=STOCKHOLM)
 MAX_LINE = 78  # email.policy.SMTP's, with which personal() encodes the bodies
+# Values the policy folds into "Name: value" unchanged (printable ASCII, single spaces, no
+# encoded word, a line far below the 998 limit): parsing each header per recipient costs more
+# than the rest of the message. tests/test_wire.py holds this against the policy. Date is
+# the same for a second's messages: its folded form is kept while it lasts.
+_DOT_ATOM = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+PLAIN = {
+    "To": re.compile(rf"(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_DOT_ATOM}>|{_DOT_ATOM})"),
+    "Message-ID": re.compile(rf"<{_DOT_ATOM}>"),
+    "List-Unsubscribe": re.compile(r"<[!-~]+>(?:, <[!-~]+>)*"),
+}
+PLAIN_LENGTH = 900
 
 
 class Layout(Exception):
@@ -46,6 +58,7 @@ class Wire:
         self.placeholder = placeholder
         self.subject_prefix = subject_prefix
         self.policy = email.policy.SMTP.clone(max_line_length=998)
+        self._date = ("", b"")  # the last Date value and its folded header
         text, html_body = template.text, template.html  # type: ignore[attr-defined]
         self.text_lines = _Lines.of(text, placeholder)
         self.html_lines = _Lines.of(html_body, html.escape(placeholder, quote=True))
@@ -108,13 +121,22 @@ class Wire:
             HTML: self.html_lines.encoded(escaped).replace("\n", "\r\n").encode(),
         }
         return b"".join(
-            s
-            if isinstance(s, bytes)
-            else filled[s]
-            if s in filled
-            else self.policy.fold_binary(s, self.policy.header_factory(s, values[s]))
+            s if isinstance(s, bytes) else filled[s] if s in filled else self._fold(s, values[s])
             for s in self.segments
         )
+
+    def _fold(self, name: str, value: str) -> bytes:
+        """Return the header as the policy folds it; a plain one (see PLAIN) as it stands."""
+        if name == "Date" and self._date[0] == value:
+            return self._date[1]
+        line = f"{name}: {value}"
+        plain = PLAIN.get(name)
+        if plain and len(line) <= PLAIN_LENGTH and plain.fullmatch(value) and "=?" not in value:
+            return line.encode("ascii") + b"\r\n"
+        folded = self.policy.fold_binary(name, self.policy.header_factory(name, value))
+        if name == "Date":
+            self._date = (value, folded)
+        return folded
 
     def _unsubscribe(self, unsubscribe: str) -> str:
         mailto = self.template.site.unsubscribe_mailto  # type: ignore[attr-defined]

@@ -1106,3 +1106,57 @@ def test_a_rerun_without_the_ledger_is_refused(site, server, run):
     server.handler.transient.clear()
     assert send_list(run, site, csv).exit_code == 0  # starting over, as asked
     assert len(server.handler.messages) == 7
+
+
+def test_an_outcome_held_back_is_committed_with_the_next_begin(tmp_path):
+    """One transaction per message: the last outcome and the next begin, before its DATA."""
+    path = tmp_path / "sends.sqlite"
+    with ledger.Ledger(path) as book:
+        book.add("2022-10", ["a@x.se", "b@x.se"])
+        book.begin("2022-10", "a@x.se", "<a@x>")
+        book.finish_later("2022-10", "a@x.se", ledger.SENT, "250 ok")
+        other = sqlite3.connect(path)
+        state = "SELECT address, state, attempts FROM sends ORDER BY address"
+        assert other.execute(state).fetchall() == [
+            ("a@x.se", "pending", 1),
+            ("b@x.se", "pending", 0),
+        ]
+        statements: list[str] = []
+        book.db.set_trace_callback(statements.append)
+        book.begin("2022-10", "b@x.se", "<b@x>")
+        assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+        assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "pending", 1)]
+        book.finish_later("2022-10", "b@x.se", ledger.FAILED, "550 nej")
+    # closing the ledger commits what was held back
+    assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "failed", 1)]
+    other.close()
+
+
+def test_the_library_returns_the_report_the_command_prints(site, server):
+    """mailing.list_send holds the policy; the command line only prints its report."""
+    import contextlib
+
+    from nyhetsbrev import mailing
+
+    steps: list[int] = []
+
+    @contextlib.contextmanager
+    def progress(n: int):
+        steps.append(n)
+        yield lambda: steps.append(-1)
+
+    warnings: list[str] = []
+    csv = recipients(site, 3, "inte-en-adress,Nej\n")
+    content, issue = mailing.start(site, ISSUE, warnings.append)
+    options = mailing.Options(mailing.Policy(wait=0.01), skip_web_check=True)
+    dry = mailing.list_send(content, issue, csv, mailing.Options(dry_run=True), print, progress)
+    assert dry.lines[0].text.startswith("Provkörning, inget skickas:") and not dry.failure
+    assert server.handler.messages == [] and steps == []
+    report = mailing.list_send(content, issue, csv, options, warnings.append, progress)
+    assert [o.state for o in report.outcomes] == ["sent"] * 3
+    assert report.failure == "" and steps == [3, -1, -1, -1]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{csv.as_posix()}:5: ")
+    assert report.lines[-1].text == (
+        "Alla mottagare är klara: newsletters/2022/2022-10/issue.md har nu status: sent"
+    )
+    assert not any(line.error for line in report.lines)

@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import re
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -295,3 +299,119 @@ def test_a_line_break_in_a_to_address_is_refused(tree, faulty, run):
         "e-postadress: mellanslag i adressen\n"
     )
     assert faulty.messages == []
+
+
+# --- a kill at the two points where a message's outcome is unknown -----------------------
+
+DIE_AFTER_REPLY = """
+import os, sys
+from nyhetsbrev import send
+target, deliver = sys.argv[1], send.deliver
+
+def dying(conn, sender, to, data, **hooks):
+    outcome = deliver(conn, sender, to, data, **hooks)
+    if to == target:  # the server said 250; the ledger has not been told
+        os._exit(9)
+    return outcome
+
+send.deliver = dying
+from nyhetsbrev.cli import cli
+cli.main(sys.argv[2:])
+"""
+
+
+def killed_send(tree: Path, csv: Path, script: str = "", target: str = ""):
+    """Start `send` in its own process (with a kill point when script is given)."""
+    from .test_send import REPO
+
+    command = ["-c", script, target] if script else [str(REPO / "build.py")]
+    env = dict(os.environ, NYHETSBREV_UNSUBSCRIBE_SECRET=SECRET, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, *command, "send", ISSUE, "--root", str(tree), "--list", str(csv)]
+        + ["--retry-wait", "0.01", "--skip-web-check"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def ledger_attempts(tree: Path) -> dict[str, tuple[str, int, str]]:
+    db = sqlite3.connect(tree / ".nyhetsbrev" / "sends.sqlite")
+    try:
+        query = "SELECT address, state, attempts, reply FROM sends WHERE issue = ?"
+        return {a: (s, n, r) for a, s, n, r in db.execute(query, (ISSUE,))}
+    finally:
+        db.close()
+
+
+def assert_one_in_flight_then_resume(tree: Path, faulty: Faulty, run, n: int, k: int) -> None:
+    """The ledger names recipient k alone as in flight; a resume sends everyone else once."""
+    rows = ledger_attempts(tree)
+    names = everyone(n)
+    assert [rows[a][0] for a in names[:k]] == ["sent"] * k
+    assert rows[names[k]] == ("pending", 1, "")  # in flight: handed over, no outcome
+    assert [rows[a][1] for a in names[k + 1 :]] == [0] * (n - k - 1)  # never handed over
+    resumed = fast_send(run, tree, tree / "lista.csv")
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        f"varning: {names[k]} kan redan ha fått brevet (avbröts medan brevet skickades); "
+        "hoppas över utan --resend-uncertain"
+    ) in resumed.stderr
+    assert faulty.by_recipient() == {a: 1 for a in names}  # nobody twice
+    states = {a: s for a, (s, _) in ledger_rows(tree).items()}
+    assert states == {a: "uncertain" if a == names[k] else "sent" for a in names}
+
+
+def test_a_kill_after_the_250_before_the_ledger_knows_leaves_that_one_uncertain(tree, faulty, run):
+    n, k = 12, 7
+    csv = recipients(tree, n)
+    proc = killed_send(tree, csv, DIE_AFTER_REPLY, everyone(n)[k])
+    assert proc.wait(timeout=120) == 9
+    assert len(faulty.messages) == k + 1
+    assert_one_in_flight_then_resume(tree, faulty, run, n, k)
+
+
+class Holding(Faulty):
+    """A server that keeps one recipient's message and never replies to it."""
+
+    def __init__(self, hold: str) -> None:
+        super().__init__()
+        self.hold = hold
+
+    async def handle_DATA(self, server, session, envelope):
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.hold in envelope.rcpt_tos:
+            await asyncio.sleep(3600)
+        return reply
+
+
+def test_a_kill_while_the_server_holds_the_reply_leaves_that_one_uncertain(
+    tree, faulty, run, monkeypatch
+):
+    n, k = 12, 5
+    holding = Holding(everyone(n)[k])
+    port = free_port()
+    controller = Controller(holding, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        text = (tree / "newsletter.toml").read_text("utf-8")
+        old_port = re.search(r"(?m)^port = (\d+)", text)
+        assert old_port is not None
+        (tree / "newsletter.toml").write_text(
+            text.replace(old_port.group(0), f"port = {port}", 1), "utf-8"
+        )
+        csv = recipients(tree, n)
+        proc = killed_send(tree, csv)
+        try:
+            deadline = time.monotonic() + 120
+            while len(holding.messages) <= k and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(holding.messages) == k + 1, "the sender never reached the held one"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+        (tree / "newsletter.toml").write_text(text, "utf-8")  # the resume goes to faulty
+        faulty.messages = list(holding.messages)
+        assert_one_in_flight_then_resume(tree, faulty, run, n, k)
+    finally:
+        controller.stop()
