@@ -74,6 +74,30 @@ SECURITY = {
 }
 
 
+# The largest value of each integer setting (a million where not listed): a bigger one is a
+# mistake, and one too big for a date or a port stopped a command with a traceback.
+MAXIMUM = {
+    ("feeds", "items"): 1000,
+    ("smtp", "port"): 65535,
+    ("bounces", "port"): 65535,
+    ("sending", "keep_days"): 36500,
+    ("subscriptions", "pending_days"): 365,
+    ("bounces", "soft_days"): 3650,
+    ("bounces", "soft_limit"): 1000,
+    ("check", "max_words"): 100_000,
+}
+# What may not stand in a URL setting: it is written into pages and feeds as it is.
+NOT_IN_URL = re.compile(r"""[\s"'<>\\^`{|}]""")
+
+
+def shown_char(char: str) -> str:
+    """Return a character for a message: by name, as itself, or by its code point."""
+    named = {'"': "ett citattecken", "'": "en apostrof", " ": "ett mellanslag"}
+    if char in named:
+        return named[char]
+    return f"tecknet {char}" if char.isprintable() else f"tecknet U+{ord(char):04X}"
+
+
 def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
     """Read and check newsletter.toml alone: the site settings and every problem found."""
     text, problems = read_config(root.resolve())
@@ -383,6 +407,14 @@ class _Reader:
                 f"{self.name(section, key)} ska vara en absolut https-adress, "
                 f'inte "{shown(value)}"',
             )
+        elif match := NOT_IN_URL.search(value):
+            self.fail(
+                section,
+                key,
+                f"{self.name(section, key)} innehåller {shown_char(match.group())}, som inte får "
+                "stå i en webbadress: skriv adressen utan citattecken, <, > och mellanslag",
+            )
+            return ""
         return value
 
     def integer(self, section: str, key: str, default: int, minimum: int) -> int:
@@ -392,6 +424,10 @@ class _Reader:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             least = "större än noll" if minimum == 1 else f"från och med {minimum}"
             self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal {least}")
+            return default
+        if value > (most := MAXIMUM.get((section, key), 1_000_000)):
+            high = f"{most:_}".replace("_", "\N{NO-BREAK SPACE}")
+            self.fail(section, key, f"{self.name(section, key)} får vara högst {high}")
             return default
         return value
 

@@ -67,3 +67,55 @@ def test_a_template_syntax_error_is_swedish_with_jinjas_words_quoted(run, tree):
         "templates/web/meta.html:3: mallen går inte att läsa (Jinja säger på engelska: "
         "\"Expected an expression, got 'end of statement block'\")\n"
     )
+
+
+# -- 2. a URL setting is written into pages and feeds as it is -------------------------
+
+
+@pytest.mark.parametrize(
+    "url,what",
+    [
+        ('https://x.se/\\"><script>alert(1)</script>', "ett citattecken"),
+        ("https://x.se/<script>", "tecknet <"),
+        ("https://x.se/a b", "ett mellanslag"),
+        ("https://x.se/a\\tb", "tecknet U+0009"),
+        ("https://x.se/'onload='x", "en apostrof"),
+    ],
+)
+def test_a_base_url_with_characters_not_in_a_url_is_refused(run, tree, url, what):
+    edit(
+        tree, "newsletter.toml", 'base_url = "https://nyhetsbrev.example.se"', f'base_url = "{url}"'
+    )
+    stderr = fails(run, tree)
+    assert stderr == (
+        f"newsletter.toml:3: base_url innehåller {what}, som inte får stå i en webbadress: "
+        "skriv adressen utan citattecken, <, > och mellanslag\n"
+    )
+
+
+# -- 3. integer settings have an upper bound --------------------------------------------
+
+
+SUBSCRIPTIONS = '\n[subscriptions]\nurl = "https://nyhetsbrev.example.se/p"\npending_days = {}\n'
+
+
+def test_a_huge_pending_days_is_refused_by_purge(run, tree):
+    toml = tree / "newsletter.toml"
+    line = toml.read_text("utf-8").count("\n") + 4
+    toml.write_text(toml.read_text("utf-8") + SUBSCRIPTIONS.format(10**11), "utf-8")
+    stderr = fails(run, tree, "subscribers", "purge", "--root", tree)
+    assert stderr == f"newsletter.toml:{line}: [subscriptions] pending_days får vara högst 365\n"
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("items = 5", "items = 5000", "[feeds] items får vara högst 1\N{NO-BREAK SPACE}000"),
+        ("port = 2525", "port = 99999", "[smtp] port får vara högst 65\N{NO-BREAK SPACE}535"),
+    ],
+)
+def test_integer_settings_have_an_upper_bound(run, tree, old, new, message):
+    edit(tree, "newsletter.toml", old, new)
+    text = (tree / "newsletter.toml").read_text("utf-8")
+    line = text[: text.index(new)].count("\n") + 1
+    assert f"newsletter.toml:{line}: {message}" in fails(run, tree).splitlines()
