@@ -3,9 +3,18 @@ exit 1, no traceback and nothing written."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .conftest import REPO
+from .test_service import SERVICE_ENV, configure, free_port
 
 
 def edit(tree: Path, rel: str, old: str, new: str) -> None:
@@ -119,3 +128,73 @@ def test_integer_settings_have_an_upper_bound(run, tree, old, new, message):
     text = (tree / "newsletter.toml").read_text("utf-8")
     line = text[: text.index(new)].count("\n") + 1
     assert f"newsletter.toml:{line}: {message}" in fails(run, tree).splitlines()
+
+
+# -- 4. a port out of range is refused, in Swedish words ---------------------------------
+
+
+@pytest.mark.parametrize("command", [("serve",), ("subscribers", "serve")])
+def test_a_port_out_of_range_is_refused_in_swedish_words(run, tree, command):
+    result = run(*command, "--root", tree, "--port", "99999")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Fel: Ogiltigt värde för '--port': värdet 99999 ska vara från och med 0 till och med "
+        "65535.\n"
+    )
+
+
+# -- 5 and 6. `subscribers serve`: no start without the password, no English log ---------
+
+
+def serve_subscribers(tree: Path, port: int, password: bool) -> subprocess.Popen:
+    env = {**os.environ, **SERVICE_ENV}
+    env.pop("NYHETSBREV_SMTP_PASSWORD", None)
+    if password:
+        env["NYHETSBREV_SMTP_PASSWORD"] = "hemligt"
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "build.py"), "subscribers", "serve"]
+        + ["--root", str(tree), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_service_refuses_to_start_without_the_smtp_password(tree):
+    configure(tree, 2525, free_port())
+    edit(tree, "newsletter.toml", 'user = ""', 'user = "nyhetsbrev"')
+    edit(tree, "newsletter.toml", 'security = "none"', 'security = "tls"')
+    process = serve_subscribers(tree, free_port(), password=False)
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 1, out + err
+    assert (out, err) == (
+        "",
+        '[smtp] user är "nyhetsbrev" men miljövariabeln NYHETSBREV_SMTP_PASSWORD är inte '
+        "satt; sätt den i skalet (aldrig i newsletter.toml)\n",
+    )
+
+
+def test_the_service_says_in_swedish_where_it_runs_and_nothing_in_english(tree):
+    port = free_port()
+    url = configure(tree, 2525, port)
+    process = serve_subscribers(tree, port, password=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(url + "/integritet", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert (out, err) == (
+        f"Tjänsten för prenumerationer körs på {url}/ (avsluta med Ctrl+C)\n",
+        "",
+    )
