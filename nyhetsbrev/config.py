@@ -293,6 +293,22 @@ TOML_REASONS = [
     (r"Invalid initial character for a key part", "namnet får inte börja med det tecknet"),
     (r"Cannot declare \('?([^)']*)'?,?\) twice", "[\\1] står två gånger: slå ihop dem"),
     (r"Cannot overwrite a value", "samma inställning står två gånger"),
+    (
+        r"Expected newline or end of document after a statement",
+        "något mer står efter värdet på raden: skriv en inställning per rad och sätt text "
+        "inom citattecken",
+    ),
+    (r"Expected '\]\]' at the end of an array declaration", "en rubrik saknar sin avslutande ]]"),
+    (
+        r"Unescaped '\\' in a string",
+        "ett ensamt bakstreck i texten: skriv två bakstreck, eller sätt texten inom 'enkla "
+        "citattecken'",
+    ),
+    (r"Invalid hex value", "en teckenkod efter ett bakstreck i texten går inte att läsa"),
+    (
+        r"Escaped character is not a Unicode scalar value",
+        "en teckenkod efter ett bakstreck i texten är inget tecken",
+    ),
     (r"Found invalid character (.*)", "otillåtet tecken \\1"),
     (r"Illegal character (.*)", "otillåtet tecken \\1"),
 ]

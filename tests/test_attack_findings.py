@@ -198,3 +198,30 @@ def test_the_service_says_in_swedish_where_it_runs_and_nothing_in_english(tree):
         f"Tjänsten för prenumerationer körs på {url}/ (avsluta med Ctrl+C)\n",
         "",
     )
+
+
+# -- 6. tomllib's reasons in Swedish -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line,reason",
+    [
+        (
+            'title = "Testbrevet" x',
+            "något mer står efter värdet på raden: skriv en inställning per rad och sätt text "
+            "inom citattecken",
+        ),
+        ("[[footer]", "en rubrik saknar sin avslutande ]]"),
+        (
+            'postal = "c:\\q"',
+            "ett ensamt bakstreck i texten: skriv två bakstreck, eller sätt texten inom 'enkla "
+            "citattecken'",
+        ),
+        ('postal = "\\uZZZZ"', "en teckenkod efter ett bakstreck i texten går inte att läsa"),
+        ('postal = "\\uD800"', "en teckenkod efter ett bakstreck i texten är inget tecken"),
+    ],
+)
+def test_tomllib_reasons_are_in_swedish(run, tree, line, reason):
+    toml = tree / "newsletter.toml"
+    toml.write_text(line + "\n" + toml.read_text("utf-8"), "utf-8")
+    assert fails(run, tree) == f"newsletter.toml:1: ogiltig TOML: {reason}\n"
