@@ -4,6 +4,7 @@ exit 1, no traceback and nothing written."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO
+from .test_send import SECRET, Server, point, recipients, send_list
 from .test_service import SERVICE_ENV, configure, free_port
 
 
@@ -225,3 +227,19 @@ def test_tomllib_reasons_are_in_swedish(run, tree, line, reason):
     toml = tree / "newsletter.toml"
     toml.write_text(line + "\n" + toml.read_text("utf-8"), "utf-8")
     assert fails(run, tree) == f"newsletter.toml:1: ogiltig TOML: {reason}\n"
+
+
+# -- 7. a list send's time has a decimal comma -------------------------------------------
+
+
+def test_a_list_send_says_its_time_with_a_decimal_comma(run, tree, monkeypatch):
+    server = Server()
+    try:
+        point(tree, server.port)
+        monkeypatch.setenv("NYHETSBREV_UNSUBSCRIBE_SECRET", SECRET)
+        monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
+        result = send_list(run, tree, recipients(tree, 2))
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    assert re.search(r"hoppades över \(\d+,\d s\)$", result.stdout.splitlines()[0]), result.stdout
