@@ -243,3 +243,26 @@ def test_a_list_send_says_its_time_with_a_decimal_comma(run, tree, monkeypatch):
         server.stop()
     assert result.exit_code == 0, result.output
     assert re.search(r"hoppades över \(\d+,\d s\)$", result.stdout.splitlines()[0]), result.stdout
+
+
+# -- 8. an item's or campaign's file name is its id: no spaces --------------------------
+
+
+@pytest.mark.parametrize(
+    "old,new,suggestion",
+    [
+        (
+            "newsletters/2022/2022-03/handlingsplan.md",
+            "newsletters/2022/2022-03/Handlingsplan 2022.md",
+            "handlingsplan-2022.md",
+        ),
+        ("campaigns/valj-att-sluta.md", "campaigns/Välj att sluta.md", "valj-att-sluta.md"),
+    ],
+)
+def test_a_file_name_with_a_space_is_refused_with_a_slug(run, tree, old, new, suggestion):
+    (tree / old).rename(tree / new)
+    edit(tree, "newsletters/2022/2022-03/issue.md", "  - handlingsplan\n", "")
+    assert fails(run, tree).splitlines()[0] == (
+        f"{new}:1: filnamnet har ett mellanslag, som inte fungerar i länkar: byt namn på "
+        f'filen, till exempel till "{suggestion}"'
+    )
