@@ -136,7 +136,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         title=reader.text("", "title", required=True),
         organisation=reader.text("", "organisation", required=True),
         base_url=reader.url("", "base_url").rstrip("/"),
-        language=reader.text("", "language") or "sv",
+        language=_language(reader),
         sender_name=reader.text("sender", "name", required=True),
         sender_address=reader.text("sender", "address", required=True),
         reply_to=reader.text("sender", "reply_to"),
@@ -175,6 +175,27 @@ def one_of(choices: dict[str, str]) -> str:
     """Return 'a (meaning), b (meaning) eller c (meaning)' for a message."""
     named = [f"{value} ({meaning})" for value, meaning in choices.items()]
     return ", ".join(named[:-1]) + " eller " + named[-1] if len(named) > 1 else named[0]
+
+
+# A BCP 47 language tag as pages and the search index use it: language, script, region,
+# variants ("sv", "sv-SE", "se-Latn-NO"); no extensions or private use.
+LANGUAGE_TAG = re.compile(
+    r"[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-(?:[a-zA-Z]{2}|[0-9]{3}))?(-(?:[a-zA-Z0-9]{5,8}|[0-9][a-zA-Z0-9]{3}))*"
+)
+
+
+def _language(reader: _Reader) -> str:
+    """Return the site's language tag ("sv" when not set), or "sv" with a problem."""
+    language = reader.text("", "language") or "sv"
+    if not LANGUAGE_TAG.fullmatch(language):
+        reader.fail(
+            "",
+            "language",
+            f'language "{shown(language)}" är ingen språkkod: skriv till exempel "sv" eller '
+            '"sv-SE" (bindestreck, inga mellanslag)',
+        )
+        return "sv"
+    return language
 
 
 def _accessibility(reader: _Reader) -> Accessibility | None:

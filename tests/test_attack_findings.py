@@ -266,3 +266,22 @@ def test_a_file_name_with_a_space_is_refused_with_a_slug(run, tree, old, new, su
         f"{new}:1: filnamnet har ett mellanslag, som inte fungerar i länkar: byt namn på "
         f'filen, till exempel till "{suggestion}"'
     )
+
+
+# -- 9. language is a BCP 47 tag ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["sv SE", "<x>", "svenska", "sv_SE", "sv-"])
+def test_a_language_that_is_no_language_tag_is_refused(run, tree, language):
+    edit(tree, "newsletter.toml", 'language = "sv"', f'language = "{language}"')
+    assert fails(run, tree) == (
+        f'newsletter.toml:4: language "{language}" är ingen språkkod: skriv till exempel "sv" '
+        'eller "sv-SE" (bindestreck, inga mellanslag)\n'
+    )
+
+
+@pytest.mark.parametrize("language", ["sv-SE", "se-Latn-NO", "fi", "en-GB"])
+def test_a_language_tag_is_accepted(run, tree, language):
+    edit(tree, "newsletter.toml", 'language = "sv"', f'language = "{language}"')
+    result = run("check", "--root", tree)
+    assert result.exit_code == 0, result.output
