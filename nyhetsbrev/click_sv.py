@@ -112,7 +112,7 @@ def install() -> None:
     types = importlib.import_module("click.types")
     for cls, name in _TYPE_NAMES.items():
         getattr(types, cls).name = name
-    types._NumberRangeBase._describe_range = describe_range  # type: ignore[method-assign]
+    types._NumberRangeBase._describe_range = describe_range
 
 
 def describe_range(self: Any) -> str:
