@@ -379,6 +379,17 @@ def _file_name(doc: Document, problems: list[Problem]) -> str:
             )
         )
         return ""
+    if any(c.isspace() for c in slug):  # the slug is an HTML id and part of the item's id
+        better = campaign_names.folded(slug) or "text"
+        problems.append(
+            Problem(
+                doc.path,
+                1,
+                "filnamnet har ett mellanslag, som inte fungerar i länkar: byt namn på filen, "
+                f'till exempel till "{better}.md"',
+            )
+        )
+        return ""
     return slug
 
 

@@ -46,7 +46,7 @@ CATALOGUE: dict[str, str] = {
     "{value!r} is not a valid {number_type}.": "{value!r} är inget giltigt {number_type}.",
     "{value!r} is not one of {choices}.": "{value!r} måste vara en av {choices}.",
     "{value!r} is not {choice}.": "{value!r} måste vara {choice}.",
-    "{value} is not in the range {range}.": "{value} ligger utanför {range}.",
+    "{value} is not in the range {range}.": "värdet {value} ska vara {range}.",
     "{value!r} does not match the format {format}.": "{value!r} följer inte formatet {format}.",
     "{value!r} does not match the formats {formats}.": "{value!r} följer inget av formaten "
     "{formats}.",
@@ -112,6 +112,19 @@ def install() -> None:
     types = importlib.import_module("click.types")
     for cls, name in _TYPE_NAMES.items():
         getattr(types, cls).name = name
+    types._NumberRangeBase._describe_range = describe_range
+
+
+def describe_range(self: Any) -> str:
+    """Return a number option's range in Swedish words ("minst 1"), not as "x>=1"."""
+    low = high = ""
+    if self.min is not None:
+        low = f"större än {self.min}" if self.min_open else f"minst {self.min}"
+    if self.max is not None:
+        high = f"mindre än {self.max}" if self.max_open else f"högst {self.max}"
+    if low and high and not (self.min_open or self.max_open):
+        return f"från och med {self.min} till och med {self.max}"
+    return " och ".join(part for part in (low, high) if part)
 
 
 class Command(click.Command):

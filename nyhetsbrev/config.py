@@ -20,6 +20,18 @@ from .schema import SETTINGS, Field, Kind, config_keys, one_of, setting
 KNOWN: dict[str, tuple[str, ...]] = {section: config_keys(section) for section in SETTINGS}
 
 
+# What may not stand in a URL setting: it is written into pages and feeds as it is.
+NOT_IN_URL = re.compile(r"""[\s"'<>\\^`{|}]""")
+
+
+def shown_char(char: str) -> str:
+    """Return a character for a message: by name, as itself, or by its code point."""
+    named = {'"': "ett citattecken", "'": "en apostrof", " ": "ett mellanslag"}
+    if char in named:
+        return named[char]
+    return f"tecknet {char}" if char.isprintable() else f"tecknet U+{ord(char):04X}"
+
+
 def load_site(root: Path) -> tuple[Site | None, list[Problem]]:
     """Read and check newsletter.toml alone: the site settings and every problem found."""
     text, problems = read_config(root.resolve())
@@ -50,7 +62,7 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
         title=reader.text("", "title"),
         organisation=reader.text("", "organisation"),
         base_url=reader.url("", "base_url").rstrip("/"),
-        language=reader.text("", "language"),
+        language=_language(reader),
         sender_name=reader.text("sender", "name"),
         sender_address=reader.text("sender", "address"),
         reply_to=reader.text("sender", "reply_to"),
@@ -78,6 +90,27 @@ def parse_config(text: str | None, root: Path) -> tuple[Site | None, list[Proble
     reader.unknown_keys()
     failed = any(p.severity == ERROR for p in reader.problems)
     return (None if failed else site), reader.problems
+
+
+# A BCP 47 language tag as pages and the search index use it: language, script, region,
+# variants ("sv", "sv-SE", "se-Latn-NO"); no extensions or private use.
+LANGUAGE_TAG = re.compile(
+    r"[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-(?:[a-zA-Z]{2}|[0-9]{3}))?(-(?:[a-zA-Z0-9]{5,8}|[0-9][a-zA-Z0-9]{3}))*"
+)
+
+
+def _language(reader: _Reader) -> str:
+    """Return the site's language tag ("sv" when not set), or "sv" with a problem."""
+    language = reader.text("", "language") or "sv"
+    if not LANGUAGE_TAG.fullmatch(language):
+        reader.fail(
+            "",
+            "language",
+            f'language "{shown(language)}" är ingen språkkod: skriv till exempel "sv" eller '
+            '"sv-SE" (bindestreck, inga mellanslag)',
+        )
+        return "sv"
+    return language
 
 
 def _accessibility(reader: _Reader) -> Accessibility | None:
@@ -165,6 +198,22 @@ TOML_REASONS = [
     (r"Invalid initial character for a key part", "namnet får inte börja med det tecknet"),
     (r"Cannot declare \('?([^)']*)'?,?\) twice", "[\\1] står två gånger: slå ihop dem"),
     (r"Cannot overwrite a value", "samma inställning står två gånger"),
+    (
+        r"Expected newline or end of document after a statement",
+        "något mer står efter värdet på raden: skriv en inställning per rad och sätt text "
+        "inom citattecken",
+    ),
+    (r"Expected '\]\]' at the end of an array declaration", "en rubrik saknar sin avslutande ]]"),
+    (
+        r"Unescaped '\\' in a string",
+        "ett ensamt bakstreck i texten: skriv två bakstreck, eller sätt texten inom 'enkla "
+        "citattecken'",
+    ),
+    (r"Invalid hex value", "en teckenkod efter ett bakstreck i texten går inte att läsa"),
+    (
+        r"Escaped character is not a Unicode scalar value",
+        "en teckenkod efter ett bakstreck i texten är inget tecken",
+    ),
     (r"Found invalid character (.*)", "otillåtet tecken \\1"),
     (r"Illegal character (.*)", "otillåtet tecken \\1"),
 ]
@@ -310,17 +359,29 @@ class _Reader:
                 f"{self.name(section, key)} ska vara en absolut https-adress, "
                 f'inte "{shown(value)}"',
             )
+        elif match := NOT_IN_URL.search(value):
+            self.fail(
+                section,
+                key,
+                f"{self.name(section, key)} innehåller {shown_char(match.group())}, som inte får "
+                "stå i en webbadress: skriv adressen utan citattecken, <, > och mellanslag",
+            )
+            return ""
         return value
 
     def integer(self, section: str, key: str) -> int:
         declared = self.declared(section, key, "integer")
-        default, minimum = int(declared.default), declared.minimum
+        default, minimum, most = int(declared.default), declared.minimum, declared.maximum
         value = self.value(section, key)
         if value is None:
             return default
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             least = "större än noll" if minimum == 1 else f"från och med {minimum}"
             self.fail(section, key, f"{self.name(section, key)} ska vara ett heltal {least}")
+            return default
+        if value > most:
+            high = f"{most:_}".replace("_", "\N{NO-BREAK SPACE}")
+            self.fail(section, key, f"{self.name(section, key)} får vara högst {high}")
             return default
         return value
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from . import urls
@@ -75,6 +75,28 @@ class TemplateFailure(NyhetsbrevError):
         return (type(self), (self.problem,))
 
 
+MAX_VALUE = 1_000_000  # characters or elements a template's * may make; digits of a **
+
+
+class TemplateTooBig(Exception):
+    """A template's expression would make a value too big to hold (a message in Swedish)."""
+
+
+def too_big(operator: str, left: Any, right: Any) -> bool:
+    """Whether left * right or left ** right would be bigger than MAX_VALUE allows."""
+    sized = (str, list, tuple)
+    if operator == "*" and isinstance(left, int) and isinstance(right, sized):
+        left, right = right, left
+    if operator == "*" and isinstance(left, sized) and isinstance(right, int):
+        return len(left) * right > MAX_VALUE
+    if isinstance(left, int) and isinstance(right, int):
+        bits = left.bit_length() + right.bit_length() if operator == "*" else 0
+        if operator == "**" and abs(left) > 1 and right > 0:
+            bits = right * left.bit_length()
+        return bits > MAX_VALUE * 3.33  # about MAX_VALUE decimal digits
+    return False
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja2's sandbox, and no file paths, modules or SMTP settings within a template's reach.
 
@@ -83,6 +105,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """
 
     HIDDEN = (PurePath, ModuleType, Smtp, Asset)
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Refuse a product or power too big to build (a string, list or number)."""
+        if too_big(operator, left, right):
+            raise TemplateTooBig(
+                f"uttrycket med {operator} ger ett för stort värde (mer än en miljon tecken, "
+                "element eller siffror): gör det mindre"
+            )
+        return super().call_binop(context, operator, left, right)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, self.HIDDEN) or isinstance(value, self.HIDDEN):
@@ -217,7 +249,8 @@ def template_problem(error: Exception, env: jinja2.Environment) -> Problem | Non
 
     if isinstance(error, jinja2.TemplateSyntaxError):
         place = where(error.filename or "") or f"templates/{error.name}"
-        return Problem(place, error.lineno, f"mallen går inte att läsa: {error.message}")
+        detail = f'(Jinja säger på engelska: "{error.message}")'
+        return Problem(place, error.lineno, f"mallen går inte att läsa {detail}")
     found: tuple[str, int] | None = None
     tb = error.__traceback__
     while tb is not None:
@@ -229,6 +262,11 @@ def template_problem(error: Exception, env: jinja2.Environment) -> Problem | Non
         return None
     if isinstance(error, jinja2.exceptions.SecurityError):
         message = "mallen försöker nå något som mallar inte får använda, och stoppades"
+    elif isinstance(error, TemplateTooBig):
+        message = str(error)
+    elif isinstance(error, OverflowError) and "MAX_RANGE" in str(error):
+        message = f"range() ger för många tal (högst {MAX_RANGE:_}): gör det mindre"
+        message = message.replace("_", "\N{NO-BREAK SPACE}")
     elif isinstance(error, jinja2.TemplateNotFound):
         message = f'mallen "{error.name}" finns inte'
     else:

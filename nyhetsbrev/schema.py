@@ -30,7 +30,7 @@ Kind = Literal[
     "datetime",  # a date and a time in Swedish time, ÅÅÅÅ-MM-DDTTT:MM
     "choice",  # one of `choices`
     "url",  # an https address (front matter: also a file beside the text)
-    "integer",  # a whole number from `minimum`
+    "integer",  # a whole number from `minimum` to `maximum`
     "color",  # a hex colour that reaches WCAG AA against white
     "goals",  # delmål: whole numbers 1–5
     "campaigns",  # campaign file names or names
@@ -48,6 +48,9 @@ class Field:
     default: str | int = ""  # what an absent (or blank) value reads as
     choices: dict[str, str] = field(default_factory=dict, hash=False)  # value -> its meaning
     minimum: int = 1  # integer: the smallest value allowed
+    # integer: the largest; a bigger one is a mistake, and one too big for a date or a port
+    # stopped a command with a traceback
+    maximum: int = 1_000_000
     # text: may hold line breaks. Every other text is one line: titles, names and places go
     # into mail headers and calendar lines, which a line break would split.
     multiline: bool = False
@@ -260,22 +263,22 @@ SETTINGS: dict[str, tuple[Field, ...]] = {
         Field("logo", "path"),
         Field("logo_alt", "text", required_with="logo"),
     ),
-    "feeds": (Field("items", "integer", default=20),),
+    "feeds": (Field("items", "integer", default=20, maximum=1000),),
     "smtp": (
         Field("host", "text", default="localhost"),
-        Field("port", "integer", default=587),
+        Field("port", "integer", default=587, maximum=65535),
         Field("security", "choice", default="starttls", choices=SECURITY),
         Field("user", "text"),
     ),
     "sending": (
         Field("ledger", "path", default=".nyhetsbrev/sends.sqlite"),
         Field("suppression", "path"),
-        Field("keep_days", "integer", default=400),
+        Field("keep_days", "integer", default=400, maximum=36500),
     ),
     "subscriptions": (
         Field("url", "url", required=True, local=True),
         Field("database", "path", default=".nyhetsbrev/subscribers.sqlite"),
-        Field("pending_days", "integer", default=7),
+        Field("pending_days", "integer", default=7, maximum=365),
         Field("signups_per_ip_per_hour", "integer", default=20, minimum=0),  # 0: no limit
     ),
     "privacy": (
@@ -284,16 +287,16 @@ SETTINGS: dict[str, tuple[Field, ...]] = {
         Field("legal_basis", "text", required=True),
         Field("retention", "text", required=True),
     ),
-    "check": (Field("max_words", "integer", default=250),),
+    "check": (Field("max_words", "integer", default=250, maximum=100_000),),
     "bounces": (
         Field("address", "text", required=True),
         Field("host", "text"),
-        Field("port", "integer", default=993),
+        Field("port", "integer", default=993, maximum=65535),
         Field("security", "choice", default="tls", choices=SECURITY),
         Field("user", "text"),
         Field("mailbox", "text", default="INBOX"),
-        Field("soft_limit", "integer", default=3),
-        Field("soft_days", "integer", default=30),
+        Field("soft_limit", "integer", default=3, maximum=1000),
+        Field("soft_days", "integer", default=30, maximum=3650),
     ),
     "dkim": (
         Field("domain", "text", required=True),

@@ -989,6 +989,8 @@ def _minutes(n: int, rate: float) -> str:
 
 def summary_line(plan: ListPlan, outcomes: list[Outcome], shown: str, seconds: float) -> str:
     """Return the closing line of a list send, in Swedish."""
+    from .numerals import decimal
+
     sent = sum(o.state == ledgers.SENT for o in outcomes)
     unsure = sum(o.state == ledgers.UNCERTAIN for o in outcomes)
     failed = len(outcomes) - sent - unsure
@@ -997,7 +999,7 @@ def summary_line(plan: ListPlan, outcomes: list[Outcome], shown: str, seconds: f
         f"{len(plan.sent)} hade redan fått numret, {failed} misslyckades, "
         + (f"{unsure} kan ha fått brevet, " if unsure else "")
         + f"{_n(len(plan.suppressed), 'avregistrerad', 'avregistrerade')}, "
-        f"{_n(len(plan.problems), 'rad', 'rader')} hoppades över ({seconds:.1f} s)"
+        f"{_n(len(plan.problems), 'rad', 'rader')} hoppades över ({decimal(seconds, 1)} s)"
     )
 
 

@@ -415,15 +415,18 @@ def serve(root: Path, host: str, port: int) -> None:
     """Run the service under uvicorn until stopped."""
     import uvicorn
 
-    from .send import load_site
+    from .send import load_site, password_from
 
     site = load_site(root)
     settings(site)
     key = tokens.secret_from_env()
+    password_from(site)  # refuse to start, rather than fail at the first sign-up
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # The delivery log names each recipient; the service's log must hold no address.
     logging.getLogger("nyhetsbrev.send").setLevel(logging.WARNING)
     app = create_app(site, key)
+    where = f"http://{host}:{port}/" if port else f"{host} på en ledig port"
+    print(f"Tjänsten för prenumerationer körs på {where} (avsluta med Ctrl+C)", flush=True)
     uvicorn.run(
         app,
         host=host,
@@ -432,5 +435,5 @@ def serve(root: Path, host: str, port: int) -> None:
         forwarded_allow_ips="127.0.0.1",
         server_header=False,
         access_log=False,  # paths carry tokens
-        log_level="info",
+        log_level="warning",  # uvicorn's own lines are English; one Swedish line instead
     )

@@ -78,8 +78,8 @@ def test_a_broken_template_is_shown_as_a_problem(preview, tree):
     view = preview.view("2022/2022-10")
     assert view.rendered is None and view.errors == 1
     assert str(view.problems[0]) == (
-        "templates/email/issue.mjml:2: mallen går inte att läsa: "
-        "Expected an expression, got 'end of statement block'"
+        "templates/email/issue.mjml:2: mallen går inte att läsa (Jinja säger på engelska: "
+        "\"Expected an expression, got 'end of statement block'\")"
     )
 
 
