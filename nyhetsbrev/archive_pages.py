@@ -14,9 +14,7 @@ from xml.sax.saxutils import escape
 import jinja2
 
 from . import urls
-from .errors import WARNING, Problem
-from .load import CONFIG
-from .models import Content, Site
+from .models import Content
 from .publish import Output
 
 # (output folder, template, heading, description)
@@ -43,7 +41,6 @@ PAGES = (
     ),
 )
 SCRIPT = Path(__file__).parent / "templates" / "web" / urls.SCRIPT
-MAX_AGE = dt.timedelta(days=365)
 
 
 def outputs(env: jinja2.Environment, content: Content) -> Iterator[Output]:
@@ -90,66 +87,3 @@ def sitemap(content: Content) -> bytes:
         )
     lines.append("</urlset>")
     return ("\n".join(lines) + "\n").encode()
-
-
-def today() -> dt.date:
-    """Return today's date in Stockholm (tests replace this to stay true in later years)."""
-    from .models import STOCKHOLM
-
-    return dt.datetime.now(STOCKHOLM).date()
-
-
-def statement_problems(site: Site, text: str | None) -> list[Problem]:
-    """Return warnings about the accessibility statement and the privacy notice."""
-    lines = (text or "").split("\n")
-
-    def line_of(section: str) -> int:
-        return next((n for n, raw in enumerate(lines, 1) if raw.strip() == f"[{section}]"), 1)
-
-    problems = []
-    a = site.accessibility
-    if a is None:
-        problems.append(
-            Problem(
-                CONFIG,
-                1,
-                "[accessibility] saknas: webbplatsen ska ha en tillgänglighetsredogörelse "
-                "(lag 2018:1937). Lägg till avsnittet med status, assessed, method och feedback",
-                severity=WARNING,
-                rule="accessibility",
-            )
-        )
-    elif a.assessed is not None and today() - a.assessed > MAX_AGE:
-        problems.append(
-            Problem(
-                CONFIG,
-                _key_line(lines, "accessibility", "assessed") or line_of("accessibility"),
-                f"[accessibility] assessed {a.assessed.isoformat()} är mer än ett år gammal: "
-                "granska webbplatsens tillgänglighet igen och uppdatera datumet",
-                severity=WARNING,
-                rule="accessibility",
-            )
-        )
-    if site.privacy is None:
-        problems.append(
-            Problem(
-                CONFIG,
-                1,
-                "[privacy] saknas: integritetssidan saknar rättslig grund och lagringstid. "
-                "Lägg till avsnittet med controller, contact, legal_basis och retention",
-                severity=WARNING,
-                rule="privacy",
-            )
-        )
-    return problems
-
-
-def _key_line(lines: list[str], section: str, key: str) -> int | None:
-    current = ""
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            current = line.strip("[]").strip()
-        elif current == section and line.split("=", 1)[0].strip() == key:
-            return number
-    return None

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from . import campaign_names, scaffold, schema, urls
-from .archive_pages import statement_problems
 from .config import parse_config
 from .errors import ERROR, ONE_LINE, WARNING, Problem, did_you_mean, shown
 from .load import Document, RawIssue, Tree
@@ -22,6 +21,7 @@ from .markup import Place, render_markdown, resolve_url
 from .models import MONTHS, STOCKHOLM, Campaign, Content, Issue, Item, Markup, Site, issue_title
 from .records import verify_packages
 from .schema import Field, Kind, one_of
+from .statement import statement_problems
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")

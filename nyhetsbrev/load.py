@@ -488,13 +488,18 @@ def read_bytes(path: Path) -> bytes:
 
 def config_line(root: Path, section: str, key: str) -> int:
     """Return the line of key in [section] of newsletter.toml (1 when it cannot be found)."""
-    current = ""
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        lines = (root / CONFIG).read_text("utf-8-sig").split("\n")
-        for number, raw in enumerate(lines, 1):
-            line = raw.strip()
-            if line.startswith("[") and line.endswith("]"):
-                current = line.strip("[]").strip()
-            elif current == section and re.match(rf"{re.escape(key)}\s*=", line):
-                return number
+        return key_line((root / CONFIG).read_text("utf-8-sig").split("\n"), section, key) or 1
     return 1
+
+
+def key_line(lines: list[str], section: str, key: str) -> int | None:
+    """Return the line of key in [section] of newsletter.toml's lines, or None."""
+    current = ""
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line.strip("[]").strip()
+        elif current == section and line.split("=", 1)[0].strip() == key:
+            return number
+    return None

@@ -125,9 +125,9 @@ def _fixed_today(monkeypatch):
     """Pin "today" for the accessibility statement's age check, so fixtures do not age."""
     import datetime as dt
 
-    from nyhetsbrev import archive_pages
+    from nyhetsbrev import statement
 
-    monkeypatch.setattr(archive_pages, "today", lambda: dt.date(2026, 11, 26))
+    monkeypatch.setattr(statement, "today", lambda: dt.date(2026, 11, 26))
 
 
 @pytest.fixture
