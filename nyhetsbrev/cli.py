@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import click_sv
+
+if TYPE_CHECKING:  # heavy imports happen inside the commands
+    from .errors import Problem
+    from .models import Site
 
 click_sv.install()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +92,7 @@ def cli() -> None:
     """
 
 
-def _warn(warnings) -> None:
+def _warn(warnings: Iterable[Problem]) -> None:
     for problem in warnings:
         click.echo(str(problem), err=True)
 
@@ -512,7 +516,7 @@ def subscribers() -> None:
     """
 
 
-def _register_site(root: Path):
+def _register_site(root: Path) -> Site:
     from .send import load_site
     from .subscribers import settings
 
