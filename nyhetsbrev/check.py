@@ -132,35 +132,31 @@ class _Fields:
         )
 
     def date(self, key: str) -> dt.date | None:
-        value = self.raw_text(self.declared(key, "date"))
-        if not value:
-            return None
-        if not DATE.match(value):
-            self.fail(
-                key,
-                f'{key} "{shown(value)}" är inget datum: skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15',
-            )
-            return None
-        if reason := _no_such_day(value):
-            self.fail(key, f'{key} "{value}" finns inte: {reason}')
-            return None
-        return dt.date.fromisoformat(value)
+        value = self._moment(key, "date", DATE, "inget datum: skriv ÅÅÅÅ-MM-DD, t.ex. 2022-03-15")
+        return dt.date.fromisoformat(value) if value else None
 
     def datetime(self, key: str) -> dt.datetime | None:
-        value = self.raw_text(self.declared(key, "datetime"))
+        value = self._moment(
+            key,
+            "datetime",
+            DATETIME,
+            "ingen tidpunkt: skriv datum och klockslag i svensk tid, t.ex. 2023-03-14T09:00",
+        )
+        return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM) if value else None
+
+    def _moment(self, key: str, kind: Kind, form: re.Pattern[str], wrong: str) -> str | None:
+        """Return a date or date-time value that exists, or None (with a problem if it is bad)."""
+        value = self.raw_text(self.declared(key, kind))
         if not value:
             return None
-        if not DATETIME.match(value):
-            self.fail(
-                key,
-                f'{key} "{shown(value)}" är ingen tidpunkt: skriv datum och klockslag i '
-                "svensk tid, t.ex. 2023-03-14T09:00",
-            )
+        if not form.match(value):
+            self.fail(key, f'{key} "{shown(value)}" är {wrong}')
             return None
-        if reason := _no_such_day(value[:10]) or _no_such_time(value[11:]):
+        reason = _no_such_day(value[:10]) or (kind == "datetime" and _no_such_time(value[11:]))
+        if reason:
             self.fail(key, f'{key} "{value}" finns inte: {reason}')
             return None
-        return dt.datetime.fromisoformat(value).replace(tzinfo=STOCKHOLM)
+        return value
 
     def choice(self, key: str) -> str:
         declared = self.declared(key, "choice")

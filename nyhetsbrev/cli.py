@@ -67,6 +67,18 @@ def _seconds(name: str, default: float, help: str, above_zero: bool = True) -> C
     )
 
 
+def _count(name: str, default: int, help: str, least: int) -> Callable[[F], F]:
+    """An option of a whole number from least, shown as N."""
+    return click.option(
+        name,
+        type=click.IntRange(min=least),
+        default=default,
+        show_default=True,
+        metavar="N",
+        help=help,
+    )
+
+
 def _port(help: str) -> Callable[[F], F]:
     """--port of a server this process runs."""
     return click.option(
@@ -229,14 +241,7 @@ def check(root: Path, strict: bool) -> None:
     above_zero=False,
 )
 @_seconds("--timeout", 30, "Vänta högst så här länge på varje svar från SMTP-servern.")
-@click.option(
-    "--pause-after",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    metavar="N",
-    help="Pausa utskicket efter N mottagare i rad utan klart svar.",
-)
+@_count("--pause-after", 5, "Pausa utskicket efter N mottagare i rad utan klart svar.", least=1)
 @click.option(
     "--resend-uncertain",
     is_flag=True,
@@ -454,13 +459,7 @@ def new_campaign(slug: str, root: Path) -> None:
 @_format(
     ["table", "md", "csv"], "table", "En tabell i terminalen, Markdown eller CSV (bara numren)."
 )
-@click.option(
-    "--gap",
-    type=click.IntRange(min=0),
-    default=3,
-    show_default=True,
-    help="Visa en kampanj som saknas i fler än så här många nummer i rad.",
-)
+@_count("--gap", 3, "Visa en kampanj som saknas i fler än N nummer i rad.", least=0)
 @ROOT
 def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     """Visa årets nummer: datum, status, texter, kampanjer och delmål, och uppehållen.
