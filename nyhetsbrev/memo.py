@@ -282,8 +282,9 @@ INPUTS = ("newsletter.toml", "campaigns", "newsletters", "templates", "arkiv")
 PAGEFIND_CONFIGS = ("pagefind.toml", "pagefind.yml", "pagefind.yaml", "pagefind.json")
 
 
-def _inputs_digest(root: Path, out: Path, options: str, sources: list[str]) -> str | None:
-    """Return the digest of everything a build of root into out reads; None if unsure."""
+def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
+    """Return the digest of everything a build of root into out reads, but the files it
+    copies from elsewhere (_with_sources); None if unsure (a symbolic link)."""
     h = hashlib.sha256(b"build\0" + fingerprint().encode() + b"\0" + options.encode())
     h.update(b"\0" + os.fsencode(root) + b"\0" + os.fsencode(out) + b"\0")
     h.update(dt.datetime.now(STOCKHOLM).date().isoformat().encode())  # the statement's age
@@ -316,7 +317,15 @@ def _inputs_digest(root: Path, out: Path, options: str, sources: list[str]) -> s
                 if stat.S_ISLNK(entry_mode):
                     return None
                 h.update(b"\0%s\0%o\0%d\0" % (rel, stat.S_IFMT(entry_mode), len(data)) + data)
-    for source in sources:  # copied files outside INPUTS (the site's logo)
+    return h.hexdigest()
+
+
+def _with_sources(inputs: str | None, sources: list[str]) -> str | None:
+    """Return the digest of the inputs and of the copied files outside them (the logo)."""
+    if inputs is None:
+        return None
+    h = hashlib.sha256(b"sources\0" + inputs.encode())
+    for source in sources:
         path = Path(source)
         h.update(b"\0source\0" + os.fsencode(path) + b"\0")
         if path.is_symlink() or path.resolve() != path or not path.is_file():
@@ -375,21 +384,27 @@ class BuildRecord:
         name = hashlib.sha256(os.fsencode(out)).hexdigest()
         return cls(root / FOLDER / "builds" / name, root, out, options)
 
-    def inputs(self, sources: list[str] = []) -> str | None:  # noqa: B006 - never changed
-        """Return the digest of the build's inputs and of the copied files sources."""
-        return _inputs_digest(self.root, self.out, self.options, sources)
+    def inputs(self) -> str | None:
+        """Return the digest of the build's inputs (None: no record can be trusted)."""
+        return _inputs_digest(self.root, self.out, self.options)
 
-    def unchanged(self) -> Published | None:
-        """Return what the last build published, if its inputs and its output are as it
-        left them: the checked content, its warnings, its drafts, the number of files."""
-        if self.path is None:
+    def unchanged(self, inputs: str | None) -> Published | None:
+        """Return what the last build published, if its inputs (digest: inputs) and its
+        output are as it left them: the checked content, its warnings, its drafts, the
+        number of files."""
+        if self.path is None or inputs is None:
             return None
         try:
             data = self.path.read_bytes()
         except OSError:
             return None
-        key = data.partition(b"\n")[0].rsplit(b" ", 1)[-1].decode("ascii", "replace")
-        fields = unpack(data, key, 3)
+        head = data.partition(b"\n")[0].split(b" ")
+        if len(head) != 4 or head[3].count(b".") != 1:
+            return None
+        inputs_part, _ = head[3].decode("ascii", "replace").split(".")
+        if inputs_part != inputs:  # an input changed: nothing more to read
+            return None
+        fields = unpack(data, head[3].decode("ascii"), 3)
         if fields is None:
             return None
         try:
@@ -398,7 +413,8 @@ class BuildRecord:
             return None
         if not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
             return None
-        if self.inputs(sources) != key or _listing(self.out) != fields[1]:
+        key = f"{inputs}.{_with_sources(inputs, sources)}"
+        if key != head[3].decode("ascii") or _listing(self.out) != fields[1]:
             return None
         try:
             found = loads(fields[2])
@@ -433,9 +449,10 @@ class BuildRecord:
             except OSError:
                 return
         sources = sorted({str(source) for _, source in copied})
-        key, listing = self.inputs(sources), _listing(self.out)
-        if key is None or listing is None:
+        listing, with_sources = _listing(self.out), _with_sources(before, sources)
+        if listing is None or with_sources is None:
             return
+        key = f"{before}.{with_sources}"
         _write(self.path, pack(key, [dumps(sources), listing, dumps(result)]))
 
 

@@ -176,11 +176,11 @@ def build(
     before = None
     if record is not None:
         with timed(timings, "unchanged"):
-            if (last := record.unchanged()) is not None:  # out already holds this build
+            before = record.inputs()
+            if (last := record.unchanged(before)) is not None:  # out holds this build
                 remove_leftovers(out.resolve())
                 content, warnings, drafts, count = last
                 return Checked(content, warnings, {}, drafts), count
-            before = record.inputs()
     memo = Memo.open(root) if use_cache else None
     checked = load_content(root, False, timings, memo)  # linted() applies --strict to all
     if memo is not None:
