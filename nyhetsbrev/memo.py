@@ -213,7 +213,7 @@ class Memo:
                 return check(raw, site, names, problems)
             h = hashlib.sha256(b"check\0" + digest.encode())
             h.update(b"\0config\0" + (self.config or "").encode("utf-8", "surrogatepass"))
-            h.update(b"\0site\0" + repr(site).encode("utf-8", "surrogatepass"))
+            h.update(b"\0site\0" + dumps(site))  # its repr shows only the title
             h.update(b"\0names\0" + repr(sorted(names.items())).encode("utf-8", "surrogatepass"))
             key = "check-" + h.hexdigest()
             found = self._get(key)
