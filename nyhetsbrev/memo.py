@@ -193,10 +193,9 @@ class Memo:
                     self.digests[folder] = digest
                     problems += added
                     return raw
-            added = []
-            raw = read(root, folder, added)
-            problems += added
-            self._put(key, (raw, added))
+            before = len(problems)
+            raw = read(root, folder, problems)
+            self._put(key, (raw, problems[before:]))
             self.digests[folder] = digest
             return raw
 
@@ -227,10 +226,10 @@ class Memo:
                 issue, added = found
                 problems += added
                 return issue
-            added = []
-            issue = check(raw, site, names, added)
-            problems += added
-            self._put(key, (issue, added))
+            # The real list: the check looks back at what load found in the folder.
+            before = len(problems)
+            issue = check(raw, site, names, problems)
+            self._put(key, (issue, problems[before:]))
             return issue
 
         return cached

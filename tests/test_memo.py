@@ -189,3 +189,17 @@ def test_values_survive_an_entry(tree, tmp_path, monkeypatch):
     with pytest.raises(ValueError):
         memo.loads(pickle.dumps(Evil()))
     assert not (tmp_path / "pwned").exists()
+
+
+def test_findings_are_the_same_from_the_memo(tree, tmp_path):
+    """A folder whose issue.md cannot be read: load's error only, built twice."""
+    (tree / "newsletters/2022/2022-10/issue.md").write_bytes(b"---\ndate: 2022-10-01\xff\n---\n")
+    found = []
+    for _ in range(2):
+        with pytest.raises(ContentError) as e:
+            build(tree, tmp_path / "public")
+        found.append([str(p) for p in e.value.problems])
+    assert found[0] == found[1]
+    issue_md = [p for p in found[0] if p.startswith("newsletters/2022/2022-10/issue.md")]
+    assert len(issue_md) == 1 and "UTF-8" in issue_md[0]
+    assert len(checked_entries(tree)) == 6
