@@ -204,17 +204,27 @@ class Memo:
     def check_issue(self, check: CheckIssue) -> CheckIssue:
         """Wrap check's check of one issue: an unchanged folder's result comes from here."""
 
+        # What every key shares, made once per (site, names): the objects are held, so an
+        # identity test cannot mistake new ones for them.
+        shared: list[tuple[Site, dict[str, str], bytes]] = []
+
+        def common(site: Site, names: dict[str, str]) -> bytes:
+            if shared and shared[0][0] is site and shared[0][1] is names:
+                return shared[0][2]
+            h = hashlib.sha256(b"check\0config\0")
+            h.update((self.config or "").encode("utf-8", "surrogatepass"))
+            h.update(b"\0site\0" + dumps(site))  # its repr shows only the title
+            h.update(b"\0names\0" + repr(sorted(names.items())).encode("utf-8", "surrogatepass"))
+            shared[:] = [(site, names, h.digest())]
+            return shared[0][2]
+
         def cached(
             raw: RawIssue, site: Site, names: dict[str, str], problems: list[Problem]
         ) -> Issue | None:
             digest = self.digests.get(raw.folder)
             if digest is None:
                 return check(raw, site, names, problems)
-            h = hashlib.sha256(b"check\0" + digest.encode())
-            h.update(b"\0config\0" + (self.config or "").encode("utf-8", "surrogatepass"))
-            h.update(b"\0site\0" + dumps(site))  # its repr shows only the title
-            h.update(b"\0names\0" + repr(sorted(names.items())).encode("utf-8", "surrogatepass"))
-            key = "check-" + h.hexdigest()
+            key = "check-" + hashlib.sha256(common(site, names) + digest.encode()).hexdigest()
             found = self._get(key)
             if (
                 isinstance(found, tuple)
