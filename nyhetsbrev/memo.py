@@ -102,12 +102,12 @@ def _folder_digest(root: Path, folder: Path) -> str | None:
     for rel, mode, data in _walk(folder):
         if stat.S_ISLNK(mode):
             return None
-        h.update(b"\0%s\0%o\0%d\0" % (rel, stat.S_IFMT(mode), len(data)) + data)
+        h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(mode)) + data)
     return h.hexdigest()
 
 
 def _walk(folder: Path) -> Iterator[tuple[bytes, int, bytes]]:
-    """Yield every entry under folder, sorted: relative name, lstat mode, bytes of a file.
+    """Yield every entry under folder, sorted: relative name, lstat mode, a file's digest.
 
     A file that cannot be read is yielded with its error's number, so that the entry
     changes when the error does (load reports it).
@@ -133,12 +133,7 @@ def _walk(folder: Path) -> Iterator[tuple[bytes, int, bytes]]:
                 yield path_rel, mode, b""
                 stack.append(path_rel)
             elif stat.S_ISREG(mode):
-                try:
-                    with open(path, "rb") as f:
-                        data = f.read()
-                except OSError as e:
-                    data = b"error %d" % (e.errno or 0)
-                yield path_rel, mode, data
+                yield path_rel, mode, _digest(path)
             else:
                 yield path_rel, mode, b""
 
@@ -320,12 +315,12 @@ def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
         if stat.S_ISLNK(mode):
             return None
         if stat.S_ISREG(mode):
-            h.update(path.read_bytes())
+            h.update(_digest(os.fsencode(path)))
         elif stat.S_ISDIR(mode):
             for rel, entry_mode, data in _walk(path):
                 if stat.S_ISLNK(entry_mode):
                     return None
-                h.update(b"\0%s\0%o\0%d\0" % (rel, stat.S_IFMT(entry_mode), len(data)) + data)
+                h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(entry_mode)) + data)
     return h.hexdigest()
 
 
@@ -339,8 +334,18 @@ def _with_sources(inputs: str | None, sources: list[str]) -> str | None:
         h.update(b"\0source\0" + os.fsencode(path) + b"\0")
         if path.is_symlink() or path.resolve() != path or not path.is_file():
             return None
-        h.update(path.read_bytes())
+        h.update(_digest(os.fsencode(path)))
     return h.hexdigest()
+
+
+def _digest(path: bytes) -> bytes:
+    """Return a file's SHA-256, read a piece at a time (a big PDF is never held whole);
+    for a file that cannot be read, its error's number, so the key changes with it."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError as e:
+        return b"error %d" % (e.errno or 0)
 
 
 def _listing(out: Path) -> bytes | None:
@@ -452,10 +457,7 @@ class BuildRecord:
         if self.path is None or before is None or self.inputs() != before:
             return
         for rel, source in copied:
-            try:
-                if source.read_bytes() != (self.out / rel).read_bytes():
-                    return
-            except OSError:
+            if _digest(os.fsencode(source)) != _digest(os.fsencode(self.out / rel)):
                 return
         sources = sorted({str(source) for _, source in copied})
         listing, with_sources = _listing(self.out), _with_sources(before, sources)

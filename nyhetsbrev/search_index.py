@@ -136,6 +136,11 @@ def _run(site: Path) -> None:
     ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
+    except FileNotFoundError as e:
+        raise PublishError(
+            f"sökindexet kunde inte byggas: programmet {command[0]} finns inte; installera "
+            "paketet pagefind med dess binärfil: pip install 'pagefind[bin]'"
+        ) from e
     except (OSError, subprocess.TimeoutExpired) as e:
         raise PublishError(f"sökindexet kunde inte byggas: {e}") from e
     if done.returncode != 0:
