@@ -7,7 +7,9 @@ times come from the pipeline's optional stopwatch (nyhetsbrev.timing); the rende
 "render" is the wall time of rendering all issues. Each size is first built into an empty
 folder ("first build": every file is written), then rebuilt --repeat times into the same
 folder (unchanged files are linked from the previous output); the fastest rebuild is shown,
-with the median: the machine is shared, and the minimum is the least disturbed run.
+with the median: the machine is shared, and the minimum is the least disturbed run. These
+builds do not use the build cache (every issue is rendered); the incremental figures are in
+benchmarks/figures.py's table.
 
     python benchmarks/bench.py [--years 1,2,4,10] [--repeat 3] [--keep DIR]
 """
@@ -43,7 +45,7 @@ def child(root: Path, out: Path, emit_mjml: bool) -> None:
     from nyhetsbrev.timing import Timings
 
     timings = Timings()
-    checked, files = build(root, out, emit_mjml=emit_mjml, timings=timings)
+    checked, files = build(root, out, emit_mjml=emit_mjml, timings=timings, use_cache=False)
     print(
         json.dumps({"stages": timings.seconds, "files": files, "items": len(checked.content.items)})
     )

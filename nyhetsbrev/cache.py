@@ -137,7 +137,7 @@ class BuildCache:
             data = path.read_bytes()
         except OSError:
             return None
-        fields = _unpack(data, key)
+        fields = unpack(data, key)
         if fields is None:
             return None
         mjml, html, text, eml, web = fields
@@ -154,9 +154,7 @@ class BuildCache:
         if path is None:
             return
         r = rendered
-        data = _pack(
-            key, [r.mjml.encode(), r.html.encode(), r.text.encode(), r.eml, r.web.encode()]
-        )
+        data = pack(key, [r.mjml.encode(), r.html.encode(), r.text.encode(), r.eml, r.web.encode()])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(prefix=".ny-", dir=path.parent)
@@ -187,13 +185,14 @@ def _header(key: str) -> bytes:
     return MAGIC + b" " + FORMAT + b" " + fingerprint().encode() + b" " + key.encode() + b"\n"
 
 
-def _pack(key: str, fields: list[bytes]) -> bytes:
+def pack(key: str, fields: list[bytes]) -> bytes:
+    """Return an entry: the header (format, tool, key), the payload's SHA-256, the fields."""
     payload = b"".join(b"%0*d" % (LENGTH, len(f)) + f for f in fields)
     return _header(key) + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
 
 
-def _unpack(data: bytes, key: str) -> list[bytes] | None:
-    """Return the fields of an entry, or None unless it is whole, ours and for key."""
+def unpack(data: bytes, key: str, count: int = FIELDS) -> list[bytes] | None:
+    """Return the count fields of an entry, or None unless it is whole, ours and for key."""
     header = _header(key)
     if not data.startswith(header):
         return None  # another format, another version of the tool, or another key
@@ -202,7 +201,7 @@ def _unpack(data: bytes, key: str) -> list[bytes] | None:
     if data[start - 1 : start] != b"\n" or hashlib.sha256(payload).hexdigest().encode() != digest:
         return None
     fields, at = [], 0
-    for _ in range(FIELDS):
+    for _ in range(count):
         size = payload[at : at + LENGTH]
         if len(size) != LENGTH or not size.isdigit():
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,17 @@ DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
 COLOR = re.compile(r"^#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 
 
-def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
-    """Return the checked content (None if any error) and every problem, errors and warnings."""
+CheckIssue = Callable[[RawIssue, Site, dict[str, str], list[Problem]], Issue | None]
+
+
+def check(
+    tree: Tree, around: Callable[[CheckIssue], CheckIssue] | None = None
+) -> tuple[Content | None, list[Problem]]:
+    """Return the checked content (None if any error) and every problem, errors and warnings.
+
+    around, if given, wraps the check of each issue (the build's memo of them).
+    """
+    check_issue = _issue if around is None else around(_issue)
     problems = list(tree.problems)
     site, config_problems = parse_config(tree.config, tree.root)
     problems += config_problems
@@ -47,7 +57,9 @@ def check(tree: Tree) -> tuple[Content | None, list[Problem]]:
         for name in [doc.meta.get("name")]
     }
     issues = [
-        issue for raw in tree.issues if (issue := _issue(raw, site, names, problems)) is not None
+        issue
+        for raw in tree.issues
+        if (issue := check_issue(raw, site, names, problems)) is not None
     ]
     _unique_ids(issues, problems)
     _unique_issue_ids(tree.issues, problems)

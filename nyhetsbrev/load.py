@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +71,9 @@ class Tree:
     problems: tuple[Problem, ...] = field(default=())
 
 
+ReadIssue = Callable[[Path, Path, list[Problem]], RawIssue]
+
+
 def leftover(name: str) -> bool:
     """Return True for a name an editor or the operating system left: never content."""
     return bool(LEFTOVER.search(name))
@@ -117,9 +121,13 @@ def read_config(root: Path) -> tuple[str | None, list[Problem]]:
     return _read_text(root, path, problems), problems
 
 
-def load(root: Path) -> Tree:
-    """Read the whole content tree under root; unreadable files become problems."""
+def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> Tree:
+    """Read the whole content tree under root; unreadable files become problems.
+
+    around, if given, wraps the read of each issue folder (the build's memo of them).
+    """
     root = root.resolve()
+    read = read_issue if around is None else around(read_issue)
     config, problems = read_config(root)
     campaign_dir = root / "campaigns"
     campaigns = tuple(
@@ -127,7 +135,7 @@ def load(root: Path) -> Tree:
         for path in markdown_files(campaign_dir)
         if (doc := read_document(root, path, problems)) is not None
     )
-    issues = tuple(read_issue(root, folder, problems) for folder in issue_folders(root))
+    issues = tuple(read(root, folder, problems) for folder in issue_folders(root))
     templates = root / "templates"
     return Tree(
         root=root,

@@ -16,10 +16,11 @@ from .errors import ERROR, WARNING, ContentError, Problem
 from .feeds import feed_files
 from .lint import body_lints, documents, lint
 from .load import Document, load
+from .memo import BuildRecord, Memo, outside_inputs
 from .models import Content, Issue
 from .numerals import capitalized, counted, decimal
 from .parallel import in_background, render_parallel, workers_for
-from .publish import Output, PublishError, publish, unsafe_output
+from .publish import Output, PublishError, publish, remove_leftovers, unsafe_output
 from .render import (
     RenderedIssue,
     render_archive,
@@ -39,12 +40,19 @@ class Checked:
     drafts: tuple[Issue, ...] = ()  # checked, but left out of what was published
 
 
-def load_content(root: Path, strict: bool = False, timings: Timings | None = None) -> Checked:
-    """Read and check the content tree; raise ContentError listing every problem."""
+def load_content(
+    root: Path, strict: bool = False, timings: Timings | None = None, memo: Memo | None = None
+) -> Checked:
+    """Read and check the content tree; raise ContentError listing every problem.
+
+    With a memo, unchanged issue folders are not parsed or checked again (nyhetsbrev.memo).
+    """
     with timed(timings, "load"):
-        tree = load(root)
+        tree = load(root, memo.read_issue if memo else None)
     with timed(timings, "check"):
-        content, problems = check(tree)
+        if memo is not None:
+            memo.config = tree.config
+        content, problems = check(tree, memo.check_issue if memo else None)
     errors = [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]
     if errors or content is None:
         # Everything at once: the warnings and the body findings too, which a run that
@@ -160,7 +168,19 @@ def build(
     """
     if problem := unsafe_output(root, out):
         raise PublishError(problem)
-    checked = load_content(root, False, timings)  # linted() applies --strict to all
+    record = BuildRecord.open(root, out, f"{strict} {emit_mjml}") if use_cache else None
+    before = None
+    if record is not None:
+        with timed(timings, "unchanged"):
+            before = record.inputs()
+            if (last := record.unchanged(before)) is not None:  # out holds this build
+                remove_leftovers(out.resolve())
+                content, warnings, drafts, count = last
+                return Checked(content, warnings, {}, drafts), count
+    memo = Memo.open(root) if use_cache else None
+    checked = load_content(root, False, timings, memo)  # linted() applies --strict to all
+    if memo is not None:
+        memo.keep_only_used()
     drafts = checked.content.drafts
     checked = Checked(checked.content.published(), checked.warnings, checked.documents, drafts)
     with timed(timings, "render"):
@@ -169,6 +189,14 @@ def build(
     checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
     with timed(timings, "writing"):
         count = publish(out, files, finish=lambda staging: _search_index(staging, cache, timings))
+    if record is not None:
+        copied = [
+            (rel, data)
+            for rel, data in files
+            if isinstance(data, Path) and outside_inputs(checked.content.site.root, data)
+        ]
+        result = (checked.content, checked.warnings, checked.drafts, count)
+        record.keep(before, copied, result)
     return checked, count
 
 

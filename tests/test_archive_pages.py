@@ -310,16 +310,16 @@ def test_check_warns_when_there_is_no_statement(run, tree):
 
 
 def test_a_build_that_cannot_index_leaves_the_old_output(run, tree, monkeypatch):
-    from nyhetsbrev import search_index
-
     result, out = build(run, tree)
     assert result.exit_code == 0
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
-    monkeypatch.setattr(search_index.sys, "executable", str(tree / "ingen-python"))
+    monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(tree / "ingen-pagefind"))
     shutil.rmtree(tree / "newsletters/2021")  # a change the failed build must not publish
     result, _ = build(run, tree)
     assert result.exit_code == 1
     assert "sökindexet kunde inte byggas" in result.stderr
+    assert "ingen-pagefind finns inte" in result.stderr  # and how to install it
+    assert "pip install 'pagefind[bin]'" in result.stderr
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert not list(out.parent.glob(".public-ny-*"))
 

@@ -7,10 +7,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nyhetsbrev"
 
 # Every module that opens or reads a file itself, and what it reads. The content tree
 # (newsletter.toml, newsletters/, campaigns/, templates/, the files items use) is read by
-# `load` alone; the others read their own data, never an issue, item or campaign.
+# `load` alone; `memo` and `cache` hash its bytes to know what changed, and hand a changed
+# file to `load`; the others read their own data, never an issue, item or campaign.
 READERS = {
     "load": "the content tree",
     "cache": "its own folder under .nyhetsbrev/",
+    "memo": "its own folder under .nyhetsbrev/; the content's bytes, hashed only",
     "publish": "the output folder it replaces",
     "search_index": "the built pages and its kept index",
     "records": "the sent issues' archive packages (arkiv/)",
@@ -37,8 +39,8 @@ def readers() -> dict[str, list[int]]:
                 continue  # a bare read_bytes() is load's function, imported
             # self.open() / conn.open() are SMTP and cache objects, not files
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                if func.value.id in {"self", "conn", "os", "BuildCache"}:
-                    continue
+                if func.value.id in {"self", "conn", "os"} or func.value.id[0].isupper():
+                    continue  # an SMTP connection, or a class's own open() (BuildCache)
             found.setdefault(path.stem, []).append(node.lineno)
     return found
 

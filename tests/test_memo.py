@@ -1,0 +1,205 @@
+"""What a rebuild does not do again: parse and check unchanged folders, or build at all."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nyhetsbrev import cache, memo, pipeline
+from nyhetsbrev.errors import ContentError
+from nyhetsbrev.timing import Timings
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def inodes(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_ctime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def checked_entries(root: Path) -> dict[str, int]:
+    """Return the memo's entries with their inodes (an entry written again gets a new one)."""
+    folder = root / cache.FOLDER / "checked"
+    return {p.name: p.stat().st_ino for p in folder.iterdir()}
+
+
+def build(root: Path, out: Path, strict: bool = False) -> tuple[Timings, pipeline.Checked]:
+    timings = Timings()
+    checked, _ = pipeline.build(root, out, strict=strict, timings=timings)
+    return timings, checked
+
+
+def same_as_clean(root: Path, tmp_path: Path) -> None:
+    pipeline.build(root, tmp_path / "clean", use_cache=False)
+    assert files(tmp_path / "public") == files(tmp_path / "clean")
+
+
+@pytest.fixture
+def warm(tree: Path, tmp_path: Path) -> Path:
+    pipeline.build(tree, tmp_path / "public")
+    return tree
+
+
+def test_nothing_changed_builds_nothing(warm, tmp_path):
+    out = tmp_path / "public"
+    before = inodes(out)
+    timings, checked = build(warm, out)
+    assert "load" not in timings.seconds and "render" not in timings.seconds
+    assert inodes(out) == before  # not a file written, linked or replaced
+    _, clean = build(warm, tmp_path / "clean")
+    assert pipeline.summary(checked.content) == pipeline.summary(clean.content)
+    assert checked.warnings == clean.warnings and checked.drafts == clean.drafts
+    same_as_clean(warm, tmp_path)
+
+
+@pytest.mark.parametrize("change", ["edited", "removed", "added"])
+def test_an_output_changed_by_hand_is_built_again(warm, tmp_path, change):
+    out = tmp_path / "public"
+    page = out / "2022/2022-03/index.html"
+    if change == "edited":
+        page.write_bytes(page.read_bytes().replace(b"<", b"< ", 1))
+    elif change == "removed":
+        page.unlink()
+    else:
+        (out / "extra.html").write_text("<p>hej</p>", "utf-8")
+    timings, _ = build(warm, out)
+    assert "load" in timings.seconds
+    same_as_clean(warm, tmp_path)
+
+
+def test_a_new_option_is_a_new_build(warm, tmp_path):
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8").replace("type: event", "type: event\nokand: 1"))
+    _, checked = build(warm, tmp_path / "public")
+    assert "unknown-key" in [p.rule for p in checked.warnings]
+    with pytest.raises(ContentError) as e:  # --strict: the warning fails the build
+        build(warm, tmp_path / "public", strict=True)
+    assert "webbinarium.md:8:" in str(e.value)
+
+
+def test_a_corrupt_or_foreign_build_record_is_not_trusted(warm, tmp_path):
+    records = list((warm / cache.FOLDER / "builds").iterdir())
+    assert len(records) == 1
+    data = records[0].read_bytes()
+    for damaged in (data[:-1] + bytes([data[-1] ^ 1]), data[:200], b""):
+        records[0].write_bytes(damaged)
+        timings, _ = build(warm, tmp_path / "public")
+        assert "load" in timings.seconds
+    # Whole, but written by another version of the tool: another fingerprint in the header.
+    data = records[0].read_bytes()
+    records[0].write_bytes(data.replace(cache.fingerprint().encode(), b"0" * 64, 1))
+    timings, _ = build(warm, tmp_path / "public")
+    assert "load" in timings.seconds
+    same_as_clean(warm, tmp_path)
+
+
+def test_a_changed_file_is_read_and_checked_again(warm, tmp_path):
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8").replace("date: 2022-03-14", "date: 2022-03-34"))
+    with pytest.raises(ContentError) as e:
+        build(warm, tmp_path / "public")
+    errors = [(p.path, p.line) for p in e.value.problems if p.severity == "error"]
+    assert errors == [("newsletters/2022/2022-03/webbinarium.md", 3)]
+
+
+def test_unchanged_folders_are_not_checked_again_and_keep_their_findings(warm, tmp_path):
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8").replace("type: event", "type: event\nokand: 1"))
+    _, first = build(warm, tmp_path / "public")
+    kept = checked_entries(warm)
+    other = warm / "newsletters/2021/2021-11/orange-week.md"
+    other.write_text(other.read_text("utf-8") + "\nEn mening till.\n", "utf-8")
+    _, second = build(warm, tmp_path / "public")
+    after = checked_entries(warm)
+    reused = {name for name in kept if after.get(name) == kept[name]}
+    assert len(reused) == 4  # load and check of 2022-03 and 2022-10, not written again
+    assert [(p.path, p.line, p.message) for p in second.warnings] == [
+        (p.path, p.line, p.message) for p in first.warnings
+    ]
+    unknown = [p for p in second.warnings if p.rule == "unknown-key"]
+    assert [(p.path, p.line) for p in unknown] == [("newsletters/2022/2022-03/webbinarium.md", 8)]
+    same_as_clean(warm, tmp_path)
+
+
+def test_a_removed_campaign_makes_a_cached_check_an_error(warm, tmp_path):
+    (warm / "campaigns/svartsjuka.md").unlink()
+    with pytest.raises(ContentError) as e:
+        build(warm, tmp_path / "public")
+    found = {(p.path, p.line) for p in e.value.problems}
+    assert ("newsletters/2022/2022-03/svartsjuka.md", 5) in found
+    assert ("newsletters/2022/2022-10/valj-att-sluta.md", 5) in found
+
+
+def test_a_config_change_checks_every_folder_again(warm, tmp_path):
+    kept = checked_entries(warm)
+    config = warm / "newsletter.toml"
+    config.write_text(config.read_text("utf-8").replace('title = "', 'title = "Nya ', 1))
+    build(warm, tmp_path / "public")
+    after = checked_entries(warm)
+    assert len(after) == 6
+    assert {n for n in after if n.startswith("load-")} == {n for n in kept if n.startswith("load-")}
+    assert not {n for n in after if n.startswith("check-")} & set(kept)
+    same_as_clean(warm, tmp_path)
+
+
+def test_a_corrupt_entry_is_read_and_checked_again(warm, tmp_path):
+    folder = warm / cache.FOLDER / "checked"
+    shutil.rmtree(warm / cache.FOLDER / "builds")
+    for n, path in enumerate(sorted(folder.iterdir())):
+        data = path.read_bytes()
+        path.write_bytes([data[:-3] + b"xyz", data[:150], b""][n % 3])
+    timings, _ = build(warm, tmp_path / "public")
+    assert all(memo.Memo.open(warm)._get(p.name) is not None for p in folder.iterdir())
+    same_as_clean(warm, tmp_path)
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_an_entry_never_runs_code(warm, tmp_path, monkeypatch):
+    """A whole entry of the right version whose pickle calls a function is not used."""
+    monkeypatch.chdir(tmp_path)
+    folder = warm / cache.FOLDER / "checked"
+    shutil.rmtree(warm / cache.FOLDER / "builds")
+    for path in folder.iterdir():
+        path.write_bytes(cache.pack(path.name, [pickle.dumps((Evil(), []))]))
+    build(warm, tmp_path / "public")
+    assert not (tmp_path / "pwned").exists()
+    same_as_clean(warm, tmp_path)
+
+
+def test_values_survive_an_entry(tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where an unsafe reader would leave its file
+    checked = pipeline.load_content(tree)
+    assert memo.loads(memo.dumps(checked.content)) == checked.content
+    with pytest.raises(ValueError):
+        memo.loads(pickle.dumps(Evil()))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_findings_are_the_same_from_the_memo(tree, tmp_path):
+    """A folder whose issue.md cannot be read: load's error only, built twice."""
+    (tree / "newsletters/2022/2022-10/issue.md").write_bytes(b"---\ndate: 2022-10-01\xff\n---\n")
+    found = []
+    for _ in range(2):
+        with pytest.raises(ContentError) as e:
+            build(tree, tmp_path / "public")
+        found.append([str(p) for p in e.value.problems])
+    assert found[0] == found[1]
+    issue_md = [p for p in found[0] if p.startswith("newsletters/2022/2022-10/issue.md")]
+    assert len(issue_md) == 1 and "UTF-8" in issue_md[0]
+    assert len(checked_entries(tree)) == 6
