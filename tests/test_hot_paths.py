@@ -1,0 +1,122 @@
+"""The build's short cuts give the bytes of the long way: premailer, header folding, dates."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.policy
+import logging
+from pathlib import Path
+
+import jinja2
+import pytest
+from premailer import Premailer
+
+from nyhetsbrev import headers, render
+from nyhetsbrev.check import check
+from nyhetsbrev.inliner import inline, may_float
+from nyhetsbrev.load import load
+
+from .conftest import FIXTURES
+
+IMG = '<html><head></head><body><p>Hej</p><img src="a.png" style="{style}"></body></html>'
+
+
+def premailer_itself(body: str, css: str) -> str:
+    """premailer as render used it before: every step, the float step too."""
+    return Premailer(
+        body,
+        css_text=css,
+        disable_validation=True,
+        keep_style_tags=False,
+        remove_classes=False,
+        strip_important=False,
+        disable_link_rewrites=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+        cache_css_parsing=True,
+        disable_basic_attributes=["width", "height"],
+    ).transform(pretty_print=False)
+
+
+CASES = [
+    ("width: 10px", "p { margin: 0; }"),
+    ("width: 10px", "img { float: right; }"),
+    ("FLOAT: left", "p { margin: 0; }"),
+    ("fl&#111;at: left", "p { margin: 0; }"),
+    ("width: 10px", "img { fl\\6f at: left; }"),
+    ("width: 10px", "a { color: red; } p:hover { color: blue; } @media (x) { p { a: b; } }"),
+]
+
+
+@pytest.mark.parametrize(("style", "css"), CASES)
+def test_inlining_equals_premailer(style, css):
+    body = IMG.format(style=style)
+    assert inline(body, css) == premailer_itself(body, css)
+
+
+def test_a_float_gets_outlooks_align_attribute():
+    body = IMG.format(style="width: 10px")
+    assert may_float(body, "img { float: right; }")
+    assert 'align="right"' in inline(body, "img { float: right; }")
+    assert 'align="left"' in inline(IMG.format(style="float: left"), "")
+
+
+def test_the_rules_kept_for_one_css_are_not_used_for_another():
+    body = IMG.format(style="width: 10px").replace("<p>", '<p class="x">')
+    first, second = "p { color: red; }", ".x { color: blue; } p { margin: 0; }"
+    for css in (first, second, first, second):
+        assert inline(body, css) == premailer_itself(body, css)
+
+
+def test_the_built_message_is_the_standard_policys(monkeypatch):
+    tree = load(FIXTURES / "basic")
+    content, _ = check(tree)
+    assert content is not None
+    env = render.environment(None)
+    issue = content.issues[0]
+    html = render.compile_mjml(render.render_mjml(env, content, issue), render.email_css(env))
+    text = render.render_text(env, content, issue)
+    variants = [
+        issue,
+        dataclasses.replace(issue, title="Hösten är här: en rubrik som är lång " * 3),
+        dataclasses.replace(issue, title="=?utf-8?q?H=C3=B6st?="),  # encoded-word look-alike
+        dataclasses.replace(issue, title="Höst"),
+        issue,
+    ]
+
+    def built() -> list[bytes]:
+        return [
+            msg.as_bytes() + msg.as_bytes(policy=msg.policy.clone(max_line_length=998))
+            for msg in (render.message(content.site, v, html, text) for v in variants)
+        ]
+
+    ours = built() + built()  # the second time from the kept headers
+    monkeypatch.setattr(headers, "SMTP", email.policy.SMTP)
+    assert ours == built() + built()
+
+
+def test_headers_kept_stay_within_bounds():
+    policy = headers.SMTP
+    for n in range(headers.KEPT + 10):
+        policy.header_store_parse("Subject", f"Nummer {n}")
+    assert len(headers._stored) <= headers.KEPT
+
+
+def test_dates_in_swedish_stay_the_same_when_kept():
+    day = dt.date(2022, 3, 14)
+    assert render.datum(day) == render.datum(day) == "14 mars 2022"
+    assert render.datum(dt.datetime(2022, 3, 14, 9)) == "14 mars 2022"
+    assert render._swedish(day, "EEEE d MMMM y") == "måndag 14 mars 2022"  # not the kept one
+
+
+def test_the_sandbox_keeps_its_answers_per_type_and_name():
+    env = render.environment(None)
+    template = env.from_string("{{ s.upper() }}{{ s.__class__ }}")
+    for _ in range(2):  # the second time from the kept answers
+        with pytest.raises(jinja2.exceptions.SecurityError):
+            template.render(s="a")
+    assert env.from_string("{{ s.upper() }}").render(s="a") == "A"
+    for _ in range(2):
+        with pytest.raises(jinja2.exceptions.SecurityError):
+            env.from_string("{{ p.parent }}").render(p=Path("a/b"))
