@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from premailer import Premailer
 
 from nyhetsbrev import headers, render
@@ -120,3 +122,91 @@ def test_the_sandbox_keeps_its_answers_per_type_and_name():
     for _ in range(2):
         with pytest.raises(jinja2.exceptions.SecurityError):
             env.from_string("{{ p.parent }}").render(p=Path("a/b"))
+
+
+def link_phones_part_by_part(document: str) -> str:
+    """The tel: linking as it was: every piece of text between tags tried on its own."""
+    import re
+
+    from nyhetsbrev.phones import EMERGENCY, NATIONAL, SKIP, TAG, _link
+
+    parts = TAG.split(document)
+    open_tags: dict[str, int] = dict.fromkeys(SKIP, 0)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            name = re.match(r"</?\s*([a-zA-Z0-9]+)", part)
+            if name and name.group(1).lower() in SKIP:
+                tag = name.group(1).lower()
+                closing = part.startswith("</")
+                open_tags[tag] = max(0, open_tags[tag] + (-1 if closing else 1))
+            out.append(part)
+        elif part and not any(open_tags.values()):
+            out.append(EMERGENCY.sub(_link, NATIONAL.sub(_link, part)))
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+PIECES = [
+    "<a href='x'>",
+    "</a>",
+    "<abbr>",
+    "</abbr>",
+    "<A>",
+    "</ A>",
+    "< a>",
+    "<\u00a0a>",
+    "<pre>",
+    "</PRE>",
+    "<p>",
+    "</p>",
+    "<!-- <a> -->",
+    "<!--",
+    "-->",
+    '<img alt="<a">',
+    "<",
+    ">",
+    "020-555 666",
+    "08-123 456 78",
+    "0771-11 11 00",
+    "2022-05-12",
+    "Ring 112",
+    "ring 112.",
+    "ring ",
+    "112",
+    " ",
+    "x",
+    "/",
+    "-",
+    ":",
+    "0",
+    "ſcript",
+    "a0",
+    ":0",
+    "+",
+    ".",
+    "Ring",
+    "RING 112",
+    "bring 112",
+    "<ſcript>",
+    "<script>",
+    "</script>",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30))
+def test_phone_links_equal_the_piece_by_piece_way(pieces):
+    from nyhetsbrev.phones import link_phones
+
+    document = "".join(pieces)
+    assert link_phones(document) == link_phones_part_by_part(document)
+
+
+def test_phone_links_in_a_built_email():
+    from nyhetsbrev.phones import link_phones
+
+    document = "<p>Ring 020-555 666</p><a href='t'>08-123 456 78</a><p>eller ring 112</p>"
+    assert link_phones(document) == link_phones_part_by_part(document)
+    assert link_phones(document).count("tel:") == 2
