@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_right
+from itertools import accumulate
 
 from markupsafe import Markup
 
@@ -54,37 +56,33 @@ def link_phones(document: str) -> str:
 
     A number never spans a tag's "<" or ">", so the numbers in a piece of text are those the
     patterns find in the whole document there: only the pieces holding one are rewritten,
-    and nothing after the last one is looked at.
+    and of the tags only those that open or close a link, code and the like are followed.
     """
     starts = sorted(
         m.start() for p in (NATIONAL_FAST, EMERGENCY_FAST) for m in p.finditer(document)
     )
     if not starts:
         return document
-    parts = TAG.split(document)
+    parts = TAG.split(document)  # text, tag, text, tag, …, text
+    ends = list(accumulate(map(len, parts)))  # where each part ends in the document
+    skip_tag = SKIP_TAG.match
+    skips = [i for i in range(1, len(parts), 2) if skip_tag(parts[i])]
     open_tags: dict[str, int] = dict.fromkeys(SKIP, 0)
-    out = []
-    position, k = 0, 0  # where this part starts; the first number not yet passed
-    for i, part in enumerate(parts):
-        if k == len(starts):  # past the last number: the rest stays as it is
-            out += parts[i:]
-            break
-        end = position + len(part)
-        if i % 2:  # a tag or a comment
-            name = SKIP_TAG.match(part)
-            if name:
-                tag = name.group(1).lower()
-                closing = part.startswith("</")
-                open_tags[tag] = max(0, open_tags[tag] + (-1 if closing else 1))
-            out.append(part)
-        elif starts[k] < end and not any(open_tags.values()):
-            out.append(EMERGENCY.sub(_link, NATIONAL.sub(_link, part)))
-        else:
-            out.append(part)
-        while k < len(starts) and starts[k] < end:
-            k += 1
-        position = end
-    return "".join(out)
+    passed = 0  # the skip tags before the current part are counted in open_tags
+    done: set[int] = set()
+    for start in starts:
+        index = bisect_right(ends, start)  # the part the number starts in
+        if index % 2 or index in done:  # in a tag, or that text is done
+            continue
+        done.add(index)
+        while passed < len(skips) and skips[passed] < index:
+            tag = parts[skips[passed]]
+            name = skip_tag(tag).group(1).lower()  # type: ignore[union-attr]
+            open_tags[name] = max(0, open_tags[name] + (-1 if tag.startswith("</") else 1))
+            passed += 1
+        if not any(open_tags.values()):
+            parts[index] = EMERGENCY.sub(_link, NATIONAL.sub(_link, parts[index]))
+    return "".join(parts)
 
 
 def phones(text: str) -> Markup:

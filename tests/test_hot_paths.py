@@ -210,3 +210,47 @@ def test_phone_links_in_a_built_email():
     document = "<p>Ring 020-555 666</p><a href='t'>08-123 456 78</a><p>eller ring 112</p>"
     assert link_phones(document) == link_phones_part_by_part(document)
     assert link_phones(document).count("tel:") == 2
+
+
+def wrap_by_textwrap(text: str, width: int = 78) -> str:
+    """markup.wrap as it was: every line through textwrap."""
+    import re
+    import textwrap
+
+    out: list[str] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            out.append("")
+            continue
+        match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
+        lead = match.group() if match else ""
+        indent = re.sub(r"[^>\s]", " ", lead)
+        out.extend(
+            textwrap.wrap(
+                line[len(lead) :],
+                width=width,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [lead]
+        )
+    return "\n".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["- ", "> ", "1. ", "  ", " ", "\t", "\xa0", "ord", "https://a.se/x", "\n"]
+        ),
+        max_size=40,
+    ),
+    st.integers(min_value=4, max_value=30),
+)
+def test_wrapping_equals_textwrap(pieces, width):
+    from nyhetsbrev.markup import wrap
+
+    text = "".join(pieces)
+    assert wrap(text, width) == wrap_by_textwrap(text, width)
