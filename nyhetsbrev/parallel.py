@@ -70,9 +70,10 @@ def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterat
 
     This process is one of them: it forks workers - 1 others, hands them the next index
     whenever they run short, and computes an index itself whenever the next result is not
-    ready, keeping what it computed ahead until its turn. So a few results at most wait in
-    memory, and no process's copy of the content sits idle. The forked processes stop when
-    the last result is taken, or when the caller stops taking.
+    ready, keeping what it computed ahead until its turn. At most 2 × workers indices are
+    out beyond the next one, so a few results at most wait in memory, and no process's copy
+    of the content sits idle. The forked processes stop when the last result is taken, or
+    when the caller stops taking.
     """
     if workers <= 1 or count <= 1:
         yield from (function(n) for n in range(count))
@@ -82,17 +83,19 @@ def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterat
     ahead: dict[int, T] = {}  # computed here before its turn
     claimed = 0  # indices below this are handed out or computed
     queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
+    window = 2 * workers  # indices handed out or computed beyond the next one, at most
     try:
         for n in range(count):
             while True:
-                while claimed < count and sum(not f.done() for f in futures.values()) < queued:
+                limit = min(count, n + window)
+                while claimed < limit and sum(not f.done() for f in futures.values()) < queued:
                     futures[claimed] = pool.submit(_call, claimed)
                     claimed += 1
                 if n in ahead:
                     yield ahead.pop(n)
                     break
                 future = futures.get(n)
-                if future is not None and (future.done() or claimed >= count):
+                if future is not None and (future.done() or claimed >= limit):
                     del futures[n]
                     yield future.result()
                     break
