@@ -566,6 +566,9 @@ def wrap(text: str, width: int = 78) -> str:
         match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
         lead = match.group() if match else ""
         body = line[len(lead) :]
+        if len(line) <= width and body.isprintable() and body.strip(" ") == body != "":
+            out.append(line)  # what textwrap returns for a line that fits, without its work
+            continue
         indent = re.sub(r"[^>\s]", " ", lead)
         out.extend(
             textwrap.wrap(

@@ -1,10 +1,10 @@
-"""Use both cores of a big build: issues render independently, and lint runs beside the pages.
+"""Use both cores of a big build: issues render independently, in forked processes.
 
 Worker processes are forked, so they start with the checked content and the compiled
 templates already in memory: the function they run is inherited, never pickled, and only an
 issue's index goes out and its result comes back. Results are put back in the issues' order,
-so the output is byte-identical to a serial run. Builds below PARALLEL_FROM issues, and
-platforms without fork, stay in one process.
+so the output is byte-identical to a serial run, and handed on one by one as they come.
+Builds below PARALLEL_FROM issues, and platforms without fork, stay in one process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
@@ -44,10 +44,11 @@ def render_parallel(
     workers: int,
     timings: Timings | None = None,
     indices: Sequence[int] | None = None,
-) -> list[RenderedIssue]:
-    """Return the issues at indices (default: all) rendered by `workers` forked processes.
+) -> Iterator[RenderedIssue]:
+    """Yield the issues at indices (default: all) rendered by `workers` forked processes.
 
-    The results come in the order of indices (the content's order, by default).
+    The results come in the order of indices (the content's order, by default), each as
+    soon as it and those before it are done.
     """
     chosen = range(len(content.issues)) if indices is None else indices
 
@@ -58,26 +59,54 @@ def render_parallel(
         return dataclasses.replace(result, issue=None), recorder.seconds  # type: ignore[arg-type]
 
     results = forked_map(render, len(chosen), workers)
-    rendered = []
-    issues = [content.issues[n] for n in chosen]
-    for issue, (result, seconds) in zip(issues, results, strict=True):
-        rendered.append(dataclasses.replace(result, issue=issue))
+    for n, (result, seconds) in zip(chosen, results, strict=True):
         if timings is not None:
             timings.merge(seconds)
-    return rendered
+        yield dataclasses.replace(result, issue=content.issues[n])
 
 
-def forked_map(function: Callable[[int], T], count: int, workers: int) -> list[T]:
-    """Return [function(0), …, function(count - 1)], computed by forked processes, in order."""
-    chunk = max(1, count // (workers * 4))
-    with _pool(workers, function) as pool:
-        return list(pool.map(_call, range(count), chunksize=chunk))
+def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterator[T]:
+    """Yield function(0), …, function(count - 1), in order, computed by `workers` processes.
 
-
-def in_background(function: Callable[[], T]) -> tuple[ProcessPoolExecutor, Future[T]]:
-    """Start function in a forked process; return the pool (shut it down) and its future."""
-    pool = _pool(1, function)
-    return pool, pool.submit(_call)
+    This process is one of them: it forks workers - 1 others, hands them the next index
+    whenever they run short, and computes an index itself whenever the next result is not
+    ready, keeping what it computed ahead until its turn. At most 2 × workers indices are
+    out beyond the next one, so a few results at most wait in memory, and no process's copy
+    of the content sits idle. The forked processes stop when the last result is taken, or
+    when the caller stops taking.
+    """
+    if workers <= 1 or count <= 1:
+        yield from (function(n) for n in range(count))
+        return
+    pool = _pool(workers - 1, function)
+    futures: dict[int, Future[T]] = {}
+    ahead: dict[int, T] = {}  # computed here before its turn
+    claimed = 0  # indices below this are handed out or computed
+    queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
+    window = 2 * workers  # indices handed out or computed beyond the next one, at most
+    try:
+        for n in range(count):
+            while True:
+                limit = min(count, n + window)
+                while claimed < limit and sum(not f.done() for f in futures.values()) < queued:
+                    futures[claimed] = pool.submit(_call, claimed)
+                    claimed += 1
+                if n in ahead:
+                    yield ahead.pop(n)
+                    break
+                future = futures.get(n)
+                if future is not None and (future.done() or claimed >= limit):
+                    del futures[n]
+                    yield future.result()
+                    break
+                if future is None:  # only when nothing was handed out: compute it here
+                    claimed = max(claimed, n + 1)
+                    yield function(n)
+                    break
+                ahead[claimed] = function(claimed)  # the next result is not ready: help
+                claimed += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _pool(workers: int, function: Callable[..., Any]) -> ProcessPoolExecutor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +14,12 @@ from .calendar import calendar_files
 from .check import check
 from .errors import ERROR, WARNING, ContentError, Problem
 from .feeds import feed_files
-from .lint import body_lints, documents, lint
+from .lint import body_lints, documents, lint, lint_campaign, lint_issue
 from .load import Document, load
 from .memo import BuildRecord, Memo, outside_inputs
 from .models import Content, Issue
 from .numerals import capitalized, counted, decimal
-from .parallel import in_background, render_parallel, workers_for
+from .parallel import render_parallel, workers_for
 from .publish import Output, PublishError, publish, remove_leftovers, unsafe_output
 from .render import (
     RenderedIssue,
@@ -61,9 +61,12 @@ def load_content(
     return Checked(content, [p for p in problems if p.severity == WARNING], documents(tree))
 
 
-def linted(checked: Checked, rendered: list[RenderedIssue], strict: bool = False) -> Checked:
+def linted(checked: Checked, rendered: Iterable[RenderedIssue], strict: bool = False) -> Checked:
     """Add the lint findings; raise ContentError on a lint error (or any warning if strict)."""
-    found = lint(checked.content, rendered, checked.documents)
+    return _with_findings(checked, lint(checked.content, rendered, checked.documents), strict)
+
+
+def _with_findings(checked: Checked, found: list[Problem], strict: bool) -> Checked:
     warnings = sorted(checked.warnings + [p for p in found if p.severity == WARNING])
     errors = [p for p in found if p.severity == ERROR] + (warnings if strict else [])
     if errors:
@@ -82,18 +85,36 @@ def render_all(
     With a cache, an issue whose inputs are unchanged is taken from it, and only the others
     are rendered (and then kept in the cache).
     """
+    return list(render_stream(content, timings, workers, cache))
+
+
+def render_stream(
+    content: Content,
+    timings: Timings | None = None,
+    workers: int | None = None,
+    cache: BuildCache | None = None,
+) -> Iterator[RenderedIssue]:
+    """Yield render_all()'s issues one by one, in order, each as soon as it is rendered.
+
+    Nothing keeps an issue once it is yielded, so a build holds a few issues at a time.
+    """
     env = site_environment(content.site)
     if cache is None:
-        return _render(env, content, range(len(content.issues)), timings, workers)
+        yield from _render(env, content, range(len(content.issues)), timings, workers)
+        return
     with timed(timings, "cache"):
         keys = [cache.key(content, issue) for issue in content.issues]
         found = [cache.get(key, issue) for key, issue in zip(keys, content.issues, strict=True)]
     missing = [n for n, r in enumerate(found) if r is None]
-    for n, result in zip(missing, _render(env, content, missing, timings, workers), strict=True):
-        cache.put(keys[n], result)
-        found[n] = result
+    rendered = _render(env, content, missing, timings, workers)
+    for n, key in enumerate(keys):
+        result = found[n]
+        if result is None:
+            result = next(rendered)
+            cache.put(key, result)
+        found[n] = None
+        yield result
     cache.keep_only(keys)
-    return [r for r in found if r is not None]
 
 
 def _render(
@@ -102,16 +123,16 @@ def _render(
     indices: Sequence[int],
     timings: Timings | None,
     workers: int | None,
-) -> list[RenderedIssue]:
+) -> Iterator[RenderedIssue]:
     count = workers_for(len(indices)) if workers is None else workers
     if count > 1:
         return render_parallel(env, content, count, timings, indices)
-    return [render_issue(env, content, content.issues[n], timings=timings) for n in indices]
+    return (render_issue(env, content, content.issues[n], timings=timings) for n in indices)
 
 
 def outputs(
     content: Content,
-    rendered: list[RenderedIssue],
+    rendered: Iterable[RenderedIssue],
     emit_mjml: bool = False,
     timings: Timings | None = None,
 ) -> Iterator[Output]:
@@ -183,18 +204,46 @@ def build(
         memo.keep_only_used()
     drafts = checked.content.drafts
     checked = Checked(checked.content.published(), checked.warnings, checked.documents, drafts)
-    with timed(timings, "render"):
-        cache = BuildCache.open(checked.content) if use_cache else None
-        rendered = render_all(checked.content, timings, cache=cache)
-    checked, files = _lint_beside_outputs(checked, rendered, strict, emit_mjml, timings)
+    cache = BuildCache.open(checked.content) if use_cache else None
+    content = checked.content
+    found: list[Problem] = []  # the lint findings, gathered as the issues go by
+    waited = Timings()  # the time spent waiting for the next rendered issue
+    copied: list[tuple[str, Path]] = []  # files copied from outside the inputs (the logo)
+
+    def linting(stream: Iterator[RenderedIssue]) -> Iterator[RenderedIssue]:
+        while True:
+            with waited.stage("render"):
+                r = next(stream, None)
+            if r is None:
+                return
+            with timed(timings, "lint"):
+                found.extend(lint_issue(r, checked.documents, content.site.max_words))
+            yield r
+
+    def files() -> Iterator[Output]:
+        # Each issue's files are written as soon as it is rendered, and it is dropped:
+        # publish() writes into a staging folder, so a lint error raised at the end
+        # still leaves the previous output as it was.
+        nonlocal checked
+        stream = render_stream(content, timings, cache=cache)
+        for rel, data in outputs(content, linting(stream), emit_mjml, timings):
+            if isinstance(data, Path) and outside_inputs(content.site.root, data):
+                copied.append((rel, data))  # the build record keys by these files too
+            yield rel, data
+        with timed(timings, "lint"):
+            found.extend(
+                p for c in content.campaigns.values() for p in lint_campaign(c, checked.documents)
+            )
+            checked = _with_findings(checked, sorted(found), strict)
+
     with timed(timings, "writing"):
-        count = publish(out, files, finish=lambda staging: _search_index(staging, cache, timings))
+        count = publish(out, files(), finish=lambda staging: _search_index(staging, cache, timings))
+    if timings is not None:
+        # "render" is the wall time of rendering; "writing" the rest of the publishing.
+        render = waited.seconds.get("render", 0.0)
+        timings.add("render", render)
+        timings.add("writing", -render)
     if record is not None:
-        copied = [
-            (rel, data)
-            for rel, data in files
-            if isinstance(data, Path) and outside_inputs(checked.content.site.root, data)
-        ]
         result = (checked.content, checked.warnings, checked.drafts, count)
         record.keep(before, copied, result)
     return checked, count
@@ -207,42 +256,6 @@ def _search_index(staging: Path, cache: BuildCache | None, timings: Timings | No
     kept = cache.folder / "search" if cache is not None and cache.folder is not None else None
     with timed(timings, "search"):
         return build_index(staging, kept)
-
-
-def _lint_beside_outputs(
-    checked: Checked,
-    rendered: list[RenderedIssue],
-    strict: bool,
-    emit_mjml: bool,
-    timings: Timings | None,
-) -> tuple[Checked, list[Output]]:
-    """Lint, and make the output files meanwhile (in a forked process, for a big build)."""
-    if workers_for(len(rendered)) == 1:
-        with timed(timings, "lint"):
-            checked = linted(checked, rendered, strict)
-        return checked, list(outputs(checked.content, rendered, emit_mjml, timings))
-    pool, linting = in_background(lambda: _lint_findings(checked, rendered, strict))
-    with pool:
-        files = list(outputs(checked.content, rendered, emit_mjml, timings))
-        warnings, errors, seconds = linting.result()
-    if timings is not None:
-        timings.add("lint", seconds)
-    if errors:
-        raise ContentError(errors)
-    return Checked(checked.content, warnings, checked.documents, checked.drafts), files
-
-
-def _lint_findings(
-    checked: Checked, rendered: list[RenderedIssue], strict: bool
-) -> tuple[list[Problem], list[Problem], float]:
-    """Return linted()'s warnings, its errors, and the seconds it took (picklable values)."""
-    recorder = Timings()
-    try:
-        with recorder.stage("lint"):
-            warnings = linted(checked, rendered, strict).warnings
-    except ContentError as e:
-        return [], e.problems, recorder.seconds["lint"]
-    return warnings, [], recorder.seconds["lint"]
 
 
 def summary(content: Content) -> dict[str, int]:
@@ -273,4 +286,12 @@ def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str
     return line
 
 
-__all__ = ["build", "load_content", "render_all", "outputs", "summary", "closing_line"]
+__all__ = [
+    "build",
+    "load_content",
+    "render_all",
+    "render_stream",
+    "outputs",
+    "summary",
+    "closing_line",
+]

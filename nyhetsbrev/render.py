@@ -7,10 +7,8 @@ Pure: values in, strings and bytes out. The same functions serve `build`, `serve
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
 import hashlib
 import html as htmllib
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -29,7 +27,7 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
-from . import urls
+from . import headers, urls
 from .errors import NyhetsbrevError, Problem
 from .load import image_size, read_template
 from .markup import scaled_height, sized_images, wrap
@@ -117,9 +115,23 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, self.HIDDEN) or isinstance(value, self.HIDDEN):
-            return False
-        return bool(super().is_safe_attribute(obj, attr, value))
+        # Every check here and in Jinja2's sandbox depends on the types and the name only,
+        # so the answer is kept per (types, name): templates ask the same thing thousands
+        # of times. An object that claims another class than its type is never kept.
+        kind, kind_of_value = type(obj), type(value)
+        key = (kind, attr, kind_of_value)
+        known = _SAFE.get(key)
+        if known is not None:
+            return known
+        safe = not (isinstance(obj, self.HIDDEN) or isinstance(value, self.HIDDEN)) and bool(
+            super().is_safe_attribute(obj, attr, value)
+        )
+        if obj.__class__ is kind and value.__class__ is kind_of_value and type(self) is _Sandbox:
+            _SAFE[key] = safe
+        return safe
+
+
+_SAFE: dict[tuple[type, str, type], bool] = {}  # _Sandbox.is_safe_attribute's answers
 
 
 class _ContentLoader(jinja2.BaseLoader):
@@ -276,25 +288,27 @@ def template_problem(error: Exception, env: jinja2.Environment) -> Problem | Non
 
 def datum(value: dt.date | dt.datetime) -> str:
     """Return a Swedish date such as '14 mars 2022'."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return _swedish(day, "d MMMM y")
+
+
+@lru_cache(maxsize=4096)
+def _swedish(day: dt.date, pattern: str) -> str:
+    """Return babel's Swedish date (kept: an archive shows the same dates many times)."""
     from babel.dates import format_date
 
-    day = value.date() if isinstance(value, dt.datetime) else value
-    return format_date(day, "d MMMM y", locale="sv")
+    return str(format_date(day, pattern, locale="sv"))
 
 
 def when(item: Item) -> str:
     """Return an event's day and time in Swedish: 'torsdag 21 april 2022 kl. 09.00–12.00'."""
-    from babel.dates import format_date
-
     assert item.start is not None
-    text = format_date(item.start.date(), "EEEE d MMMM y", locale="sv")
+    text = _swedish(item.start.date(), "EEEE d MMMM y")
     time = f"kl. {item.start:%H.%M}"
     if item.end and item.end.date() == item.start.date():
         time += f"–{item.end:%H.%M}"
     elif item.end:
-        time += (
-            f" till {format_date(item.end.date(), 'd MMMM y', locale='sv')} kl. {item.end:%H.%M}"
-        )
+        time += f" till {_swedish(item.end.date(), 'd MMMM y')} kl. {item.end:%H.%M}"
     return f"{text} {time}"
 
 
@@ -534,23 +548,11 @@ def inline_css(html: str, css: str) -> str:
     MRML's own <style> blocks (resets, media queries, Outlook fixes) stay as they are:
     inlining them would repeat the same declarations on every table cell.
     """
-    from premailer import Premailer
+    from .inliner import inline
 
     body = re.sub(r"^<!doctype html>", "", html, flags=re.IGNORECASE)
     body = body.replace("<style", '<style data-premailer="ignore"')
-    inlined = Premailer(
-        body,
-        css_text=css,
-        disable_validation=True,
-        keep_style_tags=False,
-        remove_classes=False,
-        strip_important=False,
-        disable_link_rewrites=True,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-        cache_css_parsing=True,
-        disable_basic_attributes=["width", "height"],
-    ).transform(pretty_print=False)
+    inlined = inline(body, css)
     inlined = re.sub(r"^<!doctype[^>]*>\s*", "", inlined, flags=re.IGNORECASE)
     inlined = inlined.replace(' data-premailer="ignore"', "")
     inlined = TEXT_BGCOLOR.sub(r"\1", inlined)  # premailer's copy of a badge's colour
@@ -629,7 +631,7 @@ def message(
     message_id: str | None = None,
 ) -> EmailMessage:
     """Return the MIME message: text/plain first, text/html last, every header it needs."""
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = EmailMessage(policy=headers.SMTP)  # email.policy.SMTP, each header folded once
     sender = Address(site.sender_name, addr_spec=site.sender_address)
     msg["From"] = sender
     msg["To"] = to or sender

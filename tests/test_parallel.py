@@ -78,3 +78,19 @@ def test_a_hostile_template_is_reported_from_a_worker_process(big, tmp_path):
         "templates/email/issue.txt:2: mallen försöker nå något som mallar inte får använda, "
         "och stoppades"
     )
+
+
+def test_rendered_issues_are_handed_on_one_by_one_not_held(big):
+    import gc
+
+    from nyhetsbrev.render import RenderedIssue
+
+    content = pipeline.load_content(big).content
+    most = 0
+    for n, rendered in enumerate(pipeline.render_stream(content, workers=2)):
+        assert rendered.issue is content.issues[n]
+        del rendered
+        gc.collect()
+        most = max(most, sum(isinstance(o, RenderedIssue) for o in gc.get_objects()))
+    assert n == len(content.issues) - 1
+    assert most <= 6  # a few ahead at most (2 × workers), never the whole tree's 24

@@ -1,0 +1,256 @@
+"""The build's short cuts give the bytes of the long way: premailer, header folding, dates."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.policy
+import logging
+from pathlib import Path
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from premailer import Premailer
+
+from nyhetsbrev import headers, render
+from nyhetsbrev.check import check
+from nyhetsbrev.inliner import inline, may_float
+from nyhetsbrev.load import load
+
+from .conftest import FIXTURES
+
+IMG = '<html><head></head><body><p>Hej</p><img src="a.png" style="{style}"></body></html>'
+
+
+def premailer_itself(body: str, css: str) -> str:
+    """premailer as render used it before: every step, the float step too."""
+    return Premailer(
+        body,
+        css_text=css,
+        disable_validation=True,
+        keep_style_tags=False,
+        remove_classes=False,
+        strip_important=False,
+        disable_link_rewrites=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+        cache_css_parsing=True,
+        disable_basic_attributes=["width", "height"],
+    ).transform(pretty_print=False)
+
+
+CASES = [
+    ("width: 10px", "p { margin: 0; }"),
+    ("width: 10px", "img { float: right; }"),
+    ("FLOAT: left", "p { margin: 0; }"),
+    ("fl&#111;at: left", "p { margin: 0; }"),
+    ("width: 10px", "img { fl\\6f at: left; }"),
+    ("width: 10px", "a { color: red; } p:hover { color: blue; } @media (x) { p { a: b; } }"),
+]
+
+
+@pytest.mark.parametrize(("style", "css"), CASES)
+def test_inlining_equals_premailer(style, css):
+    body = IMG.format(style=style)
+    assert inline(body, css) == premailer_itself(body, css)
+
+
+def test_a_float_gets_outlooks_align_attribute():
+    body = IMG.format(style="width: 10px")
+    assert may_float(body, "img { float: right; }")
+    assert 'align="right"' in inline(body, "img { float: right; }")
+    assert 'align="left"' in inline(IMG.format(style="float: left"), "")
+
+
+def test_the_rules_kept_for_one_css_are_not_used_for_another():
+    body = IMG.format(style="width: 10px").replace("<p>", '<p class="x">')
+    first, second = "p { color: red; }", ".x { color: blue; } p { margin: 0; }"
+    for css in (first, second, first, second):
+        assert inline(body, css) == premailer_itself(body, css)
+
+
+def test_the_built_message_is_the_standard_policys(monkeypatch):
+    tree = load(FIXTURES / "basic")
+    content, _ = check(tree)
+    assert content is not None
+    env = render.environment(None)
+    issue = content.issues[0]
+    html = render.compile_mjml(render.render_mjml(env, content, issue), render.email_css(env))
+    text = render.render_text(env, content, issue)
+    variants = [
+        issue,
+        dataclasses.replace(issue, title="Hösten är här: en rubrik som är lång " * 3),
+        dataclasses.replace(issue, title="=?utf-8?q?H=C3=B6st?="),  # encoded-word look-alike
+        dataclasses.replace(issue, title="Höst"),
+        issue,
+    ]
+
+    def built() -> list[bytes]:
+        return [
+            msg.as_bytes() + msg.as_bytes(policy=msg.policy.clone(max_line_length=998))
+            for msg in (render.message(content.site, v, html, text) for v in variants)
+        ]
+
+    ours = built() + built()  # the second time from the kept headers
+    monkeypatch.setattr(headers, "SMTP", email.policy.SMTP)
+    assert ours == built() + built()
+
+
+def test_headers_kept_stay_within_bounds():
+    policy = headers.SMTP
+    for n in range(headers.KEPT + 10):
+        policy.header_store_parse("Subject", f"Nummer {n}")
+    assert len(headers._stored) <= headers.KEPT
+
+
+def test_dates_in_swedish_stay_the_same_when_kept():
+    day = dt.date(2022, 3, 14)
+    assert render.datum(day) == render.datum(day) == "14 mars 2022"
+    assert render.datum(dt.datetime(2022, 3, 14, 9)) == "14 mars 2022"
+    assert render._swedish(day, "EEEE d MMMM y") == "måndag 14 mars 2022"  # not the kept one
+
+
+def test_the_sandbox_keeps_its_answers_per_type_and_name():
+    env = render.environment(None)
+    template = env.from_string("{{ s.upper() }}{{ s.__class__ }}")
+    for _ in range(2):  # the second time from the kept answers
+        with pytest.raises(jinja2.exceptions.SecurityError):
+            template.render(s="a")
+    assert env.from_string("{{ s.upper() }}").render(s="a") == "A"
+    for _ in range(2):
+        with pytest.raises(jinja2.exceptions.SecurityError):
+            env.from_string("{{ p.parent }}").render(p=Path("a/b"))
+
+
+def link_phones_part_by_part(document: str) -> str:
+    """The tel: linking as it was: every piece of text between tags tried on its own."""
+    import re
+
+    from nyhetsbrev.phones import EMERGENCY, NATIONAL, SKIP, TAG, _link
+
+    parts = TAG.split(document)
+    open_tags: dict[str, int] = dict.fromkeys(SKIP, 0)
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            name = re.match(r"</?\s*([a-zA-Z0-9]+)", part)
+            if name and name.group(1).lower() in SKIP:
+                tag = name.group(1).lower()
+                closing = part.startswith("</")
+                open_tags[tag] = max(0, open_tags[tag] + (-1 if closing else 1))
+            out.append(part)
+        elif part and not any(open_tags.values()):
+            out.append(EMERGENCY.sub(_link, NATIONAL.sub(_link, part)))
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+PIECES = [
+    "<a href='x'>",
+    "</a>",
+    "<abbr>",
+    "</abbr>",
+    "<A>",
+    "</ A>",
+    "< a>",
+    "<\u00a0a>",
+    "<pre>",
+    "</PRE>",
+    "<p>",
+    "</p>",
+    "<!-- <a> -->",
+    "<!--",
+    "-->",
+    '<img alt="<a">',
+    "<",
+    ">",
+    "020-555 666",
+    "08-123 456 78",
+    "0771-11 11 00",
+    "2022-05-12",
+    "Ring 112",
+    "ring 112.",
+    "ring ",
+    "112",
+    " ",
+    "x",
+    "/",
+    "-",
+    ":",
+    "0",
+    "ſcript",
+    "a0",
+    ":0",
+    "+",
+    ".",
+    "Ring",
+    "RING 112",
+    "bring 112",
+    "<ſcript>",
+    "<script>",
+    "</script>",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30))
+def test_phone_links_equal_the_piece_by_piece_way(pieces):
+    from nyhetsbrev.phones import link_phones
+
+    document = "".join(pieces)
+    assert link_phones(document) == link_phones_part_by_part(document)
+
+
+def test_phone_links_in_a_built_email():
+    from nyhetsbrev.phones import link_phones
+
+    document = "<p>Ring 020-555 666</p><a href='t'>08-123 456 78</a><p>eller ring 112</p>"
+    assert link_phones(document) == link_phones_part_by_part(document)
+    assert link_phones(document).count("tel:") == 2
+
+
+def wrap_by_textwrap(text: str, width: int = 78) -> str:
+    """markup.wrap as it was: every line through textwrap."""
+    import re
+    import textwrap
+
+    out: list[str] = []
+    for line in text.split("\n"):
+        if not line.strip():
+            out.append("")
+            continue
+        match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
+        lead = match.group() if match else ""
+        indent = re.sub(r"[^>\s]", " ", lead)
+        out.extend(
+            textwrap.wrap(
+                line[len(lead) :],
+                width=width,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [lead]
+        )
+    return "\n".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["- ", "> ", "1. ", "  ", " ", "\t", "\xa0", "ord", "https://a.se/x", "\n"]
+        ),
+        max_size=40,
+    ),
+    st.integers(min_value=4, max_value=30),
+)
+def test_wrapping_equals_textwrap(pieces, width):
+    from nyhetsbrev.markup import wrap
+
+    text = "".join(pieces)
+    assert wrap(text, width) == wrap_by_textwrap(text, width)
