@@ -41,7 +41,7 @@ NODE_MJML = REPO / "benchmarks" / "node_modules" / "mjml"
 
 def child(root: Path, out: Path, emit_mjml: bool) -> None:
     """Build root into out inside this process and print the stage times as JSON."""
-    from nyhetsbrev.pipeline import build
+    from nyhetsbrev.build.pipeline import build
     from nyhetsbrev.timing import Timings
 
     timings = Timings()
@@ -103,7 +103,7 @@ def mjml_comparison(mjml_files: list[Path]) -> str:
     """Time MRML (and MRML + premailer) against the official MJML compiler on the same files."""
     from mjml import mjml2html
 
-    from nyhetsbrev.render import email_css, environment, inline_css
+    from nyhetsbrev.build.render import email_css, environment, inline_css
 
     if not mjml_files:
         return "no MJML files were written"

@@ -106,7 +106,7 @@ def wall_time(command: list[str], cwd: Path = REPO) -> float:
 
 def build_command(root: Path, out: Path, cache: bool = True) -> list[str]:
     code = (
-        "import sys; from pathlib import Path; from nyhetsbrev.pipeline import build; "
+        "import sys; from pathlib import Path; from nyhetsbrev.build.pipeline import build; "
         f"build(Path(sys.argv[1]), Path(sys.argv[2]), use_cache={cache})"
     )
     return [sys.executable, "-c", code, str(root), str(out)]
@@ -157,8 +157,8 @@ def builds(work: Path, years: int, repeat: int) -> dict[str, float]:
 
 def one_issue(work: Path, repeat: int) -> tuple[float, str]:
     """Return ms for one 15-item issue, Markdown to html + txt + eml (warm), and the reference."""
-    from nyhetsbrev.pipeline import load_content
-    from nyhetsbrev.render import environment, render_issue
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.build.render import environment, render_issue
 
     root = work / "1y"
     if not root.exists():
@@ -173,7 +173,7 @@ def one_issue(work: Path, repeat: int) -> tuple[float, str]:
         render_issue(env, content, issue)
         times.append((time.perf_counter() - start) * 1000)
     mjml_file = work / "issue.mjml"
-    from nyhetsbrev.render import render_mjml
+    from nyhetsbrev.build.render import render_mjml
 
     mjml_file.write_text(render_mjml(env, content, issue), "utf-8")
     reference = "official MJML: not installed (npm install --prefix benchmarks mjml@4)"
@@ -267,8 +267,8 @@ def sending(n: int, repeat: int) -> dict[str, float]:
 def message_size() -> int:
     """Return the size of one message of the send benchmark's issue, as sent."""
     from benchmarks.send import FIXTURE, ISSUE
-    from nyhetsbrev import send
-    from nyhetsbrev.pipeline import load_content
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.delivery import send
 
     content = load_content(FIXTURE).content
     template = send.prepare(content, send.find_issue(content, ISSUE))

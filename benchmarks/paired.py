@@ -27,7 +27,7 @@ from benchmarks.figures import timed_process  # noqa: E402
 from benchmarks.synthetic import write_tree  # noqa: E402
 
 BUILD = (
-    "import sys; from pathlib import Path; from nyhetsbrev.pipeline import build; "
+    "import sys; from pathlib import Path; from nyhetsbrev.build.pipeline import build; "
     "build(Path(sys.argv[1]), Path(sys.argv[2]))"
 )
 

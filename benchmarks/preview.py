@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from synthetic import ITEMS_PER_ISSUE, write_tree  # noqa: E402
 
-from nyhetsbrev.serve import Preview  # noqa: E402
+from nyhetsbrev.preview.serve import Preview  # noqa: E402
 
 YEAR = 2010
 KEY = f"{YEAR}/{YEAR}-03"

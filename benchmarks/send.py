@@ -117,10 +117,10 @@ def list_send(n: int, dkim: bool = False) -> tuple[float, int]:
 
 def personalising(n: int) -> tuple[float, float]:
     """Return seconds per message: substitute into one rendering, and render per recipient."""
-    from nyhetsbrev import send
-    from nyhetsbrev.pipeline import load_content
-    from nyhetsbrev.recipients import unsubscribe_url
-    from nyhetsbrev.render import environment, render_issue
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.build.render import environment, render_issue
+    from nyhetsbrev.delivery import send
+    from nyhetsbrev.subscriptions.recipients import unsubscribe_url
 
     content = load_content(FIXTURE).content
     issue = send.find_issue(content, ISSUE)

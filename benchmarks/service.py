@@ -30,7 +30,7 @@ from aiosmtpd.controller import Controller
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nyhetsbrev import tokens  # noqa: E402
+from nyhetsbrev.subscriptions import tokens  # noqa: E402
 from tests.test_service import SECRET, Inbox, configure, free_port  # noqa: E402
 
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import click_sv
+from nyhetsbrev import click_sv
 
 if TYPE_CHECKING:  # heavy imports happen inside the commands
-    from .errors import Problem
-    from .models import Site
+    from nyhetsbrev.content.models import Site
+    from nyhetsbrev.errors import Problem
 
 click_sv.install()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,8 +124,8 @@ def build(root: Path, out: Path | None, strict: bool, emit_mjml: bool) -> None:
     Exempel:
         python3 build.py build --root . --out public
     """
-    from .pipeline import build as run
-    from .pipeline import closing_line
+    from nyhetsbrev.build.pipeline import build as run
+    from nyhetsbrev.build.pipeline import closing_line
 
     started = time.perf_counter()
     checked, count = run(root, out or root / "public", strict, emit_mjml)
@@ -152,14 +152,14 @@ def report(year: int, fmt: str, out: Path | None, root: Path) -> None:
     Exempel:
         python3 build.py report 2022 --format html --out rapport-2022.html
     """
-    from .pipeline import load_content
-    from .publish import write_file
-    from .report import build_report, read_delivered, render
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.build.publish import write_file
+    from nyhetsbrev.year.report import build_report, read_delivered, render
 
     checked = load_content(root)
     _warn(checked.warnings)
     content = checked.content
-    from .deliverability import for_site
+    from nyhetsbrev.delivery.deliverability import for_site
 
     delivered = read_delivered(content.site.ledger)
     feedback = for_site(content.site) if delivered is not None else None
@@ -182,8 +182,8 @@ def check(root: Path, strict: bool) -> None:
     Exempel:
         python3 build.py check --strict
     """
-    from .numerals import counted
-    from .pipeline import linted, load_content, render_all, summary
+    from nyhetsbrev.build.pipeline import linted, load_content, render_all, summary
+    from nyhetsbrev.numerals import counted
 
     checked = load_content(root)  # linted() applies --strict to every warning at once
     checked = linted(checked, render_all(checked.content), strict)
@@ -284,8 +284,8 @@ def send(
         python3 build.py send 2022-10 --subscribers --rate 120
         python3 build.py send 2022-10 --status
     """
-    from . import mailing
-    from .send import Policy
+    from nyhetsbrev.delivery import mailing
+    from nyhetsbrev.delivery.send import Policy
 
     if status:
         for line in mailing.status(root, issue_id):
@@ -305,7 +305,7 @@ def send(
     for said in report.lines:
         click.echo(said.text, err=said.error)
     if report.failure:
-        from .errors import NyhetsbrevError
+        from nyhetsbrev.errors import NyhetsbrevError
 
         raise NyhetsbrevError(report.failure)
 
@@ -340,8 +340,8 @@ def bounces_command(root: Path, maildir: Path | None, mbox: Path | None) -> None
         python build.py bounces --maildir ~/Maildir/.Studsar
         python build.py bounces --mbox studsar.mbox
     """
-    from . import bounces as returned
-    from .send import load_site
+    from nyhetsbrev.delivery import bounces as returned
+    from nyhetsbrev.delivery.send import load_site
 
     if maildir is not None and mbox is not None:
         raise click.UsageError("ange högst en av --maildir MAPP och --mbox FIL")
@@ -366,9 +366,9 @@ def doctor_command(root: Path, timeout: float) -> None:
         python build.py doctor
         python build.py doctor --timeout 5
     """
-    from . import doctor
-    from .errors import NyhetsbrevError
-    from .pipeline import load_content
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.delivery import doctor
+    from nyhetsbrev.errors import NyhetsbrevError
 
     checked = load_content(root)
     site = checked.content.site
@@ -404,8 +404,8 @@ def new_issue(month: str, root: Path) -> None:
     Exempel:
         python3 build.py new issue 2023-03
     """
-    from .scaffold import new_issue as scaffold
-    from .scaffold import parse_month
+    from nyhetsbrev.content.scaffold import new_issue as scaffold
+    from nyhetsbrev.content.scaffold import parse_month
 
     try:
         parse_month(month)
@@ -431,7 +431,7 @@ def new_item(issue_id: str, title: str, campaign: str | None, event: bool, root:
     Exempel:
         python3 build.py new item 2022-03 "Webbinarium om våld i nära relationer" --event
     """
-    from .scaffold import new_item as scaffold
+    from nyhetsbrev.content.scaffold import new_item as scaffold
 
     click.echo(scaffold(root, issue_id, title, campaign, event))
 
@@ -446,7 +446,7 @@ def new_campaign(slug: str, root: Path) -> None:
     Exempel:
         python3 build.py new campaign kop-av-sex
     """
-    from .scaffold import new_campaign as scaffold
+    from nyhetsbrev.content.scaffold import new_campaign as scaffold
 
     try:
         click.echo(scaffold(root, slug))
@@ -472,9 +472,9 @@ def plan(year: int, fmt: str, gap: int, root: Path) -> None:
     Exempel:
         python3 build.py plan 2022 --format md
     """
-    from .pipeline import load_content
-    from .plan import plan as make
-    from .plan import render, render_csv
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.year.plan import plan as make
+    from nyhetsbrev.year.plan import render, render_csv
 
     result = make(load_content(root).content, year, gap)
     click.echo(render_csv(result) if fmt == "csv" else render(result, fmt), nl=False)
@@ -499,7 +499,7 @@ def serve(root: Path, port: int, host: str) -> None:
     Exempel:
         python3 build.py serve --port 8000
     """
-    from .serve import serve as run
+    from nyhetsbrev.preview.serve import serve as run
 
     run(root, host, port, click.echo, lambda line: click.echo(line, err=True))
 
@@ -516,8 +516,8 @@ def subscribers() -> None:
 
 
 def _register_site(root: Path) -> Site:
-    from .send import load_site
-    from .subscribers import settings
+    from nyhetsbrev.delivery.send import load_site
+    from nyhetsbrev.subscriptions.subscribers import settings
 
     site = load_site(root)
     settings(site)
@@ -535,7 +535,7 @@ def subscribers_serve(root: Path, host: str, port: int) -> None:
     Exempel:
         NYHETSBREV_UNSUBSCRIBE_SECRET=... python3 build.py subscribers serve --port 8000
     """
-    from .service import serve as run
+    from nyhetsbrev.service import serve as run
 
     run(root, host, port)
 
@@ -555,7 +555,7 @@ def subscribers_list(root: Path, status: str | None) -> None:
     Exempel:
         python3 build.py subscribers list --status active
     """
-    from .subscribers import list_lines
+    from nyhetsbrev.subscriptions.subscribers import list_lines
 
     for line in list_lines(_register_site(root), status):
         click.echo(line)
@@ -575,8 +575,8 @@ def subscribers_import(file: Path, root: Path) -> None:
     Exempel:
         python3 build.py subscribers import mottagare.csv
     """
-    from .subscribers import import_file, import_lines
-    from .tokens import secret_from_env
+    from nyhetsbrev.subscriptions.subscribers import import_file, import_lines
+    from nyhetsbrev.subscriptions.tokens import secret_from_env
 
     site = _register_site(root)
     report = import_file(site, secret_from_env(), file, file.as_posix())
@@ -595,22 +595,22 @@ def subscribers_export(root: Path, out: Path | None) -> None:
     Exempel:
         python3 build.py subscribers export --out register.csv
     """
-    from .subscribers import export
+    from nyhetsbrev.subscriptions.subscribers import export
 
     data = export(_register_site(root))
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        from .publish import write_file
+        from nyhetsbrev.build.publish import write_file
 
         write_file(out, data, mode=0o600)  # personal data: readable by its owner only
         click.echo(f"Registret finns i {out}")
 
 
 def _address(raw: str) -> str:
-    from .errors import NyhetsbrevError
-    from .recipients import normalize
+    from nyhetsbrev.errors import NyhetsbrevError
+    from nyhetsbrev.subscriptions.recipients import normalize
 
     address, reason = normalize(raw)
     if reason:
@@ -631,7 +631,7 @@ def subscribers_show(address: str, root: Path) -> None:
     Exempel:
         python3 build.py subscribers show namn@kommun.se
     """
-    from .subscribers import extract
+    from nyhetsbrev.subscriptions.subscribers import extract
 
     for line in extract(_register_site(root), _address(address)):
         click.echo(line)
@@ -649,8 +649,8 @@ def subscribers_erase(address: str, root: Path) -> None:
     Exempel:
         python3 build.py subscribers erase namn@kommun.se
     """
-    from .subscribers import erase
-    from .tokens import secret_from_env
+    from nyhetsbrev.subscriptions.subscribers import erase
+    from nyhetsbrev.subscriptions.tokens import secret_from_env
 
     for line in erase(_register_site(root), secret_from_env(), _address(address)):
         click.echo(line)
@@ -665,7 +665,7 @@ def subscribers_purge(root: Path) -> None:
     Exempel:
         python3 build.py subscribers purge
     """
-    from .subscribers import purge
+    from nyhetsbrev.subscriptions.subscribers import purge
 
     for line in purge(_register_site(root)):
         click.echo(line)

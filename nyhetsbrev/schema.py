@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Literal
 
-from . import vocabulary
+from nyhetsbrev import vocabulary
 
 Kind = Literal[
     "text",  # one line of text (several lines when `multiline`)

@@ -25,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from . import register as reg
-from . import tokens, urls
-from .models import Site, Subscriptions
-from .recipients import normalize
-from .subscribers import notice_version, settings
+from nyhetsbrev import urls
+from nyhetsbrev.content.models import Site, Subscriptions
+from nyhetsbrev.subscriptions import register as reg
+from nyhetsbrev.subscriptions import tokens
+from nyhetsbrev.subscriptions.recipients import normalize
+from nyhetsbrev.subscriptions.subscribers import notice_version, settings
 
 log = logging.getLogger("nyhetsbrev.service")
 
@@ -95,7 +96,7 @@ class Mailer(threading.Thread):
             book.close()
 
     def drain(self, book: reg.Register) -> None:
-        from . import send
+        from nyhetsbrev.delivery import send
 
         queued = book.outbox()
         if not queued:
@@ -156,7 +157,7 @@ def confirmation(site: Site, html: str, text: str, found: reg.Subscriber, token:
 
 def render_confirmation(site: Site) -> tuple[str, str]:
     """Return the confirmation mail's HTML (MJML, the newsletter's look) and text, once."""
-    from .render import compile_mjml, email_css, site_environment
+    from nyhetsbrev.build.render import compile_mjml, email_css, site_environment
 
     env = site_environment(site)
     context = {
@@ -188,7 +189,7 @@ def security_headers(config: Subscriptions) -> dict[str, str]:
 
 def create_app(site: Site, key: bytes, mailer: bool = True) -> Starlette:
     """Return the service for this site; key is the checked token secret."""
-    from .render import site_environment
+    from nyhetsbrev.build.render import site_environment
 
     config = settings(site)
     env = site_environment(site)
@@ -415,7 +416,7 @@ def serve(root: Path, host: str, port: int) -> None:
     """Run the service under uvicorn until stopped."""
     import uvicorn
 
-    from .send import load_site, password_from
+    from nyhetsbrev.delivery.send import load_site, password_from
 
     site = load_site(root)
     settings(site)
@@ -423,7 +424,7 @@ def serve(root: Path, host: str, port: int) -> None:
     password_from(site)  # refuse to start, rather than fail at the first sign-up
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # The delivery log names each recipient; the service's log must hold no address.
-    logging.getLogger("nyhetsbrev.send").setLevel(logging.WARNING)
+    logging.getLogger("nyhetsbrev.delivery.send").setLevel(logging.WARNING)
     app = create_app(site, key)
     where = f"http://{host}:{port}/" if port else f"{host} på en ledig port"
     print(f"Tjänsten för prenumerationer körs på {where} (avsluta med Ctrl+C)", flush=True)

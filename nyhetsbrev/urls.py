@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from .models import Campaign, Issue, Item, Site
+    from nyhetsbrev.content.models import Campaign, Issue, Item, Site
 
 # Files at the output root
 ARCHIVE = "index.html"  # also the page of every folder below

@@ -125,7 +125,7 @@ def _fixed_today(monkeypatch):
     """Pin "today" for the accessibility statement's age check, so fixtures do not age."""
     import datetime as dt
 
-    from nyhetsbrev import statement
+    from nyhetsbrev.content import statement
 
     monkeypatch.setattr(statement, "today", lambda: dt.date(2026, 11, 26))
 

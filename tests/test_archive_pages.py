@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from nyhetsbrev.phones import link_phones, link_text, tel_href
+from nyhetsbrev.content.phones import link_phones, link_text, tel_href
 
 STATEMENT = """
 [accessibility]
@@ -73,9 +73,9 @@ def test_statement_holds_every_element_digg_requires(run, tree):
 
 @pytest.mark.parametrize("status", ["helt förenlig", "inte förenlig"])
 def test_statement_states_the_compliance_given(tree, status):
-    from nyhetsbrev import archive_pages
-    from nyhetsbrev.pipeline import load_content
-    from nyhetsbrev.render import environment
+    from nyhetsbrev.build import archive_pages
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.build.render import environment
 
     configure(tree, STATEMENT.replace("delvis förenlig", status))
     content = load_content(tree).content
@@ -327,7 +327,7 @@ def test_a_build_that_cannot_index_leaves_the_old_output(run, tree, monkeypatch)
 def test_the_preview_serves_the_script_its_web_version_loads(tree):
     import urllib.request
 
-    from nyhetsbrev.serve import start
+    from nyhetsbrev.preview.serve import start
 
     server = start(tree)
     try:

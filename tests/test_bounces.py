@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev import bounces
+from nyhetsbrev.delivery import bounces
 
 from .conftest import FIXTURES
 from .smtp import SECRET, Server, free_port, point
@@ -233,7 +233,7 @@ def test_the_auto_reply_and_the_unrelated_message_are_not_bounces():
 
 
 def test_status_shows_delivered_bounced_complained_and_unsubscribed(sent, run, tmp_path):
-    from nyhetsbrev.register import Register
+    from nyhetsbrev.subscriptions.register import Register
 
     with Register(sent / ".nyhetsbrev" / "subscribers.sqlite") as book:
         found = book.find("nojd@kommun.example.se")
@@ -445,7 +445,7 @@ def test_without_a_register_bounces_and_complaints_go_to_the_suppression_list(
     ]
     assert run("bounces", "--root", tree, "--maildir", box).exit_code == 0
     assert suppression.read_bytes().count(b"hard@") == 1
-    from nyhetsbrev.recipients import read_suppression
+    from nyhetsbrev.subscriptions.recipients import read_suppression
 
     assert "klagar@kommun.example.se" in read_suppression(suppression, "suppression.csv")
 

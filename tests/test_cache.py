@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev import cache, pipeline
+from nyhetsbrev.build import cache, pipeline
 
 from .conftest import FIXTURES, files
 
@@ -94,7 +94,7 @@ def test_a_campaign_colour_change_renders_the_issues_that_show_it(warm, tmp_path
 
 
 def test_a_template_override_renders_everything(warm, tmp_path):
-    default = Path(pipeline.__file__).parent / "templates/email/issue.txt"
+    default = Path(pipeline.__file__).parents[1] / "templates/email/issue.txt"
     override = warm / "templates/email/issue.txt"
     override.parent.mkdir(parents=True)
     override.write_text(default.read_text("utf-8") + "\nEn egen rad i mallen.\n", "utf-8")

@@ -139,8 +139,8 @@ def test_events_ics_lines_are_folded_and_crlf(built_basic):
 def test_shared_blocks_give_the_bytes_of_each_calendar_built_alone(tmp_path):
     """Each VEVENT and time-zone block is made once; every file is still what calendar() makes."""
     from benchmarks.synthetic import write_tree
-    from nyhetsbrev import pipeline
-    from nyhetsbrev.calendar import calendar, calendar_files, event_path, uid
+    from nyhetsbrev.build import pipeline
+    from nyhetsbrev.build.calendar import calendar, calendar_files, event_path, uid
 
     write_tree(tmp_path / "innehall", 2)
     content = pipeline.load_content(tmp_path / "innehall").content

@@ -403,7 +403,7 @@ def test_a_binary_file_named_md_gets_a_bounded_report(run, tree):
 
 
 def test_the_preview_ignores_an_editor_lock_file(tree):
-    from nyhetsbrev.serve import Preview
+    from nyhetsbrev.preview.serve import Preview
 
     lock = tree / "newsletters/2022/2022-03/.#svartsjuka.md"
     os.symlink("user@host.1234:1700000000", lock)

@@ -12,7 +12,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from nyhetsbrev import signing
+from nyhetsbrev.delivery import signing
 
 from .conftest import FIXTURES
 from .test_send import ISSUE, recipients, send_list

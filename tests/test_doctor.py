@@ -17,9 +17,9 @@ from pathlib import Path
 import dkim
 import pytest
 
-from nyhetsbrev import doctor, signing
-from nyhetsbrev.config import load_site
-from nyhetsbrev.models import Bounces, Dkim, Privacy, Smtp, Subscriptions
+from nyhetsbrev.content.config import load_site
+from nyhetsbrev.content.models import Bounces, Dkim, Privacy, Smtp, Subscriptions
+from nyhetsbrev.delivery import doctor, signing
 
 from .smtp import PASSWORD, free_port, running
 from .smtp import certificate as make_certificate
@@ -215,7 +215,7 @@ def test_alignment(site):
 
 @pytest.fixture
 def content(tree: Path):
-    from nyhetsbrev.pipeline import load_content
+    from nyhetsbrev.build.pipeline import load_content
 
     return load_content(tree).content
 

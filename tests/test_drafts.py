@@ -16,7 +16,7 @@ import icalendar
 import pytest
 from lxml import html as lxml_html
 
-from nyhetsbrev.serve import Preview, Site
+from nyhetsbrev.preview.serve import Preview, Site
 
 from .conftest import EXPECTED
 from .test_golden import files

@@ -271,7 +271,7 @@ def test_preheader_is_padded_so_the_preview_ends_with_it(built_basic, issue):
 
 
 def test_a_long_paragraph_is_broken_at_a_space_outside_tags():
-    from nyhetsbrev.render import short_lines
+    from nyhetsbrev.build.render import short_lines
 
     page = '<div><p title="' + "ett attribut " * 20 + '">' + "ord med åäö " * 300 + "</p></div>"
     out = short_lines(page)
@@ -281,8 +281,8 @@ def test_a_long_paragraph_is_broken_at_a_space_outside_tags():
 
 
 def test_an_image_gets_the_height_of_its_file_at_the_width_shown(tmp_path):
-    from nyhetsbrev.markup import sized_images
-    from nyhetsbrev.models import Asset
+    from nyhetsbrev.content.markup import sized_images
+    from nyhetsbrev.content.models import Asset
 
     png = tmp_path / "bild.png"
     ihdr = b"\x00\x00\x00\x0dIHDR" + (1200).to_bytes(4, "big") + (800).to_bytes(4, "big")
@@ -315,7 +315,7 @@ def test_dark_styles_reach_outlook_com_and_every_style_survives(built_basic, iss
 
 
 def test_a_line_is_never_broken_inside_a_tag_cut_off_at_the_limit():
-    from nyhetsbrev.render import short_lines
+    from nyhetsbrev.build.render import short_lines
 
     tag = '<a href="https://example.se/a b" title="x y">'
     page = "<div>" + "ord " * 240 + tag + "ord " * 10  # the limit falls inside the tag

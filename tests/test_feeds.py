@@ -15,10 +15,10 @@ import lxml.etree as etree
 import lxml.html
 import pytest
 
-from nyhetsbrev.calendar import calendar_files
-from nyhetsbrev.feeds import feed_files
-from nyhetsbrev.models import Content
-from nyhetsbrev.pipeline import load_content
+from nyhetsbrev.build.calendar import calendar_files
+from nyhetsbrev.build.feeds import feed_files
+from nyhetsbrev.build.pipeline import load_content
+from nyhetsbrev.content.models import Content
 
 from .conftest import edit
 

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from nyhetsbrev.pipeline import load_content
-from nyhetsbrev.serve import Preview, start
+from nyhetsbrev.build.pipeline import load_content
+from nyhetsbrev.preview.serve import Preview, start
 
 SECRET = "hemligt-losenord-4711"
 CLI = "from nyhetsbrev.cli import cli; cli()"
@@ -370,7 +370,7 @@ def test_every_item_link_reaches_all_four_outputs(run, tree):
     assert build(run, tree).exit_code == 0
     public = tree / "public"
     content = load_content(tree).content
-    from nyhetsbrev.render import actions
+    from nyhetsbrev.build.render import actions
 
     feeds = [(public / n).read_text("utf-8") for n in ("feed.xml", "atom.xml", "feed.json")]
     checked = 0
@@ -441,7 +441,7 @@ def test_a_rebuild_compares_a_big_asset_without_reading_it_whole(tree):
     code = (
         "import resource, sys\n"
         "from pathlib import Path\n"
-        "from nyhetsbrev.pipeline import build\n"
+        "from nyhetsbrev.build.pipeline import build\n"
         "build(Path(sys.argv[1]), Path(sys.argv[1]) / 'public')\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
@@ -512,7 +512,7 @@ def test_the_preview_refuses_a_foreign_host_header(tree):
 
 
 def test_which_host_headers_and_addresses_count_as_local():
-    from nyhetsbrev.serve import allowed_host, exposure_warning, is_loopback
+    from nyhetsbrev.preview.serve import allowed_host, exposure_warning, is_loopback
 
     assert allowed_host("[::1]:8000", "::1") and allowed_host("LOCALHOST:80", "127.0.0.1")
     assert not allowed_host(None, "127.0.0.1") and not allowed_host("", "127.0.0.1")
@@ -577,7 +577,7 @@ def test_any_typed_file_name_is_found_and_linked_whole(stem, encoded):
     import tempfile
     from urllib.parse import quote, unquote, urlsplit
 
-    from nyhetsbrev.markup import Place, render_markdown
+    from nyhetsbrev.content.markup import Place, render_markdown
 
     name = f"{stem}.png"
     with tempfile.TemporaryDirectory() as folder:
@@ -725,7 +725,7 @@ def test_a_template_that_prints_the_site_shows_no_path_or_mail_server(run, tree)
 
 @pytest.mark.parametrize("address", ["<script>@e.se", "a@e.se..", ".a@e.se", "a@.e.se", "a@b@c.se"])
 def test_an_invalid_address_is_explained_in_swedish_only(address):
-    from nyhetsbrev.recipients import normalize
+    from nyhetsbrev.subscriptions.recipients import normalize
 
     key, reason = normalize(address)
     assert key == "" and "ingen giltig e-postadress" in reason

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from premailer import Premailer
 
-from nyhetsbrev import headers, render
-from nyhetsbrev.check import check
-from nyhetsbrev.inliner import inline, may_float
-from nyhetsbrev.load import load
+from nyhetsbrev.build import headers, render
+from nyhetsbrev.build.inliner import inline, may_float
+from nyhetsbrev.content.check import check
+from nyhetsbrev.content.load import load
 
 from .conftest import FIXTURES
 
@@ -128,7 +128,7 @@ def link_phones_part_by_part(document: str) -> str:
     """The tel: linking as it was: every piece of text between tags tried on its own."""
     import re
 
-    from nyhetsbrev.phones import EMERGENCY, NATIONAL, SKIP, TAG, _link
+    from nyhetsbrev.content.phones import EMERGENCY, NATIONAL, SKIP, TAG, _link
 
     parts = TAG.split(document)
     open_tags: dict[str, int] = dict.fromkeys(SKIP, 0)
@@ -198,14 +198,14 @@ PIECES = [
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=30))
 def test_phone_links_equal_the_piece_by_piece_way(pieces):
-    from nyhetsbrev.phones import link_phones
+    from nyhetsbrev.content.phones import link_phones
 
     document = "".join(pieces)
     assert link_phones(document) == link_phones_part_by_part(document)
 
 
 def test_phone_links_in_a_built_email():
-    from nyhetsbrev.phones import link_phones
+    from nyhetsbrev.content.phones import link_phones
 
     document = "<p>Ring 020-555 666</p><a href='t'>08-123 456 78</a><p>eller ring 112</p>"
     assert link_phones(document) == link_phones_part_by_part(document)
@@ -250,7 +250,7 @@ def wrap_by_textwrap(text: str, width: int = 78) -> str:
     st.integers(min_value=4, max_value=30),
 )
 def test_wrapping_equals_textwrap(pieces, width):
-    from nyhetsbrev.markup import wrap
+    from nyhetsbrev.content.markup import wrap
 
     text = "".join(pieces)
     assert wrap(text, width) == wrap_by_textwrap(text, width)

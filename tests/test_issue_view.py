@@ -8,8 +8,8 @@ import re
 import pytest
 from jinja2 import nodes
 
-from nyhetsbrev.pipeline import load_content
-from nyhetsbrev.render import environment, issue_view, render_issue
+from nyhetsbrev.build.pipeline import load_content
+from nyhetsbrev.build.render import environment, issue_view, render_issue
 
 from .conftest import FIXTURES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev.lint import GMAIL_CLIP, html_size
+from nyhetsbrev.build.lint import GMAIL_CLIP, html_size
 
 ISSUE = "newsletters/2022/2022-10"
 BASE_WARNINGS = 2  # the fixture's two unsafe-html warnings
@@ -166,8 +166,8 @@ def test_build_passes_on_lint_warnings_and_strict_build_fails(run, tree):
 def test_a_style_block_over_16_kb_is_a_warning(tree):
     import dataclasses
 
-    from nyhetsbrev.lint import lint_issue
-    from nyhetsbrev.pipeline import load_content, render_all
+    from nyhetsbrev.build.lint import lint_issue
+    from nyhetsbrev.build.pipeline import load_content, render_all
 
     checked = load_content(tree)
     rendered = render_all(checked.content)[0]
@@ -187,9 +187,9 @@ def test_the_html_size_read_in_place_is_the_email_parsers(tree):
     """The size lint measures a built message where it lies; the parser must agree."""
     import email.policy
 
-    from nyhetsbrev import pipeline
-    from nyhetsbrev.lint import _parsed_html_size
-    from nyhetsbrev.render import message
+    from nyhetsbrev.build import pipeline
+    from nyhetsbrev.build.lint import _parsed_html_size
+    from nyhetsbrev.build.render import message
 
     content = pipeline.load_content(tree).content
     messages = [r.eml for r in pipeline.render_all(content)]
@@ -205,7 +205,8 @@ def test_the_html_size_read_in_place_is_the_email_parsers(tree):
 
 def test_lint_reads_the_outline_check_kept_and_it_is_a_fresh_parse(tree):
     """check parses each body once and keeps its outline; lint reads that, not a new parse."""
-    from nyhetsbrev import markup, pipeline
+    from nyhetsbrev.build import pipeline
+    from nyhetsbrev.content import markup
 
     markup._OUTLINES.clear()
     checked = pipeline.load_content(tree)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev import cache, memo, pipeline
+from nyhetsbrev.build import cache, memo, pipeline
 from nyhetsbrev.errors import ContentError
 from nyhetsbrev.timing import Timings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.synthetic import write_tree
-from nyhetsbrev import pipeline
-from nyhetsbrev.parallel import PARALLEL_FROM, workers_for
+from nyhetsbrev.build import pipeline
+from nyhetsbrev.build.parallel import PARALLEL_FROM, workers_for
 from nyhetsbrev.timing import Timings
 
 from .conftest import FIXTURES
@@ -64,7 +64,7 @@ def test_timings_change_no_byte(tmp_path):
 def test_a_hostile_template_is_reported_from_a_worker_process(big, tmp_path):
     import shutil
 
-    from nyhetsbrev.render import TemplateFailure
+    from nyhetsbrev.build.render import TemplateFailure
 
     root = tmp_path / "kopia"
     shutil.copytree(big, root)
@@ -83,7 +83,7 @@ def test_a_hostile_template_is_reported_from_a_worker_process(big, tmp_path):
 def test_rendered_issues_are_handed_on_one_by_one_not_held(big):
     import gc
 
-    from nyhetsbrev.render import RenderedIssue
+    from nyhetsbrev.build.render import RenderedIssue
 
     content = pipeline.load_content(big).content
     most = 0

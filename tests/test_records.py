@@ -8,7 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from nyhetsbrev.send import PLACEHOLDER
+from nyhetsbrev.delivery.send import PLACEHOLDER
 
 from .test_send import ISSUE, recipients, send_list
 

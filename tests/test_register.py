@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev import register as reg
-from nyhetsbrev import tokens
+from nyhetsbrev.subscriptions import register as reg
+from nyhetsbrev.subscriptions import tokens
 
 from .conftest import without_section
 from .test_service import SECRET, configure

@@ -18,8 +18,8 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from nyhetsbrev.ledger import FAILED, SENT, Ledger
-from nyhetsbrev.report import GOALS, longest_gap, tal
+from nyhetsbrev.delivery.ledger import FAILED, SENT, Ledger
+from nyhetsbrev.year.report import GOALS, longest_gap, tal
 
 from .conftest import FIXTURES
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from nyhetsbrev import scaffold, schema
-from nyhetsbrev.check import check
-from nyhetsbrev.config import parse_config
+from nyhetsbrev import schema
+from nyhetsbrev.content import scaffold
+from nyhetsbrev.content.check import check
+from nyhetsbrev.content.config import parse_config
+from nyhetsbrev.content.load import load
 from nyhetsbrev.errors import ERROR, WARNING, Problem
-from nyhetsbrev.load import load
 
 from .conftest import FIXTURES
 

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from nyhetsbrev import ledger
-from nyhetsbrev.send import PLACEHOLDER, Pace
+from nyhetsbrev.delivery import ledger
+from nyhetsbrev.delivery.send import PLACEHOLDER, Pace
 
 from .conftest import REPO, edit
 from .smtp import PASSWORD, SECRET, certificate, free_port, point, running
@@ -798,7 +798,7 @@ def test_a_line_break_in_a_name_skips_that_row_and_no_other(site, server, run):
 
 
 def test_a_message_that_cannot_be_built_fails_alone(site, server, run, monkeypatch):
-    from nyhetsbrev import send
+    from nyhetsbrev.delivery import send
 
     real = send._wired  # where a list send builds each recipient's message
 
@@ -842,7 +842,7 @@ def test_a_short_unsubscribe_secret_is_refused(site, server, run, monkeypatch, s
 
 
 def test_tokens_refuse_a_short_secret_and_any_token_text_is_an_answer():
-    from nyhetsbrev.recipients import token, verify
+    from nyhetsbrev.subscriptions.recipients import token, verify
 
     with pytest.raises(ValueError, match="minst 32"):
         token("", "a@example.se")
@@ -1136,7 +1136,7 @@ def test_the_library_returns_the_report_the_command_prints(site, server):
     """mailing.list_send holds the policy; the command line only prints its report."""
     import contextlib
 
-    from nyhetsbrev import mailing
+    from nyhetsbrev.delivery import mailing
 
     steps: list[int] = []
 

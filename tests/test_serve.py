@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from nyhetsbrev.serve import Preview, start
+from nyhetsbrev.preview.serve import Preview, start
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser  # skipped, with one reason, where Chromium is 
 
 @pytest.fixture
 def server(tree):
-    from nyhetsbrev.serve import start
+    from nyhetsbrev.preview.serve import start
 
     running = start(tree)
     yield running
@@ -166,7 +166,7 @@ def sample(tmp_path) -> Path:
 def test_no_wcag_22_aa_violations_in_email_and_web_version(browser, content, output, request):
     from axe_playwright_python.sync_playwright import Axe
 
-    from nyhetsbrev.serve import start
+    from nyhetsbrev.preview.serve import start
 
     root = (
         request.getfixturevalue("tree") if content == "basic" else request.getfixturevalue("sample")

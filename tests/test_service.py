@@ -399,7 +399,7 @@ def test_one_click_unsubscribe_from_a_received_message(service, smtp):
 
 
 def _token_of(service: Service, address: str, purpose: str = "unsubscribe") -> str:
-    from nyhetsbrev import tokens
+    from nyhetsbrev.subscriptions import tokens
 
     db = service.db()
     (subscriber,) = db.execute(
@@ -410,7 +410,7 @@ def _token_of(service: Service, address: str, purpose: str = "unsubscribe") -> s
 
 
 def test_forged_altered_and_other_purpose_tokens_are_refused(service, smtp):
-    from nyhetsbrev import tokens
+    from nyhetsbrev.subscriptions import tokens
 
     address = "forsiktig@example.se"
     subscribe(service, smtp, address)

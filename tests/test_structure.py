@@ -55,3 +55,59 @@ def test_every_listed_reader_still_reads():
     # A stale entry would let a new reader hide behind an old reason.
     missing = set(READERS) - set(readers())
     assert not missing, f"in READERS but reading nothing: {missing}"
+
+
+# The folders in the order they may depend on each other: a module imports only from its own
+# folder and those before it. The top-level homes and helpers come first; the two front doors
+# (the command line and the sign-up service) last.
+LAYERS = ("", "content", "build", "subscriptions", "delivery", "year preview", "front")
+FRONT = {"cli", "service"}
+# The one import that goes upwards, with its reason.
+UPWARDS = {
+    ("content.check", "delivery.records"): "check verifies the archive packages a send wrote",
+}
+
+
+def layer(module: str) -> int:
+    """Return the layer of a dotted module name below nyhetsbrev ("content.load", "urls")."""
+    if module in FRONT:
+        return len(LAYERS) - 1
+    first = module.split(".")[0]  # a folder, or a top-level module
+    return next((n for n, names in enumerate(LAYERS) if first in names.split()), 0)
+
+
+def imports(path: Path) -> list[tuple[str, int]]:
+    """Return the package modules path imports at run time (not under TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for n in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and id(node) not in skipped and node.module:
+            if node.module == "nyhetsbrev":
+                found += [(alias.name, node.lineno) for alias in node.names]
+            elif node.module.startswith("nyhetsbrev."):
+                found.append((node.module.removeprefix("nyhetsbrev."), node.lineno))
+    return found
+
+
+def test_folders_depend_downwards_only():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        if source == "__init__" or source.endswith(".__init__"):
+            continue
+        for target, line in imports(path):
+            if target == "__version__" or (source, target) in UPWARDS:
+                continue
+            if layer(target) > layer(source):
+                wrong.append(f"{path.relative_to(PACKAGE)}:{line}: {source} -> {target}")
+    assert wrong == []
+
+
+def test_the_layers_name_every_folder():
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    named = {name for names in LAYERS for name in names.split()} - {"front"}
+    assert folders == named - {""}

@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from nyhetsbrev.markup import wrap
-from nyhetsbrev.serve import start
+from nyhetsbrev.content.markup import wrap
+from nyhetsbrev.preview.serve import start
 
 from .conftest import edit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nyhetsbrev import urls
-from nyhetsbrev.pipeline import load_content
+from nyhetsbrev.build.pipeline import load_content
 
 from .conftest import EXPECTED, FIXTURES
 
@@ -29,7 +29,7 @@ TEMPLATE_LAYOUT = re.compile(
 def test_no_module_but_urls_spells_an_output_name():
     found = [
         f"{path.name}:{number}: {line.strip()}"
-        for path in sorted(PACKAGE.glob("*.py"))
+        for path in sorted(PACKAGE.rglob("*.py"))
         if path.name != "urls.py"
         for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
         if NAMES.search(line)

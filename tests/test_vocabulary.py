@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from nyhetsbrev import vocabulary
-from nyhetsbrev.render import environment, stylesheet
+from nyhetsbrev.build.render import environment, stylesheet
 
 PACKAGE = Path(vocabulary.__file__).parent
 HEX = re.compile(re.escape(vocabulary.ACCENT), re.IGNORECASE)
@@ -59,8 +59,8 @@ def test_one_template_environment_factory():
 
 
 def test_plan_and_report_judge_the_count_alike():
-    from nyhetsbrev.plan import _count_warning
-    from nyhetsbrev.report import PROMISE
+    from nyhetsbrev.year.plan import _count_warning
+    from nyhetsbrev.year.report import PROMISE
 
     fewest, most = vocabulary.ISSUES_PER_YEAR
     assert PROMISE == vocabulary.ISSUES_PER_YEAR

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from nyhetsbrev import send
-from nyhetsbrev.models import STOCKHOLM
-from nyhetsbrev.pipeline import load_content
-from nyhetsbrev.wire import Wire
+from nyhetsbrev.build.pipeline import load_content
+from nyhetsbrev.content.models import STOCKHOLM
+from nyhetsbrev.delivery import send
+from nyhetsbrev.delivery.wire import Wire
 
 RECIPIENTS = [
     ("anna@example.se", "", "https://example.se/avsluta?e=anna%40example.se&t=abc"),
@@ -54,7 +54,7 @@ def test_a_plain_header_is_folded_as_the_policy_folds_it(template, name):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from nyhetsbrev.wire import PLAIN
+    from nyhetsbrev.delivery.wire import PLAIN
 
     fast = Wire(template, send.PLACEHOLDER)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nyhetsbrev.scaffold import CAMPAIGN_BODY, ISSUE_INTRO, ITEM_BODY, LOCATION
+from nyhetsbrev.content.scaffold import CAMPAIGN_BODY, ISSUE_INTRO, ITEM_BODY, LOCATION
 
 from .conftest import FIXTURES, fails_with
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
-from nyhetsbrev.check import check
+from nyhetsbrev.build.lint import body_findings, documents, lint_campaign, lint_item
+from nyhetsbrev.content.check import check
+from nyhetsbrev.content.load import Document, Tree, load, parse_document
+from nyhetsbrev.content.models import Content
 from nyhetsbrev.errors import ERROR, Problem
-from nyhetsbrev.lint import body_findings, documents, lint_campaign, lint_item
-from nyhetsbrev.load import Document, Tree, load, parse_document
-from nyhetsbrev.models import Content
 
 # A newsletter.toml that checks without a warning: the required keys, the statement, privacy.
 CONFIG: dict[str, Any] = {

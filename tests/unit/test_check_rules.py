@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nyhetsbrev.check import contrast
+from nyhetsbrev.content.check import contrast
 
 from ..trees import Fresh
 

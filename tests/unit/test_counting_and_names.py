@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nyhetsbrev import campaign_names
+from nyhetsbrev.content import campaign_names
 from nyhetsbrev.numerals import capitalized, counted, decimal, in_words
-from nyhetsbrev.plan import plan
+from nyhetsbrev.year.plan import plan
 
 from ..trees import Fresh
 

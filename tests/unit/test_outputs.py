@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import feedparser
 from icalendar import Calendar
 
-from nyhetsbrev.calendar import calendar_files, uid
-from nyhetsbrev.feeds import feed_files, guid, permalink, site_feed
-from nyhetsbrev.render import actions, when
+from nyhetsbrev.build.calendar import calendar_files, uid
+from nyhetsbrev.build.feeds import feed_files, guid, permalink, site_feed
+from nyhetsbrev.build.render import actions, when
 
 from ..trees import Fresh
 

@@ -1,0 +1,1 @@
+"""Checked content -> published files: email, web, feeds, calendar, lint, cache, writer."""

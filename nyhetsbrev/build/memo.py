@@ -1,0 +1,477 @@
+"""What a rebuild need not do again: read, parse and check unchanged files; build at all.
+
+Two layers beside the rendered-issue cache (nyhetsbrev.build.cache), in the same folder:
+
+- Per issue folder, the result of reading and parsing it (load) and of checking it
+  (check), with the problems each step found. The key of the first is the digest of the
+  folder's files (names, bytes) and the tool; the key of the second adds everything the
+  check of an issue reads besides its folder: newsletter.toml, the checked site settings
+  and the campaigns' names. An unchanged folder is hashed, not parsed or checked again.
+- Per output folder, the record of the last build into it: a digest of every input of
+  the build and a listing of the output as it was left. When both still hold, the output
+  already is what the build would write, byte for byte, and the build writes nothing.
+
+Entries are pickles read with an unpickler that builds nothing but the tool's own value
+classes, dates and paths (no function is ever called by name), after their SHA-256 and the
+tool's fingerprint have been checked (nyhetsbrev.build.cache's entry format). An entry that is
+missing, unreadable, altered or from another version is ignored and the work done again.
+A folder holding a symbolic link is never cached: its files are always read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import os
+import pickle
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path, PosixPath
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from nyhetsbrev import errors
+from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack
+from nyhetsbrev.content import load, models
+from nyhetsbrev.content.check import CheckIssue
+from nyhetsbrev.content.load import RawIssue, ReadIssue
+from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Site
+from nyhetsbrev.errors import Problem
+
+# Only these are built when an entry is read: the frozen value classes, dates and paths.
+_VALUES = [
+    cls
+    for module in (models, load, errors)
+    for cls in vars(module).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
+]
+ALLOWED = {(cls.__module__, cls.__qualname__): cls for cls in _VALUES} | {
+    ("datetime", "date"): dt.date,
+    ("datetime", "datetime"): dt.datetime,
+    ("datetime", "time"): dt.time,
+    ("datetime", "timedelta"): dt.timedelta,
+    ("datetime", "timezone"): dt.timezone,
+    ("pathlib", "PosixPath"): PosixPath,
+}
+ZONES = {STOCKHOLM.key: STOCKHOLM}
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, ZoneInfo):  # by name: its own pickling calls a function
+            return ("zone", obj.key)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a value") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "zone" and pid[1] in ZONES:
+            return ZONES[pid[1]]
+        raise pickle.UnpicklingError("unknown persistent id")
+
+
+def dumps(value: object) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=5).dump(value)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Any:
+    """Return the value in data, or raise ValueError for anything but the tool's values."""
+    try:
+        return _Unpickler(io.BytesIO(data)).load()
+    except Exception as e:  # a damaged pickle raises many kinds
+        raise ValueError("not an entry") from e
+
+
+def _folder_digest(root: Path, folder: Path) -> str | None:
+    """Return the digest of a folder's files (names and bytes), None if it holds a link."""
+    if folder.is_symlink() or folder.resolve() != folder:
+        return None
+    h = hashlib.sha256(b"folder\0" + fingerprint().encode() + b"\0" + os.fsencode(root))
+    h.update(b"\0" + os.fsencode(folder.relative_to(root)) + b"\0")
+    for rel, mode, data in _walk(folder):
+        if stat.S_ISLNK(mode):
+            return None
+        h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(mode)) + data)
+    return h.hexdigest()
+
+
+def _walk(folder: Path) -> Iterator[tuple[bytes, int, bytes]]:
+    """Yield every entry under folder, sorted: relative name, lstat mode, a file's digest.
+
+    A file that cannot be read is yielded with its error's number, so that the entry
+    changes when the error does (load reports it).
+    """
+    base = os.fsencode(folder)
+    stack = [b""]
+    while stack:
+        rel = stack.pop()
+        try:
+            names = sorted(os.listdir(os.path.join(base, rel) if rel else base))
+        except OSError as e:
+            yield rel, 0, b"error %d" % (e.errno or 0)
+            continue
+        for name in names:
+            path_rel = os.path.join(rel, name) if rel else name
+            path = os.path.join(base, path_rel)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError as e:
+                yield path_rel, 0, b"error %d" % (e.errno or 0)
+                continue
+            if stat.S_ISDIR(mode):
+                yield path_rel, mode, b""
+                stack.append(path_rel)
+            elif stat.S_ISREG(mode):
+                yield path_rel, mode, _digest(path)
+            else:
+                yield path_rel, mode, b""
+
+
+@dataclass
+class Memo:
+    """The load and check results of a content root's issue folders (folder None: none)."""
+
+    folder: Path | None
+    digests: dict[Path, str] = field(default_factory=dict)  # issue folder -> its digest
+    config: str | None = None  # newsletter.toml's text, part of every check key
+    used: set[str] = field(default_factory=set)  # the entries this build read or wrote
+
+    @classmethod
+    def open(cls, root: Path) -> Memo:
+        return cls(root.resolve() / FOLDER / "checked")
+
+    def _get(self, key: str) -> Any:
+        if self.folder is None:
+            return None
+        self.used.add(key)
+        try:
+            data = (self.folder / key).read_bytes()
+        except OSError:
+            return None
+        fields = unpack(data, key, 1)
+        if fields is None:
+            return None
+        try:
+            return loads(fields[0])
+        except ValueError:
+            return None
+
+    def _put(self, key: str, value: object) -> None:
+        if self.folder is None:
+            return
+        self.used.add(key)
+        _write(self.folder / key, pack(key, [dumps(value)]))
+
+    def read_issue(self, read: ReadIssue) -> ReadIssue:
+        """Wrap load's read of one issue folder: unchanged folders come from here."""
+
+        def cached(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
+            digest = _folder_digest(root, folder)
+            if digest is None:
+                return read(root, folder, problems)
+            key = "load-" + digest
+            found = self._get(key)
+            if _is(found, RawIssue, list) and all(isinstance(p, Problem) for p in found[1]):
+                raw, added = found
+                if raw.folder == folder:
+                    self.digests[folder] = digest
+                    problems += added
+                    return cast(RawIssue, raw)
+            before = len(problems)
+            raw = read(root, folder, problems)
+            self._put(key, (raw, problems[before:]))
+            self.digests[folder] = digest
+            return raw
+
+        return cached
+
+    def check_issue(self, check: CheckIssue) -> CheckIssue:
+        """Wrap check's check of one issue: an unchanged folder's result comes from here."""
+
+        # What every key shares, made once per (site, names): the objects are held, so an
+        # identity test cannot mistake new ones for them.
+        shared: list[tuple[Site, dict[str, str], bytes]] = []
+
+        def common(site: Site, names: dict[str, str]) -> bytes:
+            if shared and shared[0][0] is site and shared[0][1] is names:
+                return shared[0][2]
+            h = hashlib.sha256(b"check\0config\0")
+            h.update((self.config or "").encode("utf-8", "surrogatepass"))
+            h.update(b"\0site\0" + dumps(site))  # its repr shows only the title
+            h.update(b"\0names\0" + repr(sorted(names.items())).encode("utf-8", "surrogatepass"))
+            shared[:] = [(site, names, h.digest())]
+            return shared[0][2]
+
+        def cached(
+            raw: RawIssue, site: Site, names: dict[str, str], problems: list[Problem]
+        ) -> Issue | None:
+            digest = self.digests.get(raw.folder)
+            if digest is None:
+                return check(raw, site, names, problems)
+            key = "check-" + hashlib.sha256(common(site, names) + digest.encode()).hexdigest()
+            found = self._get(key)
+            if (
+                isinstance(found, tuple)
+                and len(found) == 2
+                and (found[0] is None or isinstance(found[0], Issue))
+                and isinstance(found[1], list)
+                and all(isinstance(p, Problem) for p in found[1])
+            ):
+                issue, added = found
+                problems += added
+                return cast("Issue | None", issue)
+            # The real list: the check looks back at what load found in the folder.
+            before = len(problems)
+            issue = check(raw, site, names, problems)
+            self._put(key, (issue, problems[before:]))
+            return issue
+
+        return cached
+
+    def keep_only_used(self) -> None:
+        """Remove the entries this build did not read or write (quietly, on any error)."""
+        if self.folder is None:
+            return
+        try:
+            for path in self.folder.iterdir():
+                if path.name not in self.used:
+                    path.unlink(missing_ok=True)
+        except OSError:
+            return
+
+
+def _is(found: Any, first: type, second: type) -> bool:
+    return (
+        isinstance(found, tuple)
+        and len(found) == 2
+        and isinstance(found[0], first)
+        and isinstance(found[1], second)
+    )
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write path whole or not at all, quietly nothing on any error (a cache may fail)."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".ny-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return
+
+
+# The whole build -------------------------------------------------------------------------
+
+# Everything of the content root that a build reads, besides files that outputs copy
+# (recorded with each build: the site's logo may lie anywhere in the root).
+INPUTS = ("newsletter.toml", "campaigns", "newsletters", "templates", "arkiv")
+PAGEFIND_CONFIGS = ("pagefind.toml", "pagefind.yml", "pagefind.yaml", "pagefind.json")
+
+
+def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
+    """Return the digest of everything a build of root into out reads, but the files it
+    copies from elsewhere (_with_sources); None if unsure (a symbolic link)."""
+    h = hashlib.sha256(b"build\0" + fingerprint().encode() + b"\0" + options.encode())
+    h.update(b"\0" + os.fsencode(root) + b"\0" + os.fsencode(out) + b"\0")
+    h.update(dt.datetime.now(STOCKHOLM).date().isoformat().encode())  # the statement's age
+    for name in ("pagefind", "pagefind_bin"):
+        try:
+            h.update(f"\0{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"\0{name}=-".encode())
+    for config in PAGEFIND_CONFIGS:
+        path = Path.cwd() / config
+        h.update(b"\0" + config.encode() + b"\0")
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    for name, value in sorted(os.environ.items()):
+        if name.upper().startswith("PAGEFIND"):
+            h.update(f"\0{name}={value}".encode())
+    for name in INPUTS:
+        path = root / name
+        h.update(b"\0input\0" + name.encode() + b"\0")
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            h.update(b"-")
+            continue
+        if stat.S_ISLNK(mode):
+            return None
+        if stat.S_ISREG(mode):
+            h.update(_digest(os.fsencode(path)))
+        elif stat.S_ISDIR(mode):
+            for rel, entry_mode, data in _walk(path):
+                if stat.S_ISLNK(entry_mode):
+                    return None
+                h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(entry_mode)) + data)
+    return h.hexdigest()
+
+
+def _with_sources(inputs: str | None, sources: list[str]) -> str | None:
+    """Return the digest of the inputs and of the copied files outside them (the logo)."""
+    if inputs is None:
+        return None
+    h = hashlib.sha256(b"sources\0" + inputs.encode())
+    for source in sources:
+        path = Path(source)
+        h.update(b"\0source\0" + os.fsencode(path) + b"\0")
+        if path.is_symlink() or path.resolve() != path or not path.is_file():
+            return None
+        h.update(_digest(os.fsencode(path)))
+    return h.hexdigest()
+
+
+def _digest(path: bytes) -> bytes:
+    """Return a file's SHA-256, read a piece at a time (a big PDF is never held whole);
+    for a file that cannot be read, its error's number, so the key changes with it."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").digest()
+    except OSError as e:
+        return b"error %d" % (e.errno or 0)
+
+
+def _listing(out: Path) -> bytes | None:
+    """Return the output folder as it is: every entry's name, type, size, times and inode.
+
+    A file changed in any way since changes its ctime, which nothing can set back.
+    """
+    try:
+        top = os.lstat(out)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(top.st_mode):
+        return None
+    lines = [b"%d %d" % (top.st_ino, top.st_ctime_ns)]
+    base = os.fsencode(out)
+    stack = [b""]
+    try:
+        while stack:
+            rel = stack.pop()
+            with os.scandir(os.path.join(base, rel) if rel else base) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    s = entry.stat(follow_symlinks=False)
+                    name = os.path.join(rel, entry.name) if rel else entry.name
+                    lines.append(
+                        b"%s %o %d %d %d %d"
+                        % (name, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino)
+                    )
+                    if stat.S_ISDIR(s.st_mode):
+                        stack.append(name)
+    except OSError:
+        return None
+    return b"\n".join(lines)
+
+
+Published = tuple[Content, list[Problem], tuple[Issue, ...], int]
+
+
+@dataclass
+class BuildRecord:
+    """The last build of a content root into one output folder (path None: no record)."""
+
+    path: Path | None
+    root: Path
+    out: Path
+    options: str  # the build's options that change its output or its result
+
+    @classmethod
+    def open(cls, root: Path, out: Path, options: str) -> BuildRecord:
+        root, out = root.resolve(), out.resolve()
+        name = hashlib.sha256(os.fsencode(out)).hexdigest()
+        return cls(root / FOLDER / "builds" / name, root, out, options)
+
+    def inputs(self) -> str | None:
+        """Return the digest of the build's inputs (None: no record can be trusted)."""
+        return _inputs_digest(self.root, self.out, self.options)
+
+    def unchanged(self, inputs: str | None) -> Published | None:
+        """Return what the last build published, if its inputs (digest: inputs) and its
+        output are as it left them: the checked content, its warnings, its drafts, the
+        number of files."""
+        if self.path is None or inputs is None:
+            return None
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return None
+        head = data.partition(b"\n")[0].split(b" ")
+        if len(head) != 4 or head[3].count(b".") != 1:
+            return None
+        inputs_part, _ = head[3].decode("ascii", "replace").split(".")
+        if inputs_part != inputs:  # an input changed: nothing more to read
+            return None
+        fields = unpack(data, head[3].decode("ascii"), 3)
+        if fields is None:
+            return None
+        try:
+            sources = loads(fields[0])
+        except ValueError:
+            return None
+        if not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+            return None
+        key = f"{inputs}.{_with_sources(inputs, sources)}"
+        if key != head[3].decode("ascii") or _listing(self.out) != fields[1]:
+            return None
+        try:
+            found = loads(fields[2])
+        except ValueError:
+            return None
+        if (
+            isinstance(found, tuple)
+            and len(found) == 4
+            and isinstance(found[0], Content)
+            and isinstance(found[1], list)
+            and all(isinstance(p, Problem) for p in found[1])
+            and isinstance(found[2], tuple)
+            and all(isinstance(i, Issue) for i in found[2])
+            and isinstance(found[3], int)
+        ):
+            return found
+        return None
+
+    def keep(self, before: str | None, copied: list[tuple[str, Path]], result: Published) -> None:
+        """Record a build that has just published (quietly nothing on any error).
+
+        before is the inputs' digest taken when the build started: if they changed while
+        it ran, nothing is recorded. copied are the output files copied from outside the
+        inputs (relative name, source), each compared with its copy in the output.
+        """
+        if self.path is None or before is None or self.inputs() != before:
+            return
+        for rel, source in copied:
+            if _digest(os.fsencode(source)) != _digest(os.fsencode(self.out / rel)):
+                return
+        sources = sorted({str(source) for _, source in copied})
+        listing, with_sources = _listing(self.out), _with_sources(before, sources)
+        if listing is None or with_sources is None:
+            return
+        key = f"{before}.{with_sources}"
+        _write(self.path, pack(key, [dumps(sources), listing, dumps(result)]))
+
+
+def outside_inputs(root: Path, source: Path) -> bool:
+    """Return whether a copied file lies outside the folders whose bytes are inputs."""
+    try:
+        rel = source.resolve().relative_to(root.resolve())
+    except ValueError:
+        return True
+    return rel.parts[0] not in INPUTS if rel.parts else True

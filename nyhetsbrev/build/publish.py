@@ -1,0 +1,240 @@
+"""The only writer: render into a temporary folder beside the output, then swap it in.
+
+A failed or killed build leaves the previous output as it was. Files whose bytes did not
+change keep their old modification time, so web servers' conditional GETs keep working.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from nyhetsbrev import urls
+from nyhetsbrev.errors import NyhetsbrevError
+
+Output = tuple[str, bytes | Path]  # (relative POSIX path, content or a file to copy)
+
+
+class PublishError(NyhetsbrevError):
+    """The output folder could not be written."""
+
+
+def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | None = None) -> int:
+    """Write files into a fresh folder, then replace out with it; return the number written.
+
+    finish, if given, runs on the fresh folder before the swap (the search index) and
+    returns how many files it added; if it fails, out stays as it was.
+    """
+    out = out.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(out)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-ny-", dir=out.parent))
+    except OSError as e:
+        raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
+    try:
+        count = _write_all(staging, files, out if out.is_dir() else None)
+        if finish is not None:
+            count += finish(staging)
+        _swap(staging, out)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PublishError(
+            f"{out}: bygget avbröts, den tidigare utdatan är orörd: {reason(e)}"
+            f"{' (' + str(e.filename) + ')' if getattr(e, 'filename', None) else ''}"
+        ) from e
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return count
+
+
+# Folders of the content tree that an output folder must never be or lie in.
+CONTENT_FOLDERS = ("newsletters", "campaigns", "templates", "arkiv", ".nyhetsbrev", ".git")
+# What every build writes: a folder holding both is taken for an earlier output.
+BUILD_MARKS = (urls.ARCHIVE, urls.RSS)
+
+
+def unsafe_output(root: Path, out: Path) -> str:
+    """Return why build must not replace out ("" when it may): publishing replaces the folder
+    whole, so it must be a new or empty folder or an earlier build, never the content."""
+    root, out = root.resolve(), out.resolve()
+    if out == root or root.is_relative_to(out):
+        return (
+            f"{out}: utmappen får inte vara innehållets mapp eller en mapp ovanför den, "
+            f"eftersom build ersätter hela utmappen; välj till exempel {root / 'public'}"
+        )
+    for folder in CONTENT_FOLDERS:
+        if out.is_relative_to(root / folder):
+            return (
+                f"{out}: utmappen får inte ligga i innehållets {folder}/, eftersom build "
+                f"ersätter hela utmappen; välj till exempel {root / 'public'}"
+            )
+    earlier = all((out / mark).is_file() for mark in BUILD_MARKS)
+    if out.is_dir() and not earlier and any(out.iterdir()):
+        return (
+            f"{out}: mappen finns redan och innehåller annat än ett tidigare bygge; build "
+            "ersätter hela utmappen, så välj en ny eller tom mapp"
+        )
+    return ""
+
+
+REASONS = {
+    errno.ENOSPC: "disken är full: frigör utrymme och bygg igen",
+    errno.EDQUOT: "diskkvoten är slut: frigör utrymme och bygg igen",
+    errno.EROFS: "filsystemet är skrivskyddat: välj en annan mapp med --out",
+    errno.EACCES: "behörighet saknas att skriva här: välj en annan mapp med --out",
+    errno.EPERM: "mappen får inte ändras (skrivskyddad?): välj en annan mapp med --out",
+    errno.ENOTDIR: "en del av sökvägen är en fil, inte en mapp",
+    errno.EEXIST: "det finns en fil där en mapp behövs",
+}
+
+
+def reason(error: OSError) -> str:
+    """Return what went wrong, in Swedish, for the errors a disk gives most often."""
+    return REASONS.get(error.errno or 0, error.strerror or str(error))
+
+
+def _write_all(staging: Path, files: Iterable[Output], previous: Path | None = None) -> int:
+    written: set[str] = set()
+    folders: set[Path] = set()
+    for rel, data in files:
+        if rel in written:
+            raise PublishError(
+                f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)"
+            )
+        written.add(rel)
+        target = staging / rel
+        if target.parent not in folders:  # one mkdir per folder, not per file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(target.parent)
+        old = previous / rel if previous is not None else None
+        if old is not None and _same(data, old) and _link(old, target):
+            continue
+        if isinstance(data, Path):
+            shutil.copyfile(data, target)
+        else:
+            target.write_bytes(data)
+        if old is not None and _same(target, old):
+            stat = old.stat()
+            os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return len(written)
+
+
+def _link(old: Path, target: Path) -> bool:
+    """Share an unchanged file with the previous output: its bytes and its mtime stay.
+
+    Linking is cheaper than writing (no new file), and the old output only goes away
+    whole, after the swap. False when the file system cannot link.
+    """
+    try:
+        os.link(old, target, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _same(data: bytes | Path, old: Path) -> bool:
+    """Return whether old is a regular file holding exactly data (bytes or a file's bytes)."""
+    try:
+        stat = old.lstat()
+        if not os.path.isfile(old) or old.is_symlink():
+            return False
+        if isinstance(data, Path):
+            return data.stat().st_size == stat.st_size and _same_bytes(data, old)
+        return len(data) == stat.st_size and data == old.read_bytes()
+    except OSError:
+        return False
+
+
+CHUNK = 1024 * 1024  # bytes compared at a time: a big asset is never read whole
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Return whether two files hold the same bytes, reading both a chunk at a time."""
+    with a.open("rb") as first, b.open("rb") as second:
+        while True:
+            left, right = first.read(CHUNK), second.read(CHUNK)
+            if left != right:
+                return False
+            if not left:
+                return True
+
+
+def _swap(staging: Path, out: Path) -> None:
+    """Put staging in out's place in one step; the old output ends up in staging."""
+    os.chmod(staging, 0o755)
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if not out.is_dir():
+        raise PublishError(f"{out}: finns redan och är ingen mapp")
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    # Without an atomic exchange, a crash between these two renames leaves the old
+    # output in the ".gammal" folder beside out, never a half-written out.
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}-gammal-", dir=out.parent))
+    os.rename(out, old / out.name)
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders atomically with Linux's renameat2(RENAME_EXCHANGE); False if unsupported."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if result == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
+def remove_leftovers(out: Path) -> None:
+    """Remove staging folders that a killed build left beside out."""
+    for path in out.parent.glob(f".{out.name}-ny-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def replace_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace path's bytes in one step (a temporary file beside it, then a rename).
+
+    mode None keeps an existing file's permissions (0o644 for a new one). Raises OSError.
+    """
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}-ny-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is None:
+            mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_file(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write one file whole or not at all: a temporary file beside it, then a rename.
+
+    mode 0o600 keeps a file of personal data (a register export) to its owner.
+    """
+    target = target.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(target, data, mode)
+    except OSError as e:
+        raise PublishError(f"{target}: kan inte skriva filen: {e.strerror or e}") from e

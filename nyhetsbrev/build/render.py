@@ -1,0 +1,742 @@
+"""Issue -> email HTML (Jinja2 -> MJML -> MRML -> premailer), plain text, .eml, web pages.
+
+Pure: values in, strings and bytes out. The same functions serve `build`, `serve` and
+`send`, so what is previewed and sent is what is built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html as htmllib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import lru_cache, wraps
+from pathlib import Path, PurePath
+from types import ModuleType
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import jinja2
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
+from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
+
+from nyhetsbrev import urls
+from nyhetsbrev.build import headers
+from nyhetsbrev.content.load import image_size, read_template
+from nyhetsbrev.content.markup import scaled_height, sized_images, wrap
+from nyhetsbrev.content.models import (
+    STOCKHOLM,
+    Asset,
+    Campaign,
+    Content,
+    Issue,
+    Item,
+    Markup,
+    Site,
+    Smtp,
+)
+from nyhetsbrev.content.phones import dialable, link_phones, phones
+from nyhetsbrev.errors import NyhetsbrevError, Problem
+from nyhetsbrev.timing import Timings, timed
+from nyhetsbrev.urls import anchor, ics_url, web_url
+from nyhetsbrev.vocabulary import ACCENT, ADD_TO_CALENDAR, READ_MORE, REGISTER, status_label
+
+TEMPLATES = "templates"  # a content tree's own templates, beside newsletter.toml
+SEND_HOUR = 8  # Date: header of a built message, local time on the issue's date
+DOCTYPE = "<!DOCTYPE html>"
+INDENT = re.compile(r"\n[ \t]+<")
+GAPS = re.compile(r">[ \t]{2,}<")
+EMAIL_CONTENT_WIDTH = 552  # 600 px less 24 px padding on each side
+PREVIEW_LENGTH = 150  # characters an inbox may show of the preheader and what follows
+TEXT_BGCOLOR = re.compile(r'(<(?:span|a)\b[^>]*?)\s+bgcolor="[^"]*"')
+BLOCK_START = re.compile(r">(?=<(?:table|tr|div|p|h[1-6]|ul|ol)\b|<!--\[)")
+STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"[^"]*"|'[^']*')""")
+TAG_SPAN = re.compile(r"<[^>]*(?:>|$)")  # a tag, or one cut off at the end
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """Every output of one issue."""
+
+    issue: Issue
+    mjml: str
+    html: str
+    text: str
+    eml: bytes
+    web: str
+
+
+class TemplateFailure(NyhetsbrevError):
+    """A template could not be read or rendered (a mistake, or an attempt to escape)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from a worker process whole
+        return (type(self), (self.problem,))
+
+
+MAX_VALUE = 1_000_000  # characters or elements a template's * may make; digits of a **
+
+
+class TemplateTooBig(Exception):
+    """A template's expression would make a value too big to hold (a message in Swedish)."""
+
+
+def too_big(operator: str, left: Any, right: Any) -> bool:
+    """Whether left * right or left ** right would be bigger than MAX_VALUE allows."""
+    sized = (str, list, tuple)
+    if operator == "*" and isinstance(left, int) and isinstance(right, sized):
+        left, right = right, left
+    if operator == "*" and isinstance(left, sized) and isinstance(right, int):
+        return len(left) * right > MAX_VALUE
+    if isinstance(left, int) and isinstance(right, int):
+        bits = left.bit_length() + right.bit_length() if operator == "*" else 0
+        if operator == "**" and abs(left) > 1 and right > 0:
+            bits = right * left.bit_length()
+        return bits > MAX_VALUE * 3.33  # about MAX_VALUE decimal digits
+    return False
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox, and no file paths, modules or SMTP settings within a template's reach.
+
+    A content tree's templates are written by anyone with access to the tree, and they render
+    while `send` has the SMTP password and the unsubscribe secret in its environment.
+    """
+
+    HIDDEN = (PurePath, ModuleType, Smtp, Asset)
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """Refuse a product or power too big to build (a string, list or number)."""
+        if too_big(operator, left, right):
+            raise TemplateTooBig(
+                f"uttrycket med {operator} ger ett för stort värde (mer än en miljon tecken, "
+                "element eller siffror): gör det mindre"
+            )
+        return super().call_binop(context, operator, left, right)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # Every check here and in Jinja2's sandbox depends on the types and the name only,
+        # so the answer is kept per (types, name): templates ask the same thing thousands
+        # of times. An object that claims another class than its type is never kept.
+        kind, kind_of_value = type(obj), type(value)
+        key = (kind, attr, kind_of_value)
+        known = _SAFE.get(key)
+        if known is not None:
+            return known
+        safe = not (isinstance(obj, self.HIDDEN) or isinstance(value, self.HIDDEN)) and bool(
+            super().is_safe_attribute(obj, attr, value)
+        )
+        if obj.__class__ is kind and value.__class__ is kind_of_value and type(self) is _Sandbox:
+            _SAFE[key] = safe
+        return safe
+
+
+_SAFE: dict[tuple[type, str, type], bool] = {}  # _Sandbox.is_safe_attribute's answers
+
+
+class _ContentLoader(jinja2.BaseLoader):
+    """A content tree's templates/: never a file that resolves outside the content root."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.root = folder.parent.resolve()
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = self.folder.joinpath(*split_template_path(template))
+        if not path.is_file():
+            raise jinja2.TemplateNotFound(template)
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root):
+            relative = path.relative_to(self.root).as_posix()
+            raise TemplateFailure(
+                Problem(
+                    relative,
+                    1,
+                    "mallen är en länk till en fil utanför innehållets mapp och används inte: "
+                    "lägg själva mallen i templates/",
+                    rule="outside-root",
+                )
+            )
+        try:
+            source = read_template(resolved)
+        except (OSError, UnicodeDecodeError) as e:
+            relative = path.relative_to(self.root).as_posix()
+            why = "den är inte UTF-8" if isinstance(e, UnicodeDecodeError) else e.strerror
+            raise TemplateFailure(
+                Problem(relative, 1, f"mallen går inte att läsa: {why}")
+            ) from None
+        mtime = os.path.getmtime(resolved)
+        return source, str(path), lambda: os.path.getmtime(resolved) == mtime
+
+
+def environment(
+    templates: Path | None = None,
+    *,
+    trusted: bool = False,
+    filters: Mapping[str, Callable[..., Any]] | None = None,
+) -> jinja2.Environment:
+    """Return a Jinja2 environment: the one factory for every template the tool renders.
+
+    With `templates` (a content tree's templates/), those come first, then the defaults.
+    Every template renders in the sandbox, the defaults too (a content tree's template may
+    extend or include them); only the tool's own pages (`report`, the preview), which never
+    read a content tree's templates, are `trusted` and render outside it. Every environment
+    has the same options, filters and globals (`accent`); `filters` adds a page's own.
+    """
+    if trusted and templates is not None:
+        raise ValueError("a content tree's templates always render in the sandbox")
+    loaders: list[jinja2.BaseLoader] = []
+    if templates is not None:
+        loaders.append(_ContentLoader(templates))
+    loaders.append(jinja2.PackageLoader("nyhetsbrev", "templates"))
+    kind = jinja2.Environment if trusted else _Sandbox
+    env = kind(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html", "mjml", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
+    )
+    env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
+    env.filters.update(dialable=dialable, status=status_label)
+    env.filters.update(filters or {})
+    env.globals["accent"] = ACCENT
+    return env
+
+
+def site_environment(site: Site) -> jinja2.Environment:
+    """Return the environment of a content tree: its templates/ (if any), then the defaults."""
+    folder = site.root / TEMPLATES
+    return environment(folder if folder.is_dir() else None)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_templates(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn an error raised inside a template into `path:line: message` (TemplateFailure)."""
+
+    @wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except TemplateFailure:
+            raise
+        except Exception as e:
+            env = args[0]
+            problem = template_problem(e, env) if isinstance(env, jinja2.Environment) else None
+            if problem is None:
+                raise
+            raise TemplateFailure(problem) from None
+
+    return wrapper
+
+
+def template_problem(error: Exception, env: jinja2.Environment) -> Problem | None:
+    """Return where in which template error happened, or None if no template was involved."""
+    root = next(
+        (
+            loader.root
+            for loader in getattr(env.loader, "loaders", ())
+            if isinstance(loader, _ContentLoader)
+        ),
+        None,
+    )
+    package = Path(__file__).parents[1] / "templates"
+
+    def where(filename: str) -> str | None:
+        path = Path(filename)
+        if root is not None and path.is_relative_to(root):
+            return path.relative_to(root).as_posix()
+        if path.is_relative_to(package):
+            return f"templates/{path.relative_to(package).as_posix()} (standardmallen)"
+        return None
+
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        place = where(error.filename or "") or f"templates/{error.name}"
+        detail = f'(Jinja säger på engelska: "{error.message}")'
+        return Problem(place, error.lineno, f"mallen går inte att läsa {detail}")
+    found: tuple[str, int] | None = None
+    tb = error.__traceback__
+    while tb is not None:
+        template = where(tb.tb_frame.f_code.co_filename)
+        if template is not None:
+            found = (template, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    if isinstance(error, jinja2.exceptions.SecurityError):
+        message = "mallen försöker nå något som mallar inte får använda, och stoppades"
+    elif isinstance(error, TemplateTooBig):
+        message = str(error)
+    elif isinstance(error, OverflowError) and "MAX_RANGE" in str(error):
+        message = f"range() ger för många tal (högst {MAX_RANGE:_}): gör det mindre"
+        message = message.replace("_", "\N{NO-BREAK SPACE}")
+    elif isinstance(error, jinja2.TemplateNotFound):
+        message = f'mallen "{error.name}" finns inte'
+    else:
+        message = f"mallen går inte att rendera: {type(error).__name__}: {str(error)[:200]}"
+    return Problem(found[0], found[1], message)
+
+
+def datum(value: dt.date | dt.datetime) -> str:
+    """Return a Swedish date such as '14 mars 2022'."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return _swedish(day, "d MMMM y")
+
+
+@lru_cache(maxsize=4096)
+def _swedish(day: dt.date, pattern: str) -> str:
+    """Return babel's Swedish date (kept: an archive shows the same dates many times)."""
+    from babel.dates import format_date
+
+    return str(format_date(day, pattern, locale="sv"))
+
+
+def when(item: Item) -> str:
+    """Return an event's day and time in Swedish: 'torsdag 21 april 2022 kl. 09.00–12.00'."""
+    assert item.start is not None
+    text = _swedish(item.start.date(), "EEEE d MMMM y")
+    time = f"kl. {item.start:%H.%M}"
+    if item.end and item.end.date() == item.start.date():
+        time += f"–{item.end:%H.%M}"
+    elif item.end:
+        time += f" till {_swedish(item.end.date(), 'd MMMM y')} kl. {item.end:%H.%M}"
+    return f"{text} {time}"
+
+
+def email_body(markup: Markup) -> SafeHTML:
+    """Return a Markup's HTML for the email: every image with an integer width."""
+    return SafeHTML(sized_images(markup.html, markup.assets, EMAIL_CONTENT_WIDTH))
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something a reader can do with an item: one link, the same in every output."""
+
+    kind: str  # "register", "read" or "calendar"
+    label: str  # what the link says
+    url: str  # absolute
+    button: bool  # the item's main action, shown as a button
+    name: str = ""  # what a screen reader says: the label, then the item it belongs to
+
+
+def actions(site: Site, item: Item) -> tuple[Action, ...]:
+    """Return an item's actions in order: register, read more, add to the calendar.
+
+    The email, its text part, the web page and the feeds all show these, so a link in
+    the front matter reaches every output. The first of them is the button. Each one's
+    name starts with its label and says which item it belongs to (WCAG 2.4.4, 2.5.3), as
+    "Läs mer" may appear several times in an issue with different targets.
+    """
+    found = []
+    if item.registration:
+        found.append(("register", REGISTER, item.registration))
+    if item.link:
+        found.append(("read", READ_MORE, item.link))
+    if item.is_event:
+        found.append(("calendar", ADD_TO_CALENDAR, ics_url(site, item)))
+    return tuple(
+        Action(kind, label, url, index == 0 and kind != "calendar", f"{label}: {item.title}")
+        for index, (kind, label, url) in enumerate(found)
+    )
+
+
+def host_of(url: str) -> str:
+    """Return the host name of an absolute URL ("www.example.se"), or the URL itself."""
+    host = urlsplit(url).hostname
+    return host or url
+
+
+def campaign_boxes(issue: Issue) -> dict[str, tuple[str, ...]]:
+    """Return, per item slug, the campaigns whose standing box follows it (once per issue)."""
+    shown: set[str] = set()
+    boxes: dict[str, tuple[str, ...]] = {}
+    for item in issue.news + issue.events:
+        new = tuple(c for c in item.campaigns if c not in shown)
+        shown.update(new)
+        if new:
+            boxes[item.slug] = new
+    return boxes
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A campaign's badge on an item: its name in its colour, linking to its page."""
+
+    slug: str
+    name: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item as every medium shows it, worked out once per issue (IssueView)."""
+
+    item: Item
+    badges: tuple[Badge, ...]
+    names: str  # its campaigns' names: "Svartsjuka är inte romantiskt, Välj att sluta"
+    color: str  # its button's colour: its first campaign's, or the accent
+    actions: tuple[Action, ...]
+    boxes: tuple[Campaign, ...]  # the campaigns whose standing box follows it
+    when: str  # an event's day and time in Swedish ("" for news)
+    image_width: int  # the width of its image in the email
+
+
+@dataclass(frozen=True)
+class Footer:
+    """The email's footer, the same in its HTML and its text."""
+
+    lines: tuple[str, ...]  # support lines, e.g. Kvinnofridslinjen
+    sender: str
+    postal: str
+    contact: str  # the address replies go to
+    reason: str  # why the recipient gets the newsletter
+    unsubscribe_url: str
+    web_url: str
+    privacy_url: str  # the subscription service's privacy notice ("" without a service)
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """What the three issue templates (email MJML, email text, web page) show, in order.
+
+    Each medium has partials with the same names for the same parts (email/_parts.mjml,
+    email/_parts.txt, web/_parts.html: `_contents`, `_item`, `_event`, `_campaign`,
+    `_footer`): a new thing on an item is one field here and one line per medium.
+    """
+
+    issue: Issue
+    news: tuple[Entry, ...]
+    events: tuple[Entry, ...]
+    web_url: str
+
+
+def issue_view(content: Content, issue: Issue) -> IssueView:
+    """Return the issue's view: every item's badges, actions, boxes and event facts."""
+    site, campaigns = content.site, content.campaigns
+    boxes = campaign_boxes(issue)
+
+    def entry(item: Item) -> Entry:
+        tagged = [campaigns[slug] for slug in item.campaigns]
+        return Entry(
+            item,
+            tuple(Badge(c.slug, c.name, c.color) for c in tagged),
+            ", ".join(c.name for c in tagged),
+            tagged[0].color if tagged else ACCENT,
+            actions(site, item),
+            tuple(campaigns[slug] for slug in boxes.get(item.slug, ())),
+            when(item) if item.is_event else "",
+            image_width(item),
+        )
+
+    return IssueView(
+        issue,
+        tuple(entry(i) for i in issue.news),
+        tuple(entry(i) for i in issue.events),
+        web_url(site, issue),
+    )
+
+
+def footer(site: Site, issue: Issue, unsubscribe_url: str | None) -> Footer:
+    """Return the email's footer (unsubscribe_url: the recipient's own, or the site's)."""
+    service = site.subscriptions
+    return Footer(
+        site.footer_lines,
+        site.sender_name,
+        site.postal,
+        site.reply_to or site.sender_address,
+        site.reason,
+        unsubscribe_url or site.unsubscribe_url,
+        web_url(site, issue),
+        urls.service_url(service.url, urls.PRIVACY_NOTICE) if service else "",
+    )
+
+
+def _context(content: Content, issue: Issue, unsubscribe_url: str | None) -> dict[str, Any]:
+    site = content.site
+    view = issue_view(content, issue)
+    return {
+        "site": site,
+        "issue": issue,
+        "view": view,
+        "footer": footer(site, issue, unsubscribe_url),
+        # Three invisible characters per step, until inbox previews (about 150
+        # characters) end with the preheader.
+        "preview_filler": max(0, (PREVIEW_LENGTH - len(issue.preheader)) // 3 + 1),
+        # What templates written before IssueView use (a content tree's own may)
+        "campaigns": content.campaigns,
+        "boxes": campaign_boxes(issue),
+        "color_of": lambda item: _entry_of(view, item).color,
+        "names": lambda item: _entry_of(view, item).names,
+        "web_url": view.web_url,
+        "ics_url": lambda item: ics_url(site, item),
+        "actions": lambda item: actions(site, item),
+        "image_width": image_width,
+        "unsubscribe_url": unsubscribe_url or site.unsubscribe_url,
+    }
+
+
+def _entry_of(view: IssueView, item: Item) -> Entry:
+    return next(e for e in view.news + view.events if e.item.slug == item.slug)
+
+
+def _page(site: Site, folder: str) -> dict[str, Any]:
+    """Return the context of a web page in folder: its links (and `depth`, for old templates)."""
+    links = urls.links(site, folder)
+    return {"links": links, "depth": links.up}
+
+
+@_reports_templates
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> str:
+    return env.get_template(template).render(context)
+
+
+def _web_context(content: Content, issue: Issue, context: dict[str, Any]) -> dict[str, Any]:
+    """Return an issue's context for its web page (which no recipient's own link reaches)."""
+    site = content.site
+    return (
+        context
+        | _page(site, issue.folder)
+        | {
+            "content": content,
+            "unsubscribe_url": site.unsubscribe_url,
+            "footer": footer(site, issue, None),
+        }
+    )
+
+
+def _tidy_mjml(mjml: str) -> str:
+    # The templates' indentation would otherwise travel in every message.
+    return GAPS.sub("> <", INDENT.sub("\n<", mjml))
+
+
+def _tidy_text(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def render_mjml(
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+) -> str:
+    """Return the issue's email as MJML."""
+    context = _context(content, issue, unsubscribe_url)
+    return _tidy_mjml(_render(env, "email/issue.mjml", context))
+
+
+def compile_mjml(mjml: str, css: str, timings: Timings | None = None) -> str:
+    """Return MJML compiled to HTML by MRML, with css inlined and the doctype kept."""
+    from mjml import mjml2html
+
+    with timed(timings, "mjml"):
+        # fonts={}: MRML would otherwise link Google Fonts for a font name it knows (privacy).
+        html = mjml2html(mjml, disable_comments=True, fonts={})
+    with timed(timings, "inlining"):
+        # Phone numbers become links before inlining, so they get the links' colour.
+        return inline_css(link_phones(html), css)
+
+
+def inline_css(html: str, css: str) -> str:
+    """Return html with css inlined by premailer.
+
+    MRML's own <style> blocks (resets, media queries, Outlook fixes) stay as they are:
+    inlining them would repeat the same declarations on every table cell.
+    """
+    from nyhetsbrev.build.inliner import inline
+
+    body = re.sub(r"^<!doctype html>", "", html, flags=re.IGNORECASE)
+    body = body.replace("<style", '<style data-premailer="ignore"')
+    inlined = inline(body, css)
+    inlined = re.sub(r"^<!doctype[^>]*>\s*", "", inlined, flags=re.IGNORECASE)
+    inlined = inlined.replace(' data-premailer="ignore"', "")
+    inlined = TEXT_BGCOLOR.sub(r"\1", inlined)  # premailer's copy of a badge's colour
+    # premailer writes "a:b; c:d"; every byte saved counts against Gmail's clipping.
+    inlined = STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), inlined)
+    return f"{DOCTYPE}\n{short_lines(inlined.strip())}\n"
+
+
+def short_lines(html: str, limit: int = 998) -> str:
+    """Return html with a line break before each block tag, and no line over limit bytes.
+
+    A relay that re-encodes the message as 8bit must keep lines within RFC 5322's 998
+    characters; a break between block tags, or for a space in text, changes nothing shown.
+    """
+    lines = []
+    for line in BLOCK_START.sub(">\n", html).split("\n"):
+        while len(line.encode()) > limit:
+            head = line.encode()[:limit].decode("utf-8", "ignore")  # whole characters
+            outside = TAG_SPAN.sub(lambda m: "x" * len(m.group(0)), head)  # no space in tags
+            cut = outside.rfind(" ")
+            if cut < 0:
+                break
+            lines.append(line[:cut])
+            line = line[cut + 1 :]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def image_width(item: Item) -> int:
+    """Return the width an item's image is shown at in the email: its own, at most 552 px."""
+    size = image_size(item.image_asset.source) if item.image_asset else None
+    return min(size[0], EMAIL_CONTENT_WIDTH) if size else EMAIL_CONTENT_WIDTH
+
+
+def image_heights(html: str, issue: Issue) -> str:
+    """Return html whose item images (MRML's height="auto") carry their height in pixels."""
+    sizes = {
+        item.image: size
+        for item in issue.news + issue.events
+        if item.image_asset and (size := image_size(item.image_asset.source))
+    }
+
+    def fix(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        src = re.search(r'\ssrc="([^"]*)"', tag)
+        width = re.search(r'\swidth="(\d+)"', tag)
+        size = sizes.get(htmllib.unescape(src.group(1))) if src else None
+        height = scaled_height(size, int(width.group(1))) if width else None
+        return tag.replace(' height="auto"', f' height="{height}"') if height else tag
+
+    return re.sub(r'<img\b[^>]*\sheight="auto"[^>]*>', fix, html)
+
+
+@_reports_templates
+def email_css(env: jinja2.Environment) -> str:
+    """Return the CSS that is inlined into the email (a content tree may override it)."""
+    return env.get_template("email/inline.css").render()
+
+
+def render_text(
+    env: jinja2.Environment, content: Content, issue: Issue, unsubscribe_url: str | None = None
+) -> str:
+    """Return the plain-text version: wrapped at 78 columns, every link as a full URL."""
+    return _tidy_text(_render(env, "email/issue.txt", _context(content, issue, unsubscribe_url)))
+
+
+def message(
+    site: Site,
+    issue: Issue,
+    html: str,
+    text: str,
+    *,
+    to: str | None = None,
+    unsubscribe_url: str | None = None,
+    subject_prefix: str = "",
+    message_id: str | None = None,
+) -> EmailMessage:
+    """Return the MIME message: text/plain first, text/html last, every header it needs."""
+    msg = EmailMessage(policy=headers.SMTP)  # email.policy.SMTP, each header folded once
+    sender = Address(site.sender_name, addr_spec=site.sender_address)
+    msg["From"] = sender
+    msg["To"] = to or sender
+    if site.reply_to:
+        msg["Reply-To"] = site.reply_to
+    msg["Subject"] = subject_prefix + issue.title
+    sent = dt.datetime.combine(issue.date, dt.time(SEND_HOUR), tzinfo=STOCKHOLM)
+    msg["Date"] = format_datetime(sent)
+    msg["Message-ID"] = message_id or f"<{issue.year}.{issue.id}@{site.host}>"
+    msg["List-Id"] = f"{site.title} <nyhetsbrev.{site.host}>"
+    msg["Archived-At"] = f"<{web_url(site, issue)}>"  # RFC 5064: the issue's web version
+    unsubscribe = unsubscribe_url or site.unsubscribe_url
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>, <mailto:{site.unsubscribe_mailto}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg["Content-Language"] = site.language  # after set_content(), which removes it
+    digest = hashlib.sha256((text + html).encode()).hexdigest()[:32]
+    msg.set_boundary(f"=_nyhetsbrev_{digest}")
+    return msg
+
+
+def render_web(env: jinja2.Environment, content: Content, issue: Issue) -> str:
+    """Return the issue's web version: semantic HTML with the archive's stylesheet."""
+    context = _web_context(content, issue, _context(content, issue, None))
+    return _render(env, "web/issue.html", context)
+
+
+@_reports_templates
+def render_archive(env: jinja2.Environment, content: Content) -> str:
+    """Return the archive home page: issues by year, newest first."""
+    years: dict[int, list[Issue]] = {}
+    for issue in sorted(content.issues, key=lambda i: (i.date, i.id), reverse=True):
+        years.setdefault(issue.year, []).append(issue)
+    site = content.site
+    return env.get_template("web/archive.html").render(
+        site=site,
+        content=content,
+        years=years,
+        **_page(site, ""),
+        accent=ACCENT,
+        campaigns=content.campaigns,
+    )
+
+
+@_reports_templates
+def render_campaign(env: jinja2.Environment, content: Content, campaign: Campaign) -> str:
+    """Return a campaign's page: its standing text, its items newest first, its feeds."""
+    site = content.site
+    items = sorted(
+        (i for i in content.items if campaign.slug in i.campaigns),
+        key=lambda i: (i.date, i.year, i.issue_id, i.slug),
+        reverse=True,
+    )
+    logo = (
+        campaign.logo
+        if isinstance(campaign.logo, str) or campaign.logo is None
+        else campaign.logo.url
+    )
+    return env.get_template("web/campaign.html").render(
+        site=site,
+        content=content,
+        campaign=campaign,
+        items=items,
+        logo=logo,
+        issue_titles={(i.year, i.id): i.title for i in content.issues},
+        **_page(site, urls.campaign_folder(campaign.slug)),
+        feed_base=urls.absolute(site, urls.campaign_feeds(campaign.slug)),  # for old templates
+        accent=ACCENT,
+    )
+
+
+def render_issue(
+    env: jinja2.Environment,
+    content: Content,
+    issue: Issue,
+    unsubscribe_url: str | None = None,
+    timings: Timings | None = None,
+) -> RenderedIssue:
+    """Return every output of one issue (timings, if given, gets the time per stage)."""
+    context = _context(content, issue, unsubscribe_url)  # its IssueView: once for all three
+    with timed(timings, "mjml"):
+        mjml = _tidy_mjml(_render(env, "email/issue.mjml", context))
+    html = image_heights(compile_mjml(mjml, email_css(env), timings), issue)
+    with timed(timings, "text"):
+        text = _tidy_text(_render(env, "email/issue.txt", context))
+    with timed(timings, "message"):
+        eml = message(content.site, issue, html, text, unsubscribe_url=unsubscribe_url).as_bytes()
+    with timed(timings, "web"):
+        web = _render(env, "web/issue.html", _web_context(content, issue, context))
+    return RenderedIssue(issue, mjml, html, text, eml, web)
+
+
+@lru_cache(maxsize=1)
+def stylesheet() -> str:
+    """Return the archive's stylesheet (the default one: a content tree cannot replace it)."""
+    return environment().get_template("web/style.css").render()

@@ -1,0 +1,1 @@
+"""The content tree read and checked: config, front matter, Markdown."""

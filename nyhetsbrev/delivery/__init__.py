@@ -1,0 +1,1 @@
+"""Issues to inboxes: the send policy, the ledger, SMTP, DKIM, bounces, records, the doctor."""

@@ -1,0 +1,1 @@
+"""Who receives an issue: list files, the register, its tokens, the `subscribers` commands."""
