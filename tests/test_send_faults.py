@@ -305,7 +305,7 @@ def test_a_line_break_in_a_to_address_is_refused(tree, faulty, run):
 
 DIE_AFTER_REPLY = """
 import os, sys
-from nyhetsbrev import send
+from nyhetsbrev.delivery import send
 target, deliver = sys.argv[1], send.deliver
 
 def dying(conn, sender, to, data, **hooks):
