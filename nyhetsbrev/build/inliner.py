@@ -18,6 +18,19 @@ from typing import Any
 
 from premailer import Premailer
 
+# How the email is inlined: no network, no validation, classes and !important kept, and
+# width/height left to the template (MRML writes them as attributes already).
+OPTIONS: dict[str, Any] = {
+    "disable_validation": True,
+    "keep_style_tags": False,
+    "remove_classes": False,
+    "strip_important": False,
+    "disable_link_rewrites": True,
+    "allow_network": False,
+    "cssutils_logging_level": logging.CRITICAL,
+    "cache_css_parsing": True,
+    "disable_basic_attributes": ["width", "height"],
+}
 KEPT_CSS = 16  # distinct CSS texts whose rules are kept (one per content tree, in practice)
 
 _rules: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
@@ -60,17 +73,6 @@ def inline(body: str, css: str) -> str:
     """Return premailer's transform of body (without a doctype) with css inlined."""
     return str(
         _Premailer(
-            body,
-            css_text=css,
-            disable_validation=True,
-            keep_style_tags=False,
-            remove_classes=False,
-            strip_important=False,
-            disable_link_rewrites=True,
-            allow_network=False,
-            cssutils_logging_level=logging.CRITICAL,
-            cache_css_parsing=True,
-            disable_basic_attributes=["width", "height"],
-            align_floating_images=may_float(body, css),
+            body, css_text=css, align_floating_images=may_float(body, css), **OPTIONS
         ).transform(pretty_print=False)
     )

@@ -29,13 +29,13 @@ import pickle
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path, PosixPath
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from nyhetsbrev import errors
-from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack
+from nyhetsbrev.build import search_index
+from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack, write_quietly
 from nyhetsbrev.content import load, models
 from nyhetsbrev.content.check import CheckIssue
 from nyhetsbrev.content.load import RawIssue, ReadIssue
@@ -172,7 +172,7 @@ class Memo:
         if self.folder is None:
             return
         self.used.add(key)
-        _write(self.folder / key, pack(key, [dumps(value)]))
+        write_quietly(self.folder / key, pack(key, [dumps(value)]))
 
     def read_issue(self, read: ReadIssue) -> ReadIssue:
         """Wrap load's read of one issue folder: unchanged folders come from here."""
@@ -261,30 +261,11 @@ def _is(found: Any, first: type, second: type) -> bool:
     )
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write path whole or not at all, quietly nothing on any error (a cache may fail)."""
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".ny-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        return
-
-
 # The whole build -------------------------------------------------------------------------
 
 # Everything of the content root that a build reads, besides files that outputs copy
 # (recorded with each build: the site's logo may lie anywhere in the root).
 INPUTS = ("newsletter.toml", "campaigns", "newsletters", "templates", "arkiv")
-PAGEFIND_CONFIGS = ("pagefind.toml", "pagefind.yml", "pagefind.yaml", "pagefind.json")
 
 
 def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
@@ -293,18 +274,7 @@ def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
     h = hashlib.sha256(b"build\0" + fingerprint().encode() + b"\0" + options.encode())
     h.update(b"\0" + os.fsencode(root) + b"\0" + os.fsencode(out) + b"\0")
     h.update(dt.datetime.now(STOCKHOLM).date().isoformat().encode())  # the statement's age
-    for name in ("pagefind", "pagefind_bin"):
-        try:
-            h.update(f"\0{name}={metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            h.update(f"\0{name}=-".encode())
-    for config in PAGEFIND_CONFIGS:
-        path = Path.cwd() / config
-        h.update(b"\0" + config.encode() + b"\0")
-        h.update(path.read_bytes() if path.is_file() else b"-")
-    for name, value in sorted(os.environ.items()):
-        if name.upper().startswith("PAGEFIND"):
-            h.update(f"\0{name}={value}".encode())
+    search_index.add_setup(h)
     for name in INPUTS:
         path = root / name
         h.update(b"\0input\0" + name.encode() + b"\0")
@@ -465,7 +435,7 @@ class BuildRecord:
         if listing is None or with_sources is None:
             return
         key = f"{before}.{with_sources}"
-        _write(self.path, pack(key, [dumps(sources), listing, dumps(result)]))
+        write_quietly(self.path, pack(key, [dumps(sources), listing, dumps(result)]))
 
 
 def outside_inputs(root: Path, source: Path) -> bool:

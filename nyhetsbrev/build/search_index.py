@@ -51,9 +51,9 @@ def _count(site: Path) -> int:
     return sum(1 for p in (site / FOLDER).rglob("*") if p.is_file())
 
 
-def _key(site: Path) -> str:
-    """Return the digest of everything Pagefind's output is made from."""
-    h = hashlib.sha256(b"pagefind-index 1")
+def add_setup(h: hashlib._Hash) -> None:
+    """Add what Pagefind's output depends on besides the pages: its version, its config
+    files and PAGEFIND_ environment variables."""
     for name in ("pagefind", "pagefind_bin"):
         try:
             h.update(f"\0{name}={metadata.version(name)}".encode())
@@ -66,6 +66,12 @@ def _key(site: Path) -> str:
     for name, value in sorted(os.environ.items()):
         if name.upper().startswith("PAGEFIND"):
             h.update(f"\0{name}={value}".encode())
+
+
+def _key(site: Path) -> str:
+    """Return the digest of everything Pagefind's output is made from."""
+    h = hashlib.sha256(b"pagefind-index 1")
+    add_setup(h)
     for path in sorted(site.glob(PAGES)):
         if path.is_file():
             h.update(b"\0" + path.relative_to(site).as_posix().encode() + b"\0")

@@ -555,8 +555,11 @@ def sized_images(html: str, assets: tuple[Asset, ...], max_width: int) -> str:
     return IMG.sub(fix, html)
 
 
-def wrap(text: str, width: int = 78) -> str:
-    """Wrap plain text to width, keeping list markers as hanging indents and URLs whole."""
+def wrap(text: str, width: int = 78, shortcut: bool = True) -> str:
+    """Wrap plain text to width, keeping list markers as hanging indents and URLs whole.
+
+    shortcut=False sends every line through textwrap (the tests compare the two).
+    """
     out: list[str] = []
     for line in text.split("\n"):
         if not line.strip():
@@ -566,7 +569,7 @@ def wrap(text: str, width: int = 78) -> str:
         match = re.match(r"(?:> )*(?:\s*(?:- |\d+\. ))?", line)
         lead = match.group() if match else ""
         body = line[len(lead) :]
-        if len(line) <= width and body.isprintable() and body.strip(" ") == body != "":
+        if shortcut and len(line) <= width and body.isprintable() and body.strip(" ") == body != "":
             out.append(line)  # what textwrap returns for a line that fits, without its work
             continue
         indent = re.sub(r"[^>\s]", " ", lead)
