@@ -24,11 +24,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nyhetsbrev import __version__
 from nyhetsbrev.build.publish import replace_file
-from nyhetsbrev.build.render import RenderedIssue
 from nyhetsbrev.content.models import Asset, Content, Issue
+
+if TYPE_CHECKING:  # render imports the template and email libraries: not for a build record
+    from nyhetsbrev.build.render import RenderedIssue
 
 FORMAT = b"1"
 MAGIC = b"nyhetsbrev-cache"
@@ -142,6 +145,8 @@ class BuildCache:
             return None
         mjml, html, text, eml, web = fields
         try:
+            from nyhetsbrev.build.render import RenderedIssue
+
             return RenderedIssue(
                 issue, mjml.decode(), html.decode(), text.decode(), eml, web.decode()
             )

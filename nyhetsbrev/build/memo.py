@@ -30,17 +30,19 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from nyhetsbrev import errors
 from nyhetsbrev.build import search_index
 from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack, write_quietly
 from nyhetsbrev.content import load, models
-from nyhetsbrev.content.check import CheckIssue
 from nyhetsbrev.content.load import RawIssue, ReadIssue
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Site
 from nyhetsbrev.errors import Problem
+
+if TYPE_CHECKING:  # check imports Markdown and more, which a build with nothing to do skips
+    from nyhetsbrev.content.check import CheckIssue
 
 # Only these are built when an entry is read: the frozen value classes, dates and paths.
 _VALUES = [
