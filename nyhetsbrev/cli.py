@@ -28,7 +28,7 @@ ROOT = click.option(
     help="Innehållets mapp (där newsletter.toml ligger).",
 )
 STRICT = click.option("--strict", is_flag=True, help="Räkna varningar som fel.")
-YEAR = click.argument("year", type=int, metavar="ÅR")
+YEAR = click.argument("year", type=click.IntRange(1900, 2999), metavar="ÅR")
 
 
 def _format(choices: list[str], default: str, help: str) -> Callable[[F], F]:

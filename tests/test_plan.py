@@ -218,3 +218,11 @@ def test_a_line_break_in_a_campaign_name_keeps_the_tables_whole(run, tree):
     assert len(rows) == 2 and all(line.endswith(" |") for line in rows)
     table = run("plan", "2022", "--root", tree).stdout.splitlines()
     assert table[2].startswith("2022-03") and table[3].startswith("2022-10")
+
+
+@pytest.mark.parametrize("year", ["0", "99999"])
+def test_a_year_no_plan_can_have_is_refused_in_swedish(run, tree, year):
+    # It used to be accepted and suggested `nyhetsbrev new issue 0-MM`.
+    result = run("plan", year, "--root", tree)
+    assert result.exit_code == 2
+    assert f"värdet {year} ska vara från och med 1900 till och med 2999" in result.stderr

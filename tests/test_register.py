@@ -244,3 +244,13 @@ def test_an_unreadable_register_is_a_swedish_error(site, run):
     assert result.stderr.startswith(
         ".nyhetsbrev/subscribers.sqlite: registret kan inte läsas eller skrivas ("
     )
+
+
+def test_one_imported_address_is_one_ny_not_one_nya(site, run):
+    listed = site / "en.csv"
+    listed.write_text("email;name\nen@example.se;En\n", "utf-8")
+    result = run("subscribers", "import", listed, "--root", site)
+    assert result.stdout == (
+        f"Importerade från {listed}: 1 ny, 0 fanns redan (deras status ändras inte), "
+        "0 raderade vägrades\n"
+    )

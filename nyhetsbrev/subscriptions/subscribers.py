@@ -17,6 +17,7 @@ from nyhetsbrev.content.load import relative
 from nyhetsbrev.content.models import Site, Subscriptions
 from nyhetsbrev.csvout import to_csv
 from nyhetsbrev.errors import NyhetsbrevError, Problem
+from nyhetsbrev.numerals import counted
 from nyhetsbrev.subscriptions import register as reg
 from nyhetsbrev.subscriptions import tokens
 from nyhetsbrev.subscriptions.recipients import Recipient, read_list, read_suppression
@@ -111,8 +112,9 @@ def import_file(site: Site, key: bytes, path: Path, shown: str) -> ImportReport:
 
 def import_lines(report: ImportReport, shown: str) -> list[str]:
     return [
-        f"Importerade från {shown}: {report.added} nya, {report.known} fanns redan "
-        f"(deras status ändras inte), {len(report.refused)} raderade vägrades"
+        f"Importerade från {shown}: {counted(report.added, 'ny', 'nya')}, {report.known} fanns "
+        "redan (deras status ändras inte), "
+        f"{counted(len(report.refused), 'raderad vägrades', 'raderade vägrades')}"
     ]
 
 
