@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,16 @@ def _tree_bytes(h: hashlib._Hash, folder: Path) -> None:
             h.update(b"\0unreadable")
 
 
+def _holds_link(folder: Path) -> bool:
+    """Return whether folder is or holds a symbolic link (anywhere below it)."""
+    if folder.is_symlink():
+        return True
+    for top, dirs, names in os.walk(folder):
+        if any(os.path.islink(os.path.join(top, name)) for name in (*dirs, *names)):
+            return True
+    return False
+
+
 def _file_digest(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
@@ -96,13 +107,16 @@ class BuildCache:
     def open(cls, content: Content) -> BuildCache:
         """Return the cache of content's root, with the keys' shared part computed."""
         root = content.site.root
+        templates = root / "templates"
+        if _holds_link(templates):
+            # The loader follows links, which the keys' walk does not: no cache at all.
+            return cls(None)
         h = hashlib.sha256(fingerprint().encode())
         try:
             h.update(b"\0config\0" + (root / "newsletter.toml").read_bytes())
         except OSError:
             h.update(b"\0config\0unreadable")
         h.update(b"\0templates\0")
-        templates = root / "templates"
         _tree_bytes(h, templates)
         h.update(b"\0site\0" + repr(content.site).encode())
         whole = b""
