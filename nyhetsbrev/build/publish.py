@@ -217,30 +217,36 @@ def output_lock(out: Path, wait: float | None = None) -> Iterator[None]:
     Only the holder may remove staging folders or swap the output: two builds into one
     folder would otherwise delete each other's staging. The kernel releases the lock when
     its process dies, so a killed build never blocks the next one. Waits up to wait seconds
-    (LOCK_WAIT), then raises PublishError.
+    (LOCK_WAIT), then raises PublishError. The holder removes the file when it is done.
     """
     out = out.resolve()
     lock = out.parent / f".{out.name}.lock"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        raise PublishError(f"{lock}: kan inte låsa utmappen: {reason(e)}") from e
-    try:
-        deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # The holder before may have removed the file just now: then lock the new one.
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
                 break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise PublishError(
-                        f"{out}: ett annat bygge skriver redan till mappen: "
-                        "vänta tills det är klart och bygg sedan igen"
-                    ) from None
-                time.sleep(0.05)
+        except (BlockingIOError, FileNotFoundError):
+            pass
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            raise PublishError(
+                f"{out}: ett annat bygge skriver redan till mappen: "
+                "vänta tills det är klart och bygg sedan igen"
+            )
+        time.sleep(0.05)
+    try:
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
         os.close(fd)  # releases the lock
 
 
