@@ -6,7 +6,8 @@ itself (its code, its templates and the versions of the libraries that render), 
 content tree's templates/ and newsletter.toml, the checked site settings, the issue with its
 items, the campaigns it shows and the files of its images. When the content tree overrides a
 template, a template can reach every issue and campaign, so then the whole content is in
-every key.
+every key. A templates/ holding a symbolic link turns the cache off: the loader follows
+links, which the keys' walk does not.
 
 The cache lives in the content root's .nyhetsbrev/cache/ (never in the output). An entry
 that is missing, unreadable, truncated, altered or written by another version is ignored

@@ -15,6 +15,8 @@ Entries are pickles read with an unpickler that builds nothing but the tool's ow
 classes, dates and paths (no function is ever called by name), after their SHA-256 and the
 tool's fingerprint have been checked (nyhetsbrev.build.cache's entry format). An entry that is
 missing, unreadable, altered or from another version is ignored and the work done again.
+Anyone who can write the root can write a whole entry, so what one holds is then checked
+like input (valid): its types, its assets' files inside the root, its size.
 A folder holding a symbolic link is never cached: its files are always read.
 """
 
