@@ -6,7 +6,8 @@ itself (its code, its templates and the versions of the libraries that render), 
 content tree's templates/ and newsletter.toml, the checked site settings, the issue with its
 items, the campaigns it shows and the files of its images. When the content tree overrides a
 template, a template can reach every issue and campaign, so then the whole content is in
-every key.
+every key. A templates/ holding a symbolic link turns the cache off: the loader follows
+links, which the keys' walk does not.
 
 The cache lives in the content root's .nyhetsbrev/cache/ (never in the output). An entry
 that is missing, unreadable, truncated, altered or written by another version is ignored
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -76,6 +78,16 @@ def _tree_bytes(h: hashlib._Hash, folder: Path) -> None:
             h.update(b"\0unreadable")
 
 
+def _holds_link(folder: Path) -> bool:
+    """Return whether folder is or holds a symbolic link (anywhere below it)."""
+    if folder.is_symlink():
+        return True
+    for top, dirs, names in os.walk(folder):
+        if any(os.path.islink(os.path.join(top, name)) for name in (*dirs, *names)):
+            return True
+    return False
+
+
 def _file_digest(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
@@ -96,13 +108,16 @@ class BuildCache:
     def open(cls, content: Content) -> BuildCache:
         """Return the cache of content's root, with the keys' shared part computed."""
         root = content.site.root
+        templates = root / "templates"
+        if _holds_link(templates):
+            # The loader follows links, which the keys' walk does not: no cache at all.
+            return cls(None)
         h = hashlib.sha256(fingerprint().encode())
         try:
             h.update(b"\0config\0" + (root / "newsletter.toml").read_bytes())
         except OSError:
             h.update(b"\0config\0unreadable")
         h.update(b"\0templates\0")
-        templates = root / "templates"
         _tree_bytes(h, templates)
         h.update(b"\0site\0" + repr(content.site).encode())
         whole = b""

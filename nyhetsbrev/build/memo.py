@@ -15,6 +15,8 @@ Entries are pickles read with an unpickler that builds nothing but the tool's ow
 classes, dates and paths (no function is ever called by name), after their SHA-256 and the
 tool's fingerprint have been checked (nyhetsbrev.build.cache's entry format). An entry that is
 missing, unreadable, altered or from another version is ignored and the work done again.
+Anyone who can write the root can write a whole entry, so what one holds is then checked
+like input (valid): its types, its assets' files inside the root, its size.
 A folder holding a symbolic link is never cached: its files are always read.
 """
 
@@ -22,11 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import os
 import pickle
 import stat
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
@@ -96,6 +101,115 @@ def loads(data: bytes) -> Any:
         raise ValueError("not an entry") from e
 
 
+# An entry is read only up to this size, and its value walked only up to this many parts
+# and this depth: a hand-made entry can share one tuple so that it unfolds without end.
+MAX_ENTRY = 4 * 1024 * 1024
+MAX_PARTS = 500_000
+MAX_DEPTH = 40
+
+
+class _Invalid(Exception):
+    pass
+
+
+def valid(value: Any, hint: Any, root: Path) -> bool:
+    """Return whether an unpickled value has the types its classes declare (hint: the
+    expected type), every asset's file lies in root and goes to a place in the output,
+    and it is of a sane size. Anyone who can write the root can write an entry: it is
+    checked like input, and whatever fails is a cache miss."""
+    budget = [MAX_PARTS]
+    try:
+        _check(value, hint, root.resolve(), budget, 0)
+    except Exception:  # _Invalid, RecursionError, anything a strange value raises
+        return False
+    return True
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check(value: Any, hint: Any, root: Path, budget: list[int], depth: int) -> None:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise _Invalid
+    depth += 1
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        _check_any(value, root, budget, depth)
+    elif hint is None or hint is type(None):
+        if value is not None:
+            raise _Invalid
+    elif origin is typing.Union or origin is types.UnionType:
+        for arm in args:
+            try:
+                _check(value, arm, root, budget, depth)
+                return
+            except _Invalid:
+                continue
+        raise _Invalid
+    elif origin is typing.Literal:
+        if value not in args:
+            raise _Invalid
+    elif origin in (tuple, list, set, frozenset):
+        if type(value) is not origin:
+            raise _Invalid
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                raise _Invalid
+            for part, arm in zip(value, args, strict=True):
+                _check(part, arm, root, budget, depth)
+            return
+        for part in value:
+            _check(part, args[0] if args else Any, root, budget, depth)
+    elif origin is dict:
+        if type(value) is not dict:
+            raise _Invalid
+        for k, v in value.items():
+            _check(k, args[0] if args else Any, root, budget, depth)
+            _check(v, args[1] if args else Any, root, budget, depth)
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if type(value) is not hint:
+            raise _Invalid
+        hints = _hints(cast(type, hint))
+        for f in dataclasses.fields(hint):
+            _check(getattr(value, f.name), hints.get(f.name, Any), root, budget, depth)
+        if isinstance(value, models.Asset) and not _inside(value, root):
+            raise _Invalid
+    elif hint is Path or hint is PosixPath:
+        if type(value) is not PosixPath:
+            raise _Invalid
+    elif isinstance(hint, type):
+        if not isinstance(value, hint):
+            raise _Invalid
+    else:
+        _check_any(value, root, budget, depth)
+
+
+def _check_any(value: Any, root: Path, budget: list[int], depth: int) -> None:
+    """Walk a value of no declared type (front matter): its size and its assets count."""
+    if isinstance(value, (tuple, list, set, frozenset)):
+        for part in value:
+            _check(part, Any, root, budget, depth)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check(k, Any, root, budget, depth)
+            _check(v, Any, root, budget, depth)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _check(value, type(value), root, budget, depth)
+
+
+def _inside(asset: models.Asset, root: Path) -> bool:
+    """Return whether an asset's file lies in root and its place in the output is relative."""
+    target = PosixPath(asset.target)
+    return (
+        asset.source.resolve().is_relative_to(root)
+        and not target.is_absolute()
+        and ".." not in target.parts
+    )
+
+
 def _folder_digest(root: Path, folder: Path) -> str | None:
     """Return the digest of a folder's files (names and bytes), None if it holds a link."""
     if folder.is_symlink() or folder.resolve() != folder:
@@ -154,21 +268,26 @@ class Memo:
     def open(cls, root: Path) -> Memo:
         return cls(root.resolve() / FOLDER / "checked")
 
-    def _get(self, key: str) -> Any:
+    def _get(self, key: str, hint: Any = Any) -> Any:
+        """Return the value under key if it is of type hint (see valid), else None."""
         if self.folder is None:
             return None
         self.used.add(key)
         try:
-            data = (self.folder / key).read_bytes()
+            with (self.folder / key).open("rb") as f:
+                data = f.read(MAX_ENTRY + 1)
         except OSError:
+            return None
+        if len(data) > MAX_ENTRY:
             return None
         fields = unpack(data, key, 1)
         if fields is None:
             return None
         try:
-            return loads(fields[0])
+            value = loads(fields[0])
         except ValueError:
             return None
+        return value if valid(value, hint, self.folder.parents[2]) else None
 
     def _put(self, key: str, value: object) -> None:
         if self.folder is None:
@@ -184,8 +303,8 @@ class Memo:
             if digest is None:
                 return read(root, folder, problems)
             key = "load-" + digest
-            found = self._get(key)
-            if _is(found, RawIssue, list) and all(isinstance(p, Problem) for p in found[1]):
+            found = self._get(key, tuple[RawIssue, list[Problem]])
+            if found is not None:
                 raw, added = found
                 if raw.folder == folder:
                     self.digests[folder] = digest
@@ -223,14 +342,8 @@ class Memo:
             if digest is None:
                 return check(raw, site, names, problems)
             key = "check-" + hashlib.sha256(common(site, names) + digest.encode()).hexdigest()
-            found = self._get(key)
-            if (
-                isinstance(found, tuple)
-                and len(found) == 2
-                and (found[0] is None or isinstance(found[0], Issue))
-                and isinstance(found[1], list)
-                and all(isinstance(p, Problem) for p in found[1])
-            ):
+            found = self._get(key, tuple[Issue | None, list[Problem]])
+            if found is not None:
                 issue, added = found
                 problems += added
                 return cast("Issue | None", issue)
@@ -252,15 +365,6 @@ class Memo:
                     path.unlink(missing_ok=True)
         except OSError:
             return
-
-
-def _is(found: Any, first: type, second: type) -> bool:
-    return (
-        isinstance(found, tuple)
-        and len(found) == 2
-        and isinstance(found[0], first)
-        and isinstance(found[1], second)
-    )
 
 
 # The whole build -------------------------------------------------------------------------
@@ -407,17 +511,8 @@ class BuildRecord:
             found = loads(fields[2])
         except ValueError:
             return None
-        if (
-            isinstance(found, tuple)
-            and len(found) == 4
-            and isinstance(found[0], Content)
-            and isinstance(found[1], list)
-            and all(isinstance(p, Problem) for p in found[1])
-            and isinstance(found[2], tuple)
-            and all(isinstance(i, Issue) for i in found[2])
-            and isinstance(found[3], int)
-        ):
-            return found
+        if valid(found, tuple[Content, list[Problem], tuple[Issue, ...], int], self.root):
+            return cast(Published, found)
         return None
 
     def keep(self, before: str | None, copied: list[tuple[str, Path]], result: Published) -> None:

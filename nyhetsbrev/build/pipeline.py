@@ -16,7 +16,14 @@ from nyhetsbrev.build.feeds import feed_files
 from nyhetsbrev.build.lint import body_lints, documents, lint, lint_campaign, lint_issue
 from nyhetsbrev.build.memo import BuildRecord, Memo, outside_inputs
 from nyhetsbrev.build.parallel import render_parallel, workers_for
-from nyhetsbrev.build.publish import Output, PublishError, publish, remove_leftovers, unsafe_output
+from nyhetsbrev.build.publish import (
+    Output,
+    PublishError,
+    output_lock,
+    publish,
+    remove_leftovers,
+    unsafe_output,
+)
 from nyhetsbrev.build.render import (
     RenderedIssue,
     render_archive,
@@ -190,6 +197,18 @@ def build(
     """
     if problem := unsafe_output(root, out):
         raise PublishError(problem)
+    with output_lock(out):  # one build at a time into out: it removes leftover staging
+        return _build(root, out, strict, emit_mjml, timings, use_cache)
+
+
+def _build(
+    root: Path,
+    out: Path,
+    strict: bool,
+    emit_mjml: bool,
+    timings: Timings | None,
+    use_cache: bool,
+) -> tuple[Checked, int]:
     record = BuildRecord.open(root, out, f"{strict} {emit_mjml}") if use_cache else None
     before = None
     if record is not None:

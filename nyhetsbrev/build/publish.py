@@ -6,11 +6,14 @@ change keep their old modification time, so web servers' conditional GETs keep w
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from nyhetsbrev import urls
@@ -91,6 +94,7 @@ REASONS = {
     errno.EPERM: "mappen får inte ändras (skrivskyddad?): välj en annan mapp med --out",
     errno.ENOTDIR: "en del av sökvägen är en fil, inte en mapp",
     errno.EEXIST: "det finns en fil där en mapp behövs",
+    errno.ENOENT: "en fil eller mapp som bygget skrev försvann under bygget",
 }
 
 
@@ -203,8 +207,51 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(errno, os.strerror(errno), str(b))
 
 
+LOCK_WAIT = 3.0  # seconds a build waits for another build into the same output
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold the output's lock (a file ".OUT.lock" beside it) while the block runs.
+
+    Only the holder may remove staging folders or swap the output: two builds into one
+    folder would otherwise delete each other's staging. The kernel releases the lock when
+    its process dies, so a killed build never blocks the next one. Waits up to wait seconds
+    (LOCK_WAIT), then raises PublishError. The holder removes the file when it is done.
+    """
+    out = out.resolve()
+    lock = out.parent / f".{out.name}.lock"
+    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise PublishError(f"{out}: kan inte skriva utdata: {reason(e)}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # The holder before may have removed the file just now: then lock the new one.
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except (BlockingIOError, FileNotFoundError):
+            pass
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            raise PublishError(
+                f"{out}: ett annat bygge skriver redan till mappen: "
+                "vänta tills det är klart och bygg sedan igen"
+            )
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)  # releases the lock
+
+
 def remove_leftovers(out: Path) -> None:
-    """Remove staging folders that a killed build left beside out."""
+    """Remove staging folders that a killed build left beside out (only under output_lock)."""
     for path in out.parent.glob(f".{out.name}-ny-*"):
         shutil.rmtree(path, ignore_errors=True)
 
