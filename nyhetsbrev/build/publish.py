@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nyhetsbrev import urls
 from nyhetsbrev.errors import NyhetsbrevError
@@ -108,6 +108,11 @@ def _write_all(staging: Path, files: Iterable[Output], previous: Path | None = N
                 f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)"
             )
         written.add(rel)
+        parts = PurePosixPath(rel).parts
+        if not parts or parts[0] == "/" or ".." in parts or "\\" in rel:
+            # Every path comes from the build, but a setting or a template might shape
+            # one: nothing is ever written outside the output folder.
+            raise PublishError(f"{rel}: filen skulle hamna utanför utmappen och skrivs inte")
         target = staging / rel
         if target.parent not in folders:  # one mkdir per folder, not per file
             target.parent.mkdir(parents=True, exist_ok=True)
