@@ -379,11 +379,13 @@ def test_publish_never_writes_outside_the_output(tmp_path, rel):
 
 
 def limited_build(tree: Path, seconds: int | None = None) -> subprocess.CompletedProcess[str]:
-    """Build in a child process with at most 1 GB of memory, killed after two minutes."""
+    """Build in a child process with at most 350 MB of address space (below the 400 MB
+    test_hostile_outputs allows its children, which counts every child), killed after two
+    minutes."""
     import resource
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        resource.setrlimit(resource.RLIMIT_AS, (350 * 2**20, 350 * 2**20))
 
     setup = f"render.MAX_SECONDS = {seconds}" if seconds else "pass"
     code = f"from nyhetsbrev.build import render\n{setup}\nfrom nyhetsbrev.cli import cli\ncli()"

@@ -14,7 +14,7 @@ import re
 import signal
 import string
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -23,12 +23,12 @@ from email.utils import format_datetime
 from functools import lru_cache, wraps
 from pathlib import Path, PurePath
 from types import ModuleType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
-from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, safe_range
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from nyhetsbrev import urls
@@ -175,7 +175,7 @@ class _TimedTemplate(jinja2.Template):
         parts: list[str] = []
         size = 0
         with _time_limit():
-            pieces = self.generate(*args, **kwargs)
+            pieces = cast(Generator[str, None, None], self.generate(*args, **kwargs))
             for piece in pieces:
                 size += len(piece)
                 if size > MAX_OUTPUT:
@@ -250,8 +250,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         """Refuse huge numbers and texts as arguments, and format() with a huge width:
-        each could make a value too big to hold. A macro of the templates is exempt."""
-        if not isinstance(__obj, jinja2.runtime.Macro):
+        each could make a value too big to hold. A macro of the templates is exempt, and
+        range(), which the sandbox limits itself (with its own message)."""
+        if not isinstance(__obj, jinja2.runtime.Macro) and __obj is not safe_range:
             _check_arguments(args, kwargs)
             method = getattr(__obj, "__wrapped__", __obj)  # str.format, wrapped by the sandbox
             text = getattr(method, "__self__", None)
