@@ -283,3 +283,195 @@ def test_a_language_tag_is_accepted(run, tree, language):
     edit(tree, "newsletter.toml", 'language = "sv"', f'language = "{language}"')
     result = run("check", "--root", tree)
     assert result.exit_code == 0, result.output
+
+
+# -- 10. [footer] logo stays inside the root and the output, and is an inert image ------
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
+
+
+def with_logo(tree: Path, logo: str) -> None:
+    """Set [footer] logo (line 18 of newsletter.toml) and its alt text."""
+    edit(
+        tree, "newsletter.toml", "[footer]\n", f'[footer]\nlogo = "{logo}"\nlogo_alt = "Logotyp"\n'
+    )
+
+
+def test_a_logo_outside_the_root_is_neither_read_nor_written(run, tree):
+    secret = tree.parent / "hemligt"
+    secret.mkdir()
+    (secret / "logo.png").write_bytes(PNG)
+    with_logo(tree, "../hemligt/logo.png")
+    out = tree.parent / "djup" / "ut"
+    result = run("build", "--root", tree, "--out", out)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        'newsletter.toml:18: [footer] logo "../hemligt/logo.png" ska vara en sökväg inom '
+        "innehållets mapp, som logotyp.png eller bilder/logotyp.png (utan / först och utan ..)\n"
+    )
+    assert not out.exists()
+    assert not (tree.parent / "djup" / "hemligt").exists()
+
+
+def test_an_absolute_logo_path_is_refused_in_swedish(run, tree):
+    (tree / "logo.png").write_bytes(PNG)
+    with_logo(tree, str(tree / "logo.png"))
+    assert fails(run, tree).startswith(
+        f'newsletter.toml:18: [footer] logo "{tree / "logo.png"}" ska vara en sökväg inom '
+    )
+
+
+def test_a_logo_that_links_out_of_the_root_is_refused(run, tree):
+    (tree.parent / "utanfor.png").write_bytes(PNG)
+    (tree / "logo.png").symlink_to(tree.parent / "utanfor.png")
+    with_logo(tree, "logo.png")
+    assert fails(run, tree) == (
+        'newsletter.toml:18: [footer] logo "logo.png" är en länk till en fil utanför '
+        "innehållets mapp: lägg bilden i mappen\n"
+    )
+
+
+def test_an_svg_logo_is_refused(run, tree):
+    (tree / "logo.svg").write_text('<svg onload="alert(1)"/>', "utf-8")
+    with_logo(tree, "logo.svg")
+    assert fails(run, tree) == (
+        'newsletter.toml:18: [footer] logo "logo.svg" får inte publiceras: logotypen ska vara '
+        "en bild (png, jpg, gif eller webp), eftersom andra filtyper (som svg) kan köra "
+        "skript på webbplatsen\n"
+    )
+
+
+def test_a_logo_that_is_no_real_image_is_refused(run, tree):
+    (tree / "logo.png").write_text("<script>alert(1)</script>", "utf-8")
+    with_logo(tree, "logo.png")
+    assert fails(run, tree) == (
+        'newsletter.toml:18: [footer] logo "logo.png" är ingen riktig PNG-bild: innehållet '
+        "stämmer inte med filändelsen .png\n"
+    )
+
+
+def test_a_logo_in_a_folder_of_the_root_is_published(run, tree):
+    (tree / "bilder").mkdir()
+    (tree / "bilder/logo.png").write_bytes(PNG)
+    with_logo(tree, "./bilder/logo.png")
+    out = tree.parent / "ut"
+    result = run("build", "--root", tree, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "bilder/logo.png").read_bytes() == PNG
+    assert 'src="bilder/logo.png"' in (out / "index.html").read_text("utf-8")
+
+
+@pytest.mark.parametrize("rel", ["../utanfor.txt", "/tmp/utanfor.txt", "a/../../utanfor.txt"])
+def test_publish_never_writes_outside_the_output(tmp_path, rel):
+    from nyhetsbrev.build.publish import PublishError, publish
+
+    out = tmp_path / "ut" / "public"
+    with pytest.raises(PublishError, match="filen skulle hamna utanför utmappen"):
+        publish(out, [("index.html", b"x"), (rel, b"hemligt")])
+    assert not (tmp_path / "ut" / "utanfor.txt").exists()
+    assert not (tmp_path / "utanfor.txt").exists()
+    assert not out.exists()
+    assert list((tmp_path / "ut").iterdir()) == []
+
+
+# -- 11. a template cannot exhaust memory or time without * or ** --------------------------
+
+
+def limited_build(tree: Path, seconds: int | None = None) -> subprocess.CompletedProcess[str]:
+    """Build in a child process with at most 350 MB of address space (below the 400 MB
+    test_hostile_outputs allows its children, which counts every child), killed after two
+    minutes."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (350 * 2**20, 350 * 2**20))
+
+    setup = f"render.MAX_SECONDS = {seconds}" if seconds else "pass"
+    code = f"from nyhetsbrev.build import render\n{setup}\nfrom nyhetsbrev.cli import cli\ncli()"
+    command = [sys.executable, "-c", code, "build", "--root", str(tree), "--out"]
+    return subprocess.run(
+        [*command, str(tree.parent / "ut")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "expression,message",
+    [
+        ("{{ 'a'|center(200000000) }}", "ett tal i anropet är för stort (mer än en miljon)"),
+        ("{{ '%0999999999d' % 1 }}", "uttrycket med % ber om en för stor bredd"),
+        ("{{ '%0999999999d'|format(1) }}", "format ber om en för stor bredd"),
+        ("{{ '{:0999999999}'.format(1) }}", "format() ber om en för stor bredd"),
+        ("{{ ('a'*1000)|replace('a','b'*1000000) }}", "en text i anropet är för lång"),
+        ("{{ range(300)|join('c'*1000000) }}", "en text i anropet är för lång"),
+        (
+            "{% set ns = namespace(s='x'*50000) %}{% for i in range(16) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+            "mallen behöver mer minne än datorn har",
+        ),
+        (
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            "mallen går för djupt",
+        ),
+    ],
+)
+def test_a_template_cannot_exhaust_memory(tree, expression, message):
+    override(tree, expression)
+    result = limited_build(tree)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"templates/web/meta.html:2: {message}"), result.stderr
+    assert not (tree.parent / "ut").exists()
+
+
+def test_a_page_too_big_names_the_override_that_makes_it(tree):
+    page = tree / "templates/web/archive.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(
+        '{% extends "web/base.html" %}\n{% block main %}\n'
+        "{% for i in range(30) %}{{ 'a'|center(999999) }}{% endfor %}\n{% endblock %}\n",
+        "utf-8",
+    )
+    result = limited_build(tree)
+    assert result.returncode == 1, result.stderr
+    assert re.fullmatch(
+        r"templates/web/archive\.html:\d: mallen skriver för mycket \(mer än tjugo miljoner "
+        r"tecken\): gör den mindre\n",
+        result.stderr,
+    ), result.stderr
+
+
+def test_a_template_too_deep_to_compile_is_named(tree):
+    override(tree, "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}")
+    result = limited_build(tree)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("templates/web/meta.html:1: mallen går för djupt"), (
+        result.stderr
+    )
+
+
+def test_a_template_that_runs_too_long_is_stopped(tree):
+    override(
+        tree, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    )
+    started = time.monotonic()
+    result = limited_build(tree, seconds=2)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        "templates/web/meta.html:2: mallen tog för lång tid (mer än 2 s): gör den enklare\n"
+    )
+    assert time.monotonic() - started < 60
+
+
+def test_ordinary_formatting_in_a_template_still_works(run, tree):
+    override(
+        tree, "<!-- {{ '%s-%03d' % ('a', 7) }} {{ '{:>4}'.format('b') }} {{ '%d'|format(5) }} -->"
+    )
+    result = run("build", "--root", tree, "--out", tree.parent / "ut")
+    assert result.exit_code == 0, result.output
+    assert "<!-- a-007    b 5 -->" in (tree.parent / "ut/index.html").read_text("utf-8")

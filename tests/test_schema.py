@@ -265,7 +265,7 @@ def test_each_required_setting_is_required(section, field):
 
 
 def test_a_companion_setting_is_required_with_the_one_it_describes(tmp_path):
-    (tmp_path / "logo.png").write_bytes(b"")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a logo must be a real image
     companions = [
         (s, f) for s, fields in schema.SETTINGS.items() for f in fields if f.required_with
     ]

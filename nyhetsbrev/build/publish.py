@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nyhetsbrev import urls
 from nyhetsbrev.errors import NyhetsbrevError
@@ -112,6 +112,11 @@ def _write_all(staging: Path, files: Iterable[Output], previous: Path | None = N
                 f"{rel}: två filer ska skrivas till samma plats (ett fel i mallarna?)"
             )
         written.add(rel)
+        parts = PurePosixPath(rel).parts
+        if not parts or parts[0] == "/" or ".." in parts or "\\" in rel:
+            # Every path comes from the build, but a setting or a template might shape
+            # one: nothing is ever written outside the output folder.
+            raise PublishError(f"{rel}: filen skulle hamna utanför utmappen och skrivs inte")
         target = staging / rel
         if target.parent not in folders:  # one mkdir per folder, not per file
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,11 @@ import hashlib
 import html as htmllib
 import os
 import re
-from collections.abc import Callable, Mapping
+import signal
+import string
+import threading
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -19,12 +23,12 @@ from email.utils import format_datetime
 from functools import lru_cache, wraps
 from pathlib import Path, PurePath
 from types import ModuleType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
 import jinja2
 from jinja2.loaders import split_template_path
-from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, safe_range
 from markupsafe import Markup as SafeHTML  # models.Markup is our own (html, text, assets)
 
 from nyhetsbrev import urls
@@ -106,6 +110,116 @@ def too_big(operator: str, left: Any, right: Any) -> bool:
     return False
 
 
+MAX_TEXT_ARGUMENT = 100_000  # characters of a text handed to a filter or method
+MAX_OUTPUT = 20_000_000  # characters one template may write (the archive is far below)
+MAX_SECONDS = 20  # wall-clock seconds one template may take to render
+FORMAT_NUMBER = re.compile(r"\d+")
+PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d*)(?:\.(\d*))?")
+
+
+class TemplateTooSlow(Exception):
+    """A template rendered longer than MAX_SECONDS (raised by the timer's signal)."""
+
+
+def _too_big_argument(value: Any) -> str:
+    """Return why value may not be handed to a filter or method ("" when it may)."""
+    if isinstance(value, int) and abs(value) > MAX_VALUE:
+        return "ett tal i anropet är för stort (mer än en miljon): gör det mindre"
+    if isinstance(value, str) and len(value) > MAX_TEXT_ARGUMENT:
+        return "en text i anropet är för lång (mer än hundratusen tecken): gör den kortare"
+    return ""
+
+
+def _wide_format(template: str, percent: bool) -> bool:
+    """Whether a format string asks for a width or precision above MAX_VALUE."""
+    if percent:
+        numbers = [n for spec in PERCENT_SPEC.findall(template) for n in spec if n]
+    else:
+        try:
+            specs = [spec or "" for _, _, spec, _ in string.Formatter().parse(template)]
+        except ValueError:
+            return False  # format() itself says what is wrong
+        numbers = [n for spec in specs for n in FORMAT_NUMBER.findall(spec)]
+    return any(len(n) > 7 or int(n) > MAX_VALUE for n in numbers)
+
+
+def _check_arguments(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        why = _too_big_argument(value)
+        if why:
+            raise TemplateTooBig(why)
+
+
+def _capped_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a filter so that its arguments (not the value filtered) are checked first."""
+    skip = 1 if getattr(function, "jinja_pass_arg", None) is None else 2
+
+    @wraps(function)  # keeps jinja_pass_arg (pass_context and the like)
+    def capped(*args: Any, **kwargs: Any) -> Any:
+        _check_arguments(args[skip:], kwargs)
+        text = args[skip - 1] if len(args) >= skip else None
+        if name == "format" and isinstance(text, str) and _wide_format(text, percent=True):
+            raise TemplateTooBig(
+                "format ber om en för stor bredd (mer än en miljon tecken): gör den mindre"
+            )
+        return function(*args, **kwargs)
+
+    return capped
+
+
+class _TimedTemplate(jinja2.Template):
+    """A template that renders through generate(): its output is counted and refused past
+    MAX_OUTPUT, and it is stopped after MAX_SECONDS."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        parts: list[str] = []
+        size = 0
+        with _time_limit():
+            pieces = cast(Generator[str, None, None], self.generate(*args, **kwargs))
+            for piece in pieces:
+                size += len(piece)
+                if size > MAX_OUTPUT:
+                    # Thrown in where the template stands, so the error names its line.
+                    pieces.throw(
+                        TemplateTooBig(
+                            "mallen skriver för mycket (mer än tjugo miljoner tecken): "
+                            "gör den mindre"
+                        )
+                    )
+                parts.append(piece)
+        return "".join(parts)
+
+
+_timing = False  # a template is being timed (an include or a nested render is not again)
+
+
+@contextmanager
+def _time_limit() -> Iterator[None]:
+    """Stop the template after MAX_SECONDS with TemplateTooSlow.
+
+    The timer is a signal, which Python delivers to the main thread only: build renders
+    there, in its own process and in its forked workers. Elsewhere (the preview server
+    renders in its threads) no limit is set; the preview serves the coordinator's own tree.
+    """
+    global _timing
+    if _timing or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise TemplateTooSlow(f"mallen tog för lång tid (mer än {MAX_SECONDS} s): gör den enklare")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    _timing = True
+    signal.setitimer(signal.ITIMER_REAL, MAX_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _timing = False
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja2's sandbox, and no file paths, modules or SMTP settings within a template's reach.
 
@@ -114,16 +228,52 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """
 
     HIDDEN = (PurePath, ModuleType, Smtp, Asset)
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
+    template_class = _TimedTemplate
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         """Refuse a product or power too big to build (a string, list or number)."""
-        if too_big(operator, left, right):
+        if operator == "%":
+            if isinstance(left, str) and _wide_format(left, percent=True):
+                raise TemplateTooBig(
+                    "uttrycket med % ber om en för stor bredd (mer än en miljon tecken): "
+                    "gör den mindre"
+                )
+            if isinstance(left, str):
+                _check_arguments(right if isinstance(right, tuple) else (right,), {})
+        elif too_big(operator, left, right):
             raise TemplateTooBig(
                 f"uttrycket med {operator} ger ett för stort värde (mer än en miljon tecken, "
                 "element eller siffror): gör det mindre"
             )
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        """Refuse huge numbers and texts as arguments, and format() with a huge width:
+        each could make a value too big to hold. A macro of the templates is exempt, and
+        range(), which the sandbox limits itself (with its own message)."""
+        if not isinstance(__obj, jinja2.runtime.Macro) and __obj is not safe_range:
+            _check_arguments(args, kwargs)
+            method = getattr(__obj, "__wrapped__", __obj)  # str.format, wrapped by the sandbox
+            text = getattr(method, "__self__", None)
+            name = getattr(method, "__name__", "")
+            if isinstance(text, str) and name in ("format", "format_map"):
+                if _wide_format(text, percent=False):
+                    raise TemplateTooBig(
+                        "format() ber om en för stor bredd (mer än en miljon tecken): "
+                        "gör den mindre"
+                    )
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def compile(
+        self, source: Any, name: Any = None, filename: Any = None, *a: Any, **k: Any
+    ) -> Any:
+        """Compile a template; running out of memory or stack is the template's problem."""
+        try:
+            return super().compile(source, name, filename, *a, **k)
+        except (MemoryError, RecursionError) as e:
+            place = _place(self, filename or "") or f"templates/{name}"
+            raise TemplateFailure(Problem(place, 1, _exhausted(e))) from None
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Every check here and in Jinja2's sandbox depends on the types and the name only,
@@ -217,6 +367,8 @@ def environment(
     env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
     env.filters.update(dialable=dialable, status=status_label)
     env.filters.update(filters or {})
+    if not trusted:
+        env.filters = {name: _capped_filter(name, f) for name, f in env.filters.items()}
     env.globals["accent"] = ACCENT
     return env
 
@@ -250,8 +402,14 @@ def _reports_templates(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def template_problem(error: Exception, env: jinja2.Environment) -> Problem | None:
-    """Return where in which template error happened, or None if no template was involved."""
+def _exhausted(error: MemoryError | RecursionError) -> str:
+    if isinstance(error, MemoryError):
+        return "mallen behöver mer minne än datorn har: gör den enklare"
+    return "mallen går för djupt (för många nästlade anrop eller uttryck): gör den enklare"
+
+
+def _place(env: jinja2.Environment, filename: str) -> str | None:
+    """Return how a template file is named in messages, or None if it is no template."""
     root = next(
         (
             loader.root
@@ -270,23 +428,42 @@ def template_problem(error: Exception, env: jinja2.Environment) -> Problem | Non
             return f"templates/{path.relative_to(package).as_posix()} (standardmallen)"
         return None
 
+    return where(filename)
+
+
+def template_problem(error: Exception, env: jinja2.Environment) -> Problem | None:
+    """Return where in which template error happened, or None if no template was involved."""
+
+    def where(filename: str) -> str | None:
+        return _place(env, filename)
+
     if isinstance(error, jinja2.TemplateSyntaxError):
         place = where(error.filename or "") or f"templates/{error.name}"
         detail = f'(Jinja säger på engelska: "{error.message}")'
         return Problem(place, error.lineno, f"mallen går inte att läsa {detail}")
     found: tuple[str, int] | None = None
+    own: tuple[str, int] | None = None  # the innermost of the content tree's own templates
     tb = error.__traceback__
     while tb is not None:
         template = where(tb.tb_frame.f_code.co_filename)
         if template is not None:
             found = (template, tb.tb_lineno)
+            own = own if template.endswith("(standardmallen)") else found
         tb = tb.tb_next
+    if own is not None and isinstance(
+        error, (MemoryError, RecursionError, TemplateTooSlow, TemplateTooBig)
+    ):
+        # Time and memory run out where a default template gathers what an override made
+        # (a filter block around the page): the override is the one to name.
+        found = own
     if found is None:
         return None
     if isinstance(error, jinja2.exceptions.SecurityError):
         message = "mallen försöker nå något som mallar inte får använda, och stoppades"
-    elif isinstance(error, TemplateTooBig):
+    elif isinstance(error, (TemplateTooBig, TemplateTooSlow)):
         message = str(error)
+    elif isinstance(error, (MemoryError, RecursionError)):
+        message = _exhausted(error)
     elif isinstance(error, OverflowError) and "MAX_RANGE" in str(error):
         message = f"range() ger för många tal (högst {MAX_RANGE:_}): gör det mindre"
         message = message.replace("_", "\N{NO-BREAK SPACE}")

@@ -7,11 +7,12 @@ import datetime as dt
 import re
 import tomllib
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from nyhetsbrev.content.load import CONFIG, TOO_DEEP, deepest_line, read_config
+from nyhetsbrev.content.load import CONFIG, TOO_DEEP, deepest_line, read_config, starts_like
+from nyhetsbrev.content.markup import IMAGE_SUFFIXES, PUBLISHABLE
 from nyhetsbrev.content.models import (
     Accessibility,
     Bounces,
@@ -145,12 +146,54 @@ def _privacy(reader: _Reader) -> Privacy | None:
 
 
 def _logo(reader: _Reader, root: Path) -> str:
+    """Return [footer] logo, a file under the root that is published as it is ("" if bad).
+
+    It is copied into the output at the same relative path, so it must stay inside the
+    root (no "..", no absolute path, no link out of it) and be an inert image type,
+    recognised by its first bytes, like images linked from Markdown.
+    """
     logo = reader.text("footer", "logo")
-    if logo and not (root / logo).is_file():
+    if not logo:
+        return logo
+    where = f'[footer] logo "{shown(logo)}"'
+    relative = PurePosixPath(logo)
+    if relative.is_absolute() or "\\" in logo or ".." in relative.parts:
         reader.fail(
-            "footer", "logo", f'[footer] logo "{logo}" finns inte (sökvägen utgår från roten)'
+            "footer",
+            "logo",
+            f"{where} ska vara en sökväg inom innehållets mapp, som logotyp.png eller "
+            "bilder/logotyp.png (utan / först och utan ..)",
         )
-    return logo
+        return ""
+    path = root / relative
+    if not path.is_file():
+        reader.fail("footer", "logo", f"{where} finns inte (sökvägen utgår från roten)")
+        return ""
+    if not path.resolve().is_relative_to(root.resolve()):
+        reader.fail(
+            "footer",
+            "logo",
+            f"{where} är en länk till en fil utanför innehållets mapp: lägg bilden i mappen",
+        )
+        return ""
+    suffix = relative.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        reader.fail(
+            "footer",
+            "logo",
+            f"{where} får inte publiceras: logotypen ska vara en bild (png, jpg, gif eller "
+            "webp), eftersom andra filtyper (som svg) kan köra skript på webbplatsen",
+        )
+        return ""
+    kind = PUBLISHABLE[suffix][0]
+    if not starts_like(path, PUBLISHABLE[suffix][1], suffix):
+        reader.fail(
+            "footer",
+            "logo",
+            f"{where} är ingen riktig {kind}: innehållet stämmer inte med filändelsen {suffix}",
+        )
+        return ""
+    return relative.as_posix()
 
 
 def _bounces(reader: _Reader) -> Bounces | None:
