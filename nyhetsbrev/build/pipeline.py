@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from nyhetsbrev import urls
-from nyhetsbrev.build import archive_pages
-from nyhetsbrev.build.cache import BuildCache
-from nyhetsbrev.build.calendar import calendar_files
-from nyhetsbrev.build.feeds import feed_files
-from nyhetsbrev.build.lint import body_lints, documents, lint, lint_campaign, lint_issue
 from nyhetsbrev.build.memo import BuildRecord, Memo, outside_inputs
-from nyhetsbrev.build.parallel import render_parallel, workers_for
 from nyhetsbrev.build.publish import (
     Output,
     PublishError,
@@ -24,20 +17,19 @@ from nyhetsbrev.build.publish import (
     remove_leftovers,
     unsafe_output,
 )
-from nyhetsbrev.build.render import (
-    RenderedIssue,
-    render_archive,
-    render_campaign,
-    render_issue,
-    site_environment,
-    stylesheet,
-)
-from nyhetsbrev.content.check import check
-from nyhetsbrev.content.load import Document, load
 from nyhetsbrev.content.models import Content, Issue
 from nyhetsbrev.errors import ERROR, WARNING, ContentError, Problem
 from nyhetsbrev.numerals import capitalized, counted, decimal
 from nyhetsbrev.timing import Timings, timed
+
+# The stages import the template, Markdown, feed and calendar libraries where they run:
+# a build whose inputs and output are unchanged reads its record and stops before them.
+if TYPE_CHECKING:
+    import jinja2
+
+    from nyhetsbrev.build.cache import BuildCache
+    from nyhetsbrev.build.render import RenderedIssue
+    from nyhetsbrev.content.load import Document
 
 
 @dataclass(frozen=True)
@@ -55,6 +47,10 @@ def load_content(
 
     With a memo, unchanged issue folders are not parsed or checked again (nyhetsbrev.build.memo).
     """
+    from nyhetsbrev.build.lint import body_lints, documents
+    from nyhetsbrev.content.check import check
+    from nyhetsbrev.content.load import load
+
     with timed(timings, "load"):
         tree = load(root, memo.read_issue if memo else None)
     with timed(timings, "check"):
@@ -71,6 +67,8 @@ def load_content(
 
 def linted(checked: Checked, rendered: Iterable[RenderedIssue], strict: bool = False) -> Checked:
     """Add the lint findings; raise ContentError on a lint error (or any warning if strict)."""
+    from nyhetsbrev.build.lint import lint
+
     return _with_findings(checked, lint(checked.content, rendered, checked.documents), strict)
 
 
@@ -106,6 +104,8 @@ def render_stream(
 
     Nothing keeps an issue once it is yielded, so a build holds a few issues at a time.
     """
+    from nyhetsbrev.build.render import site_environment
+
     env = site_environment(content.site)
     if cache is None:
         yield from _render(env, content, range(len(content.issues)), timings, workers)
@@ -132,6 +132,9 @@ def _render(
     timings: Timings | None,
     workers: int | None,
 ) -> Iterator[RenderedIssue]:
+    from nyhetsbrev.build.parallel import render_parallel, workers_for
+    from nyhetsbrev.build.render import render_issue
+
     count = workers_for(len(indices)) if workers is None else workers
     if count > 1:
         return render_parallel(env, content, count, timings, indices)
@@ -145,6 +148,16 @@ def outputs(
     timings: Timings | None = None,
 ) -> Iterator[Output]:
     """Yield every output file as (relative path, bytes or source file)."""
+    from nyhetsbrev.build import archive_pages
+    from nyhetsbrev.build.calendar import calendar_files
+    from nyhetsbrev.build.feeds import feed_files
+    from nyhetsbrev.build.render import (
+        render_archive,
+        render_campaign,
+        site_environment,
+        stylesheet,
+    )
+
     env = site_environment(content.site)
     yield urls.ARCHIVE, render_archive(env, content).encode()
     yield urls.STYLESHEET, stylesheet().encode()
@@ -218,6 +231,9 @@ def _build(
                 remove_leftovers(out.resolve())
                 content, warnings, drafts, count = last
                 return Checked(content, warnings, {}, drafts), count
+    from nyhetsbrev.build.cache import BuildCache
+    from nyhetsbrev.build.lint import lint_campaign, lint_issue
+
     memo = Memo.open(root) if use_cache else None
     checked = load_content(root, False, timings, memo)  # linted() applies --strict to all
     if memo is not None:
