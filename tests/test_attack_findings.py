@@ -323,33 +323,47 @@ def test_an_absolute_logo_path_is_refused_in_swedish(run, tree):
     assert '" ska vara en sökväg inom innehållets mapp, som logotyp.png' in message
 
 
-def test_a_logo_that_links_out_of_the_root_is_refused(run, tree):
+def _linked_out(tree: Path) -> str:
     (tree.parent / "utanfor.png").write_bytes(PNG)
     (tree / "logo.png").symlink_to(tree.parent / "utanfor.png")
-    with_logo(tree, "logo.png")
-    assert fails(run, tree) == (
-        'newsletter.toml:18: [footer] logo "logo.png" är en länk till en fil utanför '
-        "innehållets mapp: lägg bilden i mappen\n"
-    )
+    return "logo.png"
 
 
-def test_an_svg_logo_is_refused(run, tree):
+def _svg(tree: Path) -> str:
     (tree / "logo.svg").write_text('<svg onload="alert(1)"/>', "utf-8")
-    with_logo(tree, "logo.svg")
-    assert fails(run, tree) == (
-        'newsletter.toml:18: [footer] logo "logo.svg" får inte publiceras: logotypen ska vara '
-        "en bild (png, jpg, gif eller webp), eftersom andra filtyper (som svg) kan köra "
-        "skript på webbplatsen\n"
-    )
+    return "logo.svg"
 
 
-def test_a_logo_that_is_no_real_image_is_refused(run, tree):
+def _fake_png(tree: Path) -> str:
     (tree / "logo.png").write_text("<script>alert(1)</script>", "utf-8")
-    with_logo(tree, "logo.png")
-    assert fails(run, tree) == (
-        'newsletter.toml:18: [footer] logo "logo.png" är ingen riktig PNG-bild: innehållet '
-        "stämmer inte med filändelsen .png\n"
-    )
+    return "logo.png"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            _linked_out,
+            'newsletter.toml:18: [footer] logo "logo.png" är en länk till en fil utanför '
+            "innehållets mapp: lägg bilden i mappen\n",
+        ),
+        (
+            _svg,
+            'newsletter.toml:18: [footer] logo "logo.svg" får inte publiceras: logotypen ska '
+            "vara en bild (png, jpg, gif eller webp), eftersom andra filtyper (som svg) kan "
+            "köra skript på webbplatsen\n",
+        ),
+        (
+            _fake_png,
+            'newsletter.toml:18: [footer] logo "logo.png" är ingen riktig PNG-bild: innehållet '
+            "stämmer inte med filändelsen .png\n",
+        ),
+    ],
+    ids=["link-out", "svg", "fake-png"],
+)
+def test_a_logo_that_is_not_an_inert_image_in_the_root_is_refused(run, tree, make, message):
+    with_logo(tree, make(tree))
+    assert fails(run, tree) == message
 
 
 def test_a_logo_in_a_folder_of_the_root_is_published(run, tree):
