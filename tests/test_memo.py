@@ -203,3 +203,69 @@ def test_findings_are_the_same_from_the_memo(tree, tmp_path):
     issue_md = [p for p in found[0] if p.startswith("newsletters/2022/2022-10/issue.md")]
     assert len(issue_md) == 1 and "UTF-8" in issue_md[0]
     assert len(checked_entries(tree)) == 6
+
+
+def test_every_part_of_an_entry_is_checked(tree):
+    """The validators made per type hint refuse a wrong part wherever it sits."""
+    import dataclasses
+    import datetime as dt
+    from pathlib import PosixPath
+
+    from nyhetsbrev.content.models import Asset, Issue
+    from nyhetsbrev.errors import Problem
+
+    checked = pipeline.load_content(tree)
+    issue = next(i for i in checked.content.issues if i.items)
+    item = issue.items[0]
+    hint = tuple[Issue | None, list[Problem]]
+    problem = Problem("a.md", 1, "fel")
+    assert memo.valid((issue, [problem]), hint, tree)
+    assert memo.valid((None, []), hint, tree)
+
+    def with_item(**changes):
+        return dataclasses.replace(issue, items=(dataclasses.replace(item, **changes),))
+
+    def asset(source, target):
+        return Asset(PosixPath(source), target, "https://x/a.pdf", 1)
+
+    def with_asset(a):
+        return with_item(body=dataclasses.replace(item.body, assets=(a,)))
+
+    inside = tree / "newsletters" / "fil.pdf"
+    assert memo.valid((with_asset(asset(inside, "2022/a.pdf")), []), hint, tree)
+    bad = [
+        dataclasses.replace(issue, items=list(issue.items)),  # a list for a tuple
+        dataclasses.replace(issue, items=(*issue.items, "x")),
+        with_item(campaigns=("a", 1)),  # tuple[str, ...]
+        with_item(delmal=(1, "2")),  # tuple[int, ...]
+        with_item(lines={"title": "1"}),  # dict[str, int]
+        with_item(lines={1: 1}),
+        with_item(start="2022-03-14"),  # datetime | None
+        with_item(date=None),
+        with_item(image_asset="x"),  # Asset | None
+        with_asset(asset("/etc/passwd", "2022/a.pdf")),  # outside the root
+        with_asset(asset(inside, "../a.pdf")),  # outside the output
+        with_asset(asset(inside, "/a.pdf")),
+        with_asset(Asset("fil.pdf", "2022/a.pdf", "https://x", 1)),  # a str for a Path
+        dataclasses.replace(issue, date=dt.datetime(2022, 1, 1).time()),
+    ]
+    for n, value in enumerate(bad):
+        assert not memo.valid((value, []), hint, tree), n
+    assert not memo.valid((issue, [problem, "fel"]), hint, tree)
+    assert not memo.valid((issue, (problem,)), hint, tree)
+    assert not memo.valid((issue, [], None), hint, tree)  # a tuple of another length
+    assert not memo.valid((issue, [dataclasses.replace(problem, line="1")]), hint, tree)
+    # Front matter (no declared type): walked for its size and its depth.
+    wide = {"k": ["x"] * (memo.MAX_PARTS + 1)}
+    deep: object = "x"
+    for _ in range(memo.MAX_DEPTH + 2):
+        deep = [deep]
+    assert memo.valid({"k": [["x"]]}, typing_any(), tree)
+    assert not memo.valid(wide, typing_any(), tree)
+    assert not memo.valid(deep, typing_any(), tree)
+
+
+def typing_any():
+    from typing import Any
+
+    return Any

@@ -32,7 +32,7 @@ import pickle
 import stat
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PosixPath
 from typing import TYPE_CHECKING, Any, cast
@@ -119,10 +119,16 @@ def valid(value: Any, hint: Any, root: Path) -> bool:
     checked like input, and whatever fails is a cache miss."""
     budget = [MAX_PARTS]
     try:
-        _check(value, hint, root.resolve(), budget, 0)
+        _validator(hint)(value, root.resolve(), budget, 0)
     except Exception:  # _Invalid, RecursionError, anything a strange value raises
         return False
     return True
+
+
+# A validator checks one value against one type hint: (value, root, budget, depth). Each
+# hint's validator is made once (closures over its parts), so that checking an entry costs
+# a call per part of the value, not a walk through typing's introspection per part.
+Validator = Callable[[Any, Path, list[int], int], None]
 
 
 @functools.cache
@@ -130,74 +136,195 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _check(value: Any, hint: Any, root: Path, budget: list[int], depth: int) -> None:
-    budget[0] -= 1
+def _spend(budget: list[int], depth: int, parts: int = 1) -> None:
+    budget[0] -= parts
     if budget[0] < 0 or depth > MAX_DEPTH:
         raise _Invalid
-    depth += 1
+
+
+# Types whose values hold nothing: one isinstance test checks them (bool is an int).
+_LEAVES = (str, int, float, bool, bytes, dt.date, dt.datetime, dt.time, dt.timedelta)
+
+
+@functools.cache
+def _validator(hint: Any) -> Validator:
+    """Return the validator of a type hint (made once per hint)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
-        _check_any(value, root, budget, depth)
-    elif hint is None or hint is type(None):
-        if value is not None:
+        return _check_any
+    if hint is None or hint is type(None):
+        return _is_none
+    if origin is typing.Union or origin is types.UnionType:
+        return _union(args)
+    if origin is typing.Literal:
+        return _literal(args)
+    if origin in (tuple, list, set, frozenset):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return _fixed_tuple(args)
+        return _collection(origin, args[0] if args else Any)
+    if origin is dict:
+        return _mapping(args[0] if args else Any, args[1] if args else Any)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _dataclass(hint)
+    if hint is Path or hint is PosixPath:
+        return _posix_path
+    if isinstance(hint, type):
+        return _instance(hint)
+    return _check_any
+
+
+def _is_none(value: Any, root: Path, budget: list[int], depth: int) -> None:
+    _spend(budget, depth)
+    if value is not None:
+        raise _Invalid
+
+
+def _posix_path(value: Any, root: Path, budget: list[int], depth: int) -> None:
+    _spend(budget, depth)
+    if type(value) is not PosixPath:
+        raise _Invalid
+
+
+def _instance(cls: type) -> Validator:
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if not isinstance(value, cls):
             raise _Invalid
-    elif origin is typing.Union or origin is types.UnionType:
-        for arm in args:
+
+    return check
+
+
+def _union(arms: tuple[Any, ...]) -> Validator:
+    validators = [_validator(arm) for arm in arms]
+    optional = any(arm is None or arm is type(None) for arm in arms)
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if value is None and optional:
+            return
+        for arm in validators:
             try:
-                _check(value, arm, root, budget, depth)
+                arm(value, root, budget, depth + 1)
                 return
             except _Invalid:
                 continue
         raise _Invalid
-    elif origin is typing.Literal:
-        if value not in args:
+
+    return check
+
+
+def _literal(allowed: tuple[Any, ...]) -> Validator:
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if value not in allowed:
             raise _Invalid
-    elif origin in (tuple, list, set, frozenset):
-        if type(value) is not origin:
+
+    return check
+
+
+def _fixed_tuple(args: tuple[Any, ...]) -> Validator:
+    validators = [_validator(arg) for arg in args]
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if type(value) is not tuple or len(value) != len(validators):
             raise _Invalid
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(args) != len(value):
+        for part, part_check in zip(value, validators, strict=True):
+            part_check(part, root, budget, depth + 1)
+
+    return check
+
+
+def _collection(kind: type, part_hint: Any) -> Validator:
+    if part_hint in _LEAVES:  # tuple[str, ...]: one test per part, no call
+
+        def leaves(value: Any, root: Path, budget: list[int], depth: int) -> None:
+            if type(value) is not kind:
                 raise _Invalid
-            for part, arm in zip(value, args, strict=True):
-                _check(part, arm, root, budget, depth)
-            return
+            _spend(budget, depth, 1 + len(value))
+            for part in value:
+                if not isinstance(part, part_hint):
+                    raise _Invalid
+
+        return leaves
+    part_check = _lazy(part_hint)
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if type(value) is not kind:
+            raise _Invalid
         for part in value:
-            _check(part, args[0] if args else Any, root, budget, depth)
-    elif origin is dict:
+            part_check(part, root, budget, depth + 1)
+
+    return check
+
+
+def _mapping(key_hint: Any, value_hint: Any) -> Validator:
+    if key_hint in _LEAVES and value_hint in _LEAVES:  # dict[str, int]: no call per entry
+
+        def leaves(value: Any, root: Path, budget: list[int], depth: int) -> None:
+            if type(value) is not dict:
+                raise _Invalid
+            _spend(budget, depth, 1 + 2 * len(value))
+            for k, v in value.items():
+                if not (isinstance(k, key_hint) and isinstance(v, value_hint)):
+                    raise _Invalid
+
+        return leaves
+    key_check, value_check = _lazy(key_hint), _lazy(value_hint)
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
         if type(value) is not dict:
             raise _Invalid
         for k, v in value.items():
-            _check(k, args[0] if args else Any, root, budget, depth)
-            _check(v, args[1] if args else Any, root, budget, depth)
-    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if type(value) is not hint:
+            key_check(k, root, budget, depth + 1)
+            value_check(v, root, budget, depth + 1)
+
+    return check
+
+
+def _lazy(hint: Any) -> Validator:
+    """Return hint's validator, made at its first use (a class may contain itself)."""
+    made: list[Validator] = []
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        if not made:
+            made.append(_validator(hint))
+        made[0](value, root, budget, depth)
+
+    return check
+
+
+def _dataclass(cls: type) -> Validator:
+    hints = _hints(cls)
+    fields = [(f.name, _lazy(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
+    asset = cls is models.Asset
+
+    def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
+        _spend(budget, depth)
+        if type(value) is not cls:
             raise _Invalid
-        hints = _hints(cast(type, hint))
-        for f in dataclasses.fields(hint):
-            _check(getattr(value, f.name), hints.get(f.name, Any), root, budget, depth)
-        if isinstance(value, models.Asset) and not _inside(value, root):
+        for name, field_check in fields:
+            field_check(getattr(value, name), root, budget, depth + 1)
+        if asset and not _inside(value, root):
             raise _Invalid
-    elif hint is Path or hint is PosixPath:
-        if type(value) is not PosixPath:
-            raise _Invalid
-    elif isinstance(hint, type):
-        if not isinstance(value, hint):
-            raise _Invalid
-    else:
-        _check_any(value, root, budget, depth)
+
+    return check
 
 
 def _check_any(value: Any, root: Path, budget: list[int], depth: int) -> None:
     """Walk a value of no declared type (front matter): its size and its assets count."""
+    _spend(budget, depth)
     if isinstance(value, (tuple, list, set, frozenset)):
         for part in value:
-            _check(part, Any, root, budget, depth)
+            _check_any(part, root, budget, depth + 1)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _check(k, Any, root, budget, depth)
-            _check(v, Any, root, budget, depth)
+            _check_any(k, root, budget, depth + 1)
+            _check_any(v, root, budget, depth + 1)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _check(value, type(value), root, budget, depth)
+        _validator(type(value))(value, root, budget, depth + 1)
 
 
 def _inside(asset: models.Asset, root: Path) -> bool:
