@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,92 @@ def typing_any():
     from typing import Any
 
     return Any
+
+
+# --- the files' digests by their status ------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(warm, tmp_path, monkeypatch) -> Path:
+    """The warm tree built once more with its files' digests recorded: its files are only
+    seconds old, which the racy rule would otherwise never trust."""
+    monkeypatch.setattr(memo, "RACY_NS", 0)
+    shutil.rmtree(warm / cache.FOLDER / "builds")
+    pipeline.build(warm, tmp_path / "public")
+    record = memo.BuildRecord.open(warm, tmp_path / "public", "False False")
+    assert record.inputs() is not None and record.digests.read == 0  # all from the record
+    return warm
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_seen(recorded, tmp_path):
+    item = recorded / "newsletters/2022/2022-03/webbinarium.md"
+    data, before = item.read_bytes(), item.stat()
+    edited = data.replace(b"Webbinarium", b"Webbinariun", 1)
+    assert edited != data and len(edited) == len(data)
+    time.sleep(0.01)
+    item.write_bytes(edited)
+    os.utime(item, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = item.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    timings, _ = build(recorded, tmp_path / "public")
+    assert "load" in timings.seconds
+    assert b"Webbinariun" in (tmp_path / "public/2022/2022-03/index.html").read_bytes()
+    same_as_clean(recorded, tmp_path)
+
+
+def test_a_file_replaced_by_another_of_the_same_status_is_seen(recorded, tmp_path):
+    """Editors save by renaming a new file over the old: another inode, the same times."""
+    item = recorded / "newsletters/2022/2022-03/webbinarium.md"
+    data, before = item.read_bytes(), item.stat()
+    new = item.with_name(".ny")
+    new.write_bytes(data.replace(b"Webbinarium", b"Webbinariun", 1))
+    os.utime(new, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(new, item)
+    build(recorded, tmp_path / "public")
+    assert b"Webbinariun" in (tmp_path / "public/2022/2022-03/index.html").read_bytes()
+    same_as_clean(recorded, tmp_path)
+
+
+def test_a_touched_file_changes_nothing(recorded, tmp_path):
+    out = tmp_path / "public"
+    before = inodes(out)
+    item = recorded / "newsletters/2022/2022-03/webbinarium.md"
+    os.utime(item)  # new times, the same bytes
+    timings, _ = build(recorded, out)
+    assert "load" not in timings.seconds  # the same digest: nothing to do
+    assert inodes(out) == before
+    same_as_clean(recorded, tmp_path)
+
+
+def test_a_file_changed_just_now_is_not_trusted_by_its_status(tmp_path):
+    path = tmp_path / "fil.md"
+    path.write_bytes(b"ett")
+    digests = memo.Digests(None)
+    digests.file(os.fsencode(path), os.lstat(path))
+    assert os.fsencode(path) not in digests.seen  # within the racy window: read again
+    old = time.time() - 10
+    os.utime(path, (old, old))  # mtime back, but its ctime stays now
+    digests.file(os.fsencode(path), os.lstat(path))
+    assert os.fsencode(path) not in digests.seen
+
+
+def test_a_damaged_or_forged_record_of_digests_is_not_trusted(recorded, tmp_path):
+    files = recorded / cache.FOLDER / "files"
+    files.write_bytes(files.read_bytes()[:-1])
+    shutil.rmtree(recorded / cache.FOLDER / "builds")
+    timings, _ = build(recorded, tmp_path / "public")
+    same_as_clean(recorded, tmp_path)
+    # Whole, but with a wrong digest for a file whose status is as recorded.
+    fields = cache.unpack(files.read_bytes(), "files", 1)
+    assert fields is not None
+    known = memo.loads(fields[0])
+    item = os.fsencode(recorded / "newsletters/2022/2022-03/webbinarium.md")
+    known[item] = (known[item][0], b"\0" * 32)
+    files.write_bytes(cache.pack("files", [memo.dumps(known)]))
+    timings, _ = build(recorded, tmp_path / "public")
+    assert "load" in timings.seconds  # a digest it has never recorded: built again
+    same_as_clean(recorded, tmp_path)

@@ -30,6 +30,7 @@ import io
 import os
 import pickle
 import stat
+import time
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -235,7 +236,7 @@ def _fixed_tuple(args: tuple[Any, ...]) -> Validator:
     return check
 
 
-def _collection(kind: type, part_hint: Any) -> Validator:
+def _collection(kind: Any, part_hint: Any) -> Validator:
     if part_hint in _LEAVES:  # tuple[str, ...]: one test per part, no call
 
         def leaves(value: Any, root: Path, budget: list[int], depth: int) -> None:
@@ -296,7 +297,7 @@ def _lazy(hint: Any) -> Validator:
     return check
 
 
-def _dataclass(cls: type) -> Validator:
+def _dataclass(cls: Any) -> Validator:
     hints = _hints(cls)
     fields = [(f.name, _lazy(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
     asset = cls is models.Asset
@@ -337,20 +338,20 @@ def _inside(asset: models.Asset, root: Path) -> bool:
     )
 
 
-def _folder_digest(root: Path, folder: Path) -> str | None:
+def _folder_digest(root: Path, folder: Path, digests: Digests) -> str | None:
     """Return the digest of a folder's files (names and bytes), None if it holds a link."""
     if folder.is_symlink() or folder.resolve() != folder:
         return None
     h = hashlib.sha256(b"folder\0" + fingerprint().encode() + b"\0" + os.fsencode(root))
     h.update(b"\0" + os.fsencode(folder.relative_to(root)) + b"\0")
-    for rel, mode, data in _walk(folder):
+    for rel, mode, data in _walk(folder, digests):
         if stat.S_ISLNK(mode):
             return None
         h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(mode)) + data)
     return h.hexdigest()
 
 
-def _walk(folder: Path) -> Iterator[tuple[bytes, int, bytes]]:
+def _walk(folder: Path, digests: Digests) -> Iterator[tuple[bytes, int, bytes]]:
     """Yield every entry under folder, sorted: relative name, lstat mode, a file's digest.
 
     A file that cannot be read is yielded with its error's number, so that the entry
@@ -369,15 +370,16 @@ def _walk(folder: Path) -> Iterator[tuple[bytes, int, bytes]]:
             path_rel = os.path.join(rel, name) if rel else name
             path = os.path.join(base, path_rel)
             try:
-                mode = os.lstat(path).st_mode
+                found = os.lstat(path)
             except OSError as e:
                 yield path_rel, 0, b"error %d" % (e.errno or 0)
                 continue
+            mode = found.st_mode
             if stat.S_ISDIR(mode):
                 yield path_rel, mode, b""
                 stack.append(path_rel)
             elif stat.S_ISREG(mode):
-                yield path_rel, mode, _digest(path)
+                yield path_rel, mode, digests.file(path, found)
             else:
                 yield path_rel, mode, b""
 
@@ -390,10 +392,13 @@ class Memo:
     digests: dict[Path, str] = field(default_factory=dict)  # issue folder -> its digest
     config: str | None = None  # newsletter.toml's text, part of every check key
     used: set[str] = field(default_factory=set)  # the entries this build read or wrote
+    digests_of_files: Digests = field(default_factory=lambda: Digests(None))
 
     @classmethod
-    def open(cls, root: Path) -> Memo:
-        return cls(root.resolve() / FOLDER / "checked")
+    def open(cls, root: Path, digests: Digests | None = None) -> Memo:
+        """Return the memo of root; digests: the build's file digests (read once per build)."""
+        root = root.resolve()
+        return cls(root / FOLDER / "checked", digests_of_files=digests or Digests.open(root))
 
     def _get(self, key: str, hint: Any = Any) -> Any:
         """Return the value under key if it is of type hint (see valid), else None."""
@@ -426,7 +431,7 @@ class Memo:
         """Wrap load's read of one issue folder: unchanged folders come from here."""
 
         def cached(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
-            digest = _folder_digest(root, folder)
+            digest = _folder_digest(root, folder, self.digests_of_files)
             if digest is None:
                 return read(root, folder, problems)
             key = "load-" + digest
@@ -494,6 +499,95 @@ class Memo:
             return
 
 
+# The files' digests by their status (like git's index) -----------------------------------
+
+# A file changed within this many nanoseconds before its status was taken could change
+# again within the file system's timestamp granularity without its status changing: its
+# digest is not kept ("racy"), so it is read again by the next build. Two seconds cover
+# the coarsest file systems' times and the kernel's coarse clock.
+RACY_NS = 2_000_000_000
+
+Status = tuple[int, int, int, int, int, int]  # size, mtime_ns, ctime_ns, inode, device, mode
+
+
+def _status(found: os.stat_result) -> Status:
+    return (
+        found.st_size,
+        found.st_mtime_ns,
+        found.st_ctime_ns,
+        found.st_ino,
+        found.st_dev,
+        found.st_mode,
+    )
+
+
+class Digests:
+    """The SHA-256 of input files, each read once per build and not again while its status
+    (size, times, inode, device, mode) stays the same.
+
+    A file's bytes cannot change without its ctime changing, which nothing but the clock
+    sets, so a file whose status is as recorded holds the bytes recorded. The record lives
+    in the cache folder (path None: none); a damaged or foreign record is ignored. Anyone
+    who can write it can also write the memo's entries, which are checked like input: a
+    wrong digest can only make a build reuse a checked entry, never read outside the root.
+    """
+
+    def __init__(self, path: Path | None, known: dict[bytes, tuple[Status, bytes]] | None = None):
+        self.path = path
+        self.taken = time.time_ns()  # before any file's status is taken
+        self.known = known or {}  # path -> (status, digest): what the last build recorded
+        self.seen: dict[bytes, tuple[Status, bytes]] = {}  # this build's, kept if not racy
+        self.read = 0  # files hashed by this build (for tests)
+
+    @classmethod
+    def open(cls, root: Path) -> Digests:
+        path = root / FOLDER / "files"
+        digests = cls(path)
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_ENTRY + 1)
+        except OSError:
+            return digests
+        fields = unpack(data, "files", 1) if len(data) <= MAX_ENTRY else None
+        try:
+            known = loads(fields[0]) if fields is not None else None
+        except ValueError:
+            return digests
+        if type(known) is dict and all(_known_entry(k, v) for k, v in known.items()):
+            digests.known = known
+        return digests
+
+    def file(self, path: bytes, found: os.stat_result) -> bytes:
+        """Return the digest of the regular file at path whose lstat is found."""
+        status = _status(found)
+        entry = self.seen.get(path) or self.known.get(path)
+        if entry is not None and entry[0] == status:
+            self.seen[path] = entry
+            return entry[1]
+        digest = _digest(path)
+        self.read += 1
+        if max(found.st_mtime_ns, found.st_ctime_ns) < self.taken - RACY_NS:
+            self.seen[path] = (status, digest)
+        return digest
+
+    def keep(self) -> None:
+        """Record this build's digests for the next (quietly nothing on any error)."""
+        if self.path is not None and self.seen != self.known:
+            write_quietly(self.path, pack("files", [dumps(self.seen)]))
+
+
+def _known_entry(path: Any, entry: Any) -> bool:
+    return (
+        type(path) is bytes
+        and type(entry) is tuple
+        and len(entry) == 2
+        and type(entry[1]) is bytes
+        and type(entry[0]) is tuple
+        and len(entry[0]) == 6
+        and all(type(n) is int for n in entry[0])
+    )
+
+
 # The whole build -------------------------------------------------------------------------
 
 # Everything of the content root that a build reads, besides files that outputs copy
@@ -501,7 +595,7 @@ class Memo:
 INPUTS = ("newsletter.toml", "campaigns", "newsletters", "templates", "arkiv")
 
 
-def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
+def _inputs_digest(root: Path, out: Path, options: str, digests: Digests) -> str | None:
     """Return the digest of everything a build of root into out reads, but the files it
     copies from elsewhere (_with_sources); None if unsure (a symbolic link)."""
     h = hashlib.sha256(b"build\0" + fingerprint().encode() + b"\0" + options.encode())
@@ -512,16 +606,17 @@ def _inputs_digest(root: Path, out: Path, options: str) -> str | None:
         path = root / name
         h.update(b"\0input\0" + name.encode() + b"\0")
         try:
-            mode = os.lstat(path).st_mode
+            found = os.lstat(path)
         except FileNotFoundError:
             h.update(b"-")
             continue
+        mode = found.st_mode
         if stat.S_ISLNK(mode):
             return None
         if stat.S_ISREG(mode):
-            h.update(_digest(os.fsencode(path)))
+            h.update(digests.file(os.fsencode(path), found))
         elif stat.S_ISDIR(mode):
-            for rel, entry_mode, data in _walk(path):
+            for rel, entry_mode, data in _walk(path, digests):
                 if stat.S_ISLNK(entry_mode):
                     return None
                 h.update(b"\0%s\0%o\0" % (rel, stat.S_IFMT(entry_mode)) + data)
@@ -609,16 +704,17 @@ class BuildRecord:
     root: Path
     out: Path
     options: str  # the build's options that change its output or its result
+    digests: Digests  # the input files' digests, shared with the build's memo
 
     @classmethod
     def open(cls, root: Path, out: Path, options: str) -> BuildRecord:
         root, out = root.resolve(), out.resolve()
         name = hashlib.sha256(os.fsencode(out)).hexdigest()
-        return cls(root / FOLDER / "builds" / name, root, out, options)
+        return cls(root / FOLDER / "builds" / name, root, out, options, Digests.open(root))
 
     def inputs(self) -> str | None:
         """Return the digest of the build's inputs (None: no record can be trusted)."""
-        return _inputs_digest(self.root, self.out, self.options)
+        return _inputs_digest(self.root, self.out, self.options, self.digests)
 
     def unchanged(self, inputs: str | None) -> Published | None:
         """Return what the last build published, if its inputs (digest: inputs) and its

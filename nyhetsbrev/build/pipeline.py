@@ -228,13 +228,14 @@ def _build(
         with timed(timings, "unchanged"):
             before = record.inputs()
             if (last := record.unchanged(before)) is not None:  # out holds this build
+                record.digests.keep()
                 remove_leftovers(out.resolve())
                 content, warnings, drafts, count = last
                 return Checked(content, warnings, {}, drafts), count
     from nyhetsbrev.build.cache import BuildCache
     from nyhetsbrev.build.lint import lint_campaign, lint_issue
 
-    memo = Memo.open(root) if use_cache else None
+    memo = Memo.open(root, record.digests if record is not None else None) if use_cache else None
     checked = load_content(root, False, timings, memo)  # linted() applies --strict to all
     if memo is not None:
         memo.keep_only_used()
@@ -282,6 +283,7 @@ def _build(
     if record is not None:
         result = (checked.content, checked.warnings, checked.drafts, count)
         record.keep(before, copied, result)
+        record.digests.keep()
     return checked, count
 
 
