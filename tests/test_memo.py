@@ -359,3 +359,18 @@ def test_a_damaged_or_forged_record_of_digests_is_not_trusted(recorded, tmp_path
     timings, _ = build(recorded, tmp_path / "public")
     assert "load" in timings.seconds  # a digest it has never recorded: built again
     same_as_clean(recorded, tmp_path)
+
+
+def test_a_time_zone_is_read_by_its_name_only(tmp_path, monkeypatch):
+    import datetime as dt
+    import zoneinfo
+
+    monkeypatch.chdir(tmp_path)
+    start = dt.datetime(2022, 3, 14, 10, tzinfo=memo.STOCKHOLM)
+    assert memo.loads(memo.dumps(start)) == start
+    assert memo.loads(memo.dumps(start)).tzinfo is memo.STOCKHOLM
+    other = dt.datetime(2022, 3, 14, 10, tzinfo=zoneinfo.ZoneInfo("Europe/London"))
+    with pytest.raises(ValueError):  # only the tool's own zone
+        memo.loads(memo.dumps(other))
+    with pytest.raises(ValueError):  # the zone's own pickling calls a function by name
+        memo.loads(pickle.dumps(start))

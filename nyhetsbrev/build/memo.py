@@ -12,9 +12,10 @@ Two layers beside the rendered-issue cache (nyhetsbrev.build.cache), in the same
   already is what the build would write, byte for byte, and the build writes nothing.
 
 Entries are pickles read with an unpickler that builds nothing but the tool's own value
-classes, dates and paths (no function is ever called by name), after their SHA-256 and the
-tool's fingerprint have been checked (nyhetsbrev.build.cache's entry format). An entry that is
-missing, unreadable, altered or from another version is ignored and the work done again.
+classes, dates, paths and the tool's time zone by its name (no function is ever called by
+name), after their SHA-256 and the tool's fingerprint have been checked (nyhetsbrev.build.
+cache's entry format). An entry that is missing, unreadable, altered or from another
+version is ignored and the work done again.
 Anyone who can write the root can write a whole entry, so what one holds is then checked
 like input (valid): its types, its assets' files inside the root, its size.
 A folder holding a symbolic link is never cached: its files are always read.
@@ -22,6 +23,7 @@ A folder holding a symbolic link is never cached: its files are always read.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import datetime as dt
 import functools
@@ -68,11 +70,20 @@ ALLOWED = {(cls.__module__, cls.__qualname__): cls for cls in _VALUES} | {
 ZONES = {STOCKHOLM.key: STOCKHOLM}
 
 
-class _Pickler(pickle.Pickler):
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, ZoneInfo):  # by name: its own pickling calls a function
-            return ("zone", obj.key)
-        return None
+class Zone:
+    """A time zone in an entry, by its name: Zone(name) is the zone, if it is one of ours.
+
+    A ZoneInfo's own pickling calls a function by name; this only looks a name up.
+    """
+
+    def __new__(cls, key: str) -> ZoneInfo:  # type: ignore[misc]
+        return ZONES[key]
+
+
+ALLOWED[(Zone.__module__, Zone.__qualname__)] = Zone
+# A pickler with a hook per object (persistent_id) costs a Python call per string: the
+# zones are reduced through the dispatch table instead, which the pickler looks up in C.
+_DISPATCH = copyreg.dispatch_table | {ZoneInfo: lambda zone: (Zone, (zone.key,))}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -82,15 +93,12 @@ class _Unpickler(pickle.Unpickler):
         except KeyError:
             raise pickle.UnpicklingError(f"{module}.{name} is not a value") from None
 
-    def persistent_load(self, pid: Any) -> Any:
-        if isinstance(pid, tuple) and len(pid) == 2 and pid[0] == "zone" and pid[1] in ZONES:
-            return ZONES[pid[1]]
-        raise pickle.UnpicklingError("unknown persistent id")
-
 
 def dumps(value: object) -> bytes:
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=5).dump(value)
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(value)
     return buffer.getvalue()
 
 
@@ -285,8 +293,14 @@ def _mapping(key_hint: Any, value_hint: Any) -> Validator:
     return check
 
 
+_MAKING: set[Any] = set()  # the classes whose validators are being made
+
+
 def _lazy(hint: Any) -> Validator:
-    """Return hint's validator, made at its first use (a class may contain itself)."""
+    """Return hint's validator; made at its first use if it is being made (a class may
+    contain itself)."""
+    if hint not in _MAKING:
+        return _validator(hint)
     made: list[Validator] = []
 
     def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
@@ -299,7 +313,11 @@ def _lazy(hint: Any) -> Validator:
 
 def _dataclass(cls: Any) -> Validator:
     hints = _hints(cls)
-    fields = [(f.name, _lazy(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
+    _MAKING.add(cls)
+    try:
+        fields = [(f.name, _lazy(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
+    finally:
+        _MAKING.discard(cls)
     asset = cls is models.Asset
 
     def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
