@@ -374,3 +374,14 @@ def test_a_time_zone_is_read_by_its_name_only(tmp_path, monkeypatch):
         memo.loads(memo.dumps(other))
     with pytest.raises(ValueError):  # the zone's own pickling calls a function by name
         memo.loads(pickle.dumps(start))
+
+
+def test_the_old_output_is_gone_and_the_build_recorded_when_a_build_returns(warm, tmp_path):
+    out = tmp_path / "public"
+    item = warm / "newsletters/2022/2022-03/webbinarium.md"
+    item.write_text(item.read_text("utf-8") + "\nEn mening till.\n", "utf-8")
+    build(warm, out)  # the old output is removed while the build is recorded
+    assert [p.name for p in out.parent.glob(".public*")] == []
+    timings, _ = build(warm, out)
+    assert "load" not in timings.seconds
+    same_as_clean(warm, tmp_path)

@@ -781,24 +781,37 @@ class BuildRecord:
             return cast(Published, found)
         return None
 
-    def keep(self, before: str | None, copied: list[tuple[str, Path]], result: Published) -> None:
+    def keep(
+        self,
+        before: str | None,
+        copied: list[tuple[str, Path]],
+        result: Published,
+        settled: Callable[[], None] = lambda: None,
+    ) -> None:
         """Record a build that has just published (quietly nothing on any error).
 
         before is the inputs' digest taken when the build started: if they changed while
         it ran, nothing is recorded. copied are the output files copied from outside the
         inputs (relative name, source), each compared with its copy in the output.
+        settled waits until the output's files are as they stay (the old output removed):
+        the output is listed only then.
         """
         if self.path is None or before is None or self.inputs() != before:
             return
+        sources = sorted({str(source) for _, source in copied})
+        with_sources = _with_sources(before, sources)
+        if with_sources is None:
+            return
+        recorded = dumps(result)
+        settled()
         for rel, source in copied:
             if _digest(os.fsencode(source)) != _digest(os.fsencode(self.out / rel)):
                 return
-        sources = sorted({str(source) for _, source in copied})
-        listing, with_sources = _listing(self.out), _with_sources(before, sources)
-        if listing is None or with_sources is None:
+        listing = _listing(self.out)
+        if listing is None:
             return
         key = f"{before}.{with_sources}"
-        write_quietly(self.path, pack(key, [dumps(sources), listing, dumps(result)]))
+        write_quietly(self.path, pack(key, [dumps(sources), listing, recorded]))
 
 
 def outside_inputs(root: Path, source: Path) -> bool:

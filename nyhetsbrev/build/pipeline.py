@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -273,17 +273,22 @@ def _build(
             )
             checked = _with_findings(checked, sorted(found), strict)
 
+    def keep(count: int, removed: Callable[[], None]) -> None:
+        # The record of this build, made while the old output is removed.
+        if record is not None:
+            result = (checked.content, checked.warnings, checked.drafts, count)
+            record.keep(before, copied, result, removed)
+            record.digests.keep()
+
     with timed(timings, "writing"):
-        count = publish(out, files(), finish=lambda staging: _search_index(staging, cache, timings))
+        count = publish(
+            out, files(), finish=lambda staging: _search_index(staging, cache, timings), after=keep
+        )
     if timings is not None:
         # "render" is the wall time of rendering; "writing" the rest of the publishing.
         render = waited.seconds.get("render", 0.0)
         timings.add("render", render)
         timings.add("writing", -render)
-    if record is not None:
-        result = (checked.content, checked.warnings, checked.drafts, count)
-        record.keep(before, copied, result)
-        record.digests.keep()
     return checked, count
 
 

@@ -12,6 +12,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -26,11 +27,19 @@ class PublishError(NyhetsbrevError):
     """The output folder could not be written."""
 
 
-def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | None = None) -> int:
+def publish(
+    out: Path,
+    files: Iterable[Output],
+    finish: Callable[[Path], int] | None = None,
+    after: Callable[[int, Callable[[], None]], None] | None = None,
+) -> int:
     """Write files into a fresh folder, then replace out with it; return the number written.
 
     finish, if given, runs on the fresh folder before the swap (the search index) and
-    returns how many files it added; if it fails, out stays as it was.
+    returns how many files it added; if it fails, out stays as it was. after, if given,
+    runs once out is replaced, while the old output is removed, with the number written and
+    a function that waits until it is gone (unchanged files are links shared by both
+    outputs: their status changes as the old ones go).
     """
     out = out.resolve()
     try:
@@ -43,7 +52,7 @@ def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | 
         count = _write_all(staging, files, out if out.is_dir() else None)
         if finish is not None:
             count += finish(staging)
-        _swap(staging, out)
+        old = _swap(staging, out)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         raise PublishError(
@@ -53,6 +62,20 @@ def publish(out: Path, files: Iterable[Output], finish: Callable[[Path], int] | 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # Removing the old output is mostly waiting for the disk: done beside what comes after.
+    remover = threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True})
+    if old is not None:
+        remover.start()
+
+    def removed() -> None:
+        if old is not None:
+            remover.join()
+
+    try:
+        if after is not None:
+            after(count, removed)
+    finally:
+        removed()
     return count
 
 
@@ -174,23 +197,23 @@ def _same_bytes(a: Path, b: Path) -> bool:
                 return True
 
 
-def _swap(staging: Path, out: Path) -> None:
-    """Put staging in out's place in one step; the old output ends up in staging."""
+def _swap(staging: Path, out: Path) -> Path | None:
+    """Put staging in out's place in one step; return the folder holding the old output,
+    for the caller to remove (None: there was none)."""
     os.chmod(staging, 0o755)
     if not out.exists():
         os.rename(staging, out)
-        return
+        return None
     if not out.is_dir():
         raise PublishError(f"{out}: finns redan och är ingen mapp")
     if _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)
-        return
+        return staging  # the old output, under the staging folder's name
     # Without an atomic exchange, a crash between these two renames leaves the old
     # output in the ".gammal" folder beside out, never a half-written out.
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}-gammal-", dir=out.parent))
     os.rename(out, old / out.name)
     os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 def _exchange(a: Path, b: Path) -> bool:
