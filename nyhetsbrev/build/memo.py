@@ -44,29 +44,44 @@ from zoneinfo import ZoneInfo
 from nyhetsbrev import errors
 from nyhetsbrev.build import search_index
 from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack, write_quietly
-from nyhetsbrev.content import load, models
-from nyhetsbrev.content.load import RawIssue, ReadIssue
+from nyhetsbrev.content import models
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Item, Site
 from nyhetsbrev.errors import Problem
 
-if TYPE_CHECKING:  # check imports Markdown and more, which a build with nothing to do skips
-    from nyhetsbrev.content.check import CheckIssue
+if TYPE_CHECKING:
+    # check imports Markdown and more, load the YAML parser: a build with nothing to do
+    # reads only its record, which holds neither's values.
+    from types import ModuleType
 
-# Only these are built when an entry is read: the frozen value classes, dates and paths.
-_VALUES = [
-    cls
-    for module in (models, load, errors)
-    for cls in vars(module).values()
-    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
-]
-ALLOWED = {(cls.__module__, cls.__qualname__): cls for cls in _VALUES} | {
-    ("datetime", "date"): dt.date,
-    ("datetime", "datetime"): dt.datetime,
-    ("datetime", "time"): dt.time,
-    ("datetime", "timedelta"): dt.timedelta,
-    ("datetime", "timezone"): dt.timezone,
-    ("pathlib", "PosixPath"): PosixPath,
-}
+    from nyhetsbrev.content.check import CheckIssue
+    from nyhetsbrev.content.load import RawIssue, ReadIssue
+
+
+def _values(module: ModuleType) -> dict[tuple[str, str], type]:
+    """Return a module's own frozen value classes by (module, name)."""
+    return {
+        (cls.__module__, cls.__qualname__): cls
+        for cls in vars(module).values()
+        if isinstance(cls, type)
+        and dataclasses.is_dataclass(cls)
+        and cls.__module__ == module.__name__
+    }
+
+
+# Only these are built when an entry is read: the frozen value classes, dates and paths
+# (the content loader's are added when it is imported, by _allowed).
+ALLOWED = (
+    _values(models)
+    | _values(errors)
+    | {
+        ("datetime", "date"): dt.date,
+        ("datetime", "datetime"): dt.datetime,
+        ("datetime", "time"): dt.time,
+        ("datetime", "timedelta"): dt.timedelta,
+        ("datetime", "timezone"): dt.timezone,
+        ("pathlib", "PosixPath"): PosixPath,
+    }
+)
 ZONES = {STOCKHOLM.key: STOCKHOLM}
 
 
@@ -86,10 +101,21 @@ ALLOWED[(Zone.__module__, Zone.__qualname__)] = Zone
 _DISPATCH = copyreg.dispatch_table | {ZoneInfo: lambda zone: (Zone, (zone.key,))}
 
 
+LOADER = "nyhetsbrev.content.load"
+
+
+def _allowed(module: str, name: str) -> Any:
+    if (module, name) not in ALLOWED and module == LOADER:
+        from nyhetsbrev.content import load
+
+        ALLOWED.update(_values(load))
+    return ALLOWED[(module, name)]
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return ALLOWED[(module, name)]
+            return _allowed(module, name)
         except KeyError:
             raise pickle.UnpicklingError(f"{module}.{name} is not a value") from None
 
@@ -447,6 +473,8 @@ class Memo:
 
     def read_issue(self, read: ReadIssue) -> ReadIssue:
         """Wrap load's read of one issue folder: unchanged folders come from here."""
+
+        from nyhetsbrev.content.load import RawIssue
 
         def cached(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
             digest = _folder_digest(root, folder, self.digests_of_files)
