@@ -385,3 +385,24 @@ def test_the_old_output_is_gone_and_the_build_recorded_when_a_build_returns(warm
     timings, _ = build(warm, out)
     assert "load" not in timings.seconds
     same_as_clean(warm, tmp_path)
+
+
+def test_a_build_with_nothing_to_do_reads_its_content_only_when_asked(warm, tmp_path):
+    out = tmp_path / "public"
+    _, clean = build(warm, tmp_path / "clean")
+    timings, checked = build(warm, out)
+    assert "load" not in timings.seconds
+    line = pipeline.closing_line(checked, 1, out, 0.5)
+    assert "content" not in vars(checked)  # the closing line took the recorded counts
+    assert line == pipeline.closing_line(clean, 1, out, 0.5)
+    assert checked.content == clean.content
+    # A whole record of this version whose content is not one: the tree is checked again.
+    record = memo.BuildRecord.open(warm, out, "False False")
+    key = record.path.read_bytes().partition(b"\n")[0].split(b" ")[3].decode()
+    fields = cache.unpack(record.path.read_bytes(), key, 4)
+    assert fields is not None
+    fields[3] = memo.dumps(("inte", "innehåll"))
+    record.path.write_bytes(cache.pack(key, fields))
+    timings, checked = build(warm, out)
+    assert "load" not in timings.seconds
+    assert checked.content == clean.content

@@ -726,6 +726,32 @@ def _listing(out: Path) -> bytes | None:
 
 
 Published = tuple[Content, list[Problem], tuple[Issue, ...], int]
+Counts = tuple[int, int, int]  # issues, items, events: what a build's closing line says
+
+
+def counts(content: Content) -> Counts:
+    """Return the number of issues, items and events of content."""
+    items = [item for issue in content.issues for item in issue.items]
+    return len(content.issues), len(items), sum(1 for item in items if item.type == "event")
+
+
+class Recorded:
+    """What the last build published, as its record holds it: its warnings, drafts, number
+    of files and counts; its content is read only when asked for (content())."""
+
+    def __init__(
+        self, warnings: list[Problem], drafts: tuple[Issue, ...], files: int, counted: Counts
+    ):
+        self.warnings, self.drafts, self.files, self.counts = warnings, drafts, files, counted
+        self.recorded = b""
+
+    def content(self) -> Content | None:
+        """Return the recorded content, or None if the record does not hold it whole."""
+        try:
+            content = loads(self.recorded)
+        except ValueError:
+            return None
+        return content if _counts(content) and counts(content) == self.counts else None
 
 
 def _counts(content: Any) -> bool:
@@ -762,10 +788,9 @@ class BuildRecord:
         """Return the digest of the build's inputs (None: no record can be trusted)."""
         return _inputs_digest(self.root, self.out, self.options, self.digests)
 
-    def unchanged(self, inputs: str | None) -> Published | None:
+    def unchanged(self, inputs: str | None) -> Recorded | None:
         """Return what the last build published, if its inputs (digest: inputs) and its
-        output are as it left them: the checked content, its warnings, its drafts, the
-        number of files."""
+        output are as it left them."""
         if self.path is None or inputs is None:
             return None
         try:
@@ -778,7 +803,7 @@ class BuildRecord:
         inputs_part, _ = head[3].decode("ascii", "replace").split(".")
         if inputs_part != inputs:  # an input changed: nothing more to read
             return None
-        fields = unpack(data, head[3].decode("ascii"), 3)
+        fields = unpack(data, head[3].decode("ascii"), 4)
         if fields is None:
             return None
         try:
@@ -796,17 +821,20 @@ class BuildRecord:
             return None
         if not (isinstance(found, tuple) and len(found) == 4):
             return None
-        content, warnings, drafts, count = found
-        # Nothing is written from a record: its content only feeds the closing line, so the
-        # content is checked as far as that reads it (walking all of it cost more than the
-        # rest of a build with nothing to do); what is printed is checked whole.
+        warnings, drafts, count, counted = found
+        # Nothing is written from a record: what the closing line prints is checked whole;
+        # the content is read only if it is asked for (most builds never do).
         if (
             type(count) is int
             and valid(warnings, list[Problem], self.root)
             and valid(drafts, tuple[Issue, ...], self.root)
-            and _counts(content)
+            and type(counted) is tuple
+            and len(counted) == 3
+            and all(type(n) is int for n in counted)
         ):
-            return cast(Published, found)
+            recorded = Recorded(warnings, drafts, count, counted)
+            recorded.recorded = fields[3]
+            return recorded
         return None
 
     def keep(
@@ -830,7 +858,9 @@ class BuildRecord:
         with_sources = _with_sources(before, sources)
         if with_sources is None:
             return
-        recorded = dumps(result)
+        content, warnings, drafts, count = result
+        published = dumps((warnings, drafts, count, counts(content)))
+        recorded = dumps(content)
         settled()
         for rel, source in copied:
             if _digest(os.fsencode(source)) != _digest(os.fsencode(self.out / rel)):
@@ -839,7 +869,7 @@ class BuildRecord:
         if listing is None:
             return
         key = f"{before}.{with_sources}"
-        write_quietly(self.path, pack(key, [dumps(sources), listing, recorded]))
+        write_quietly(self.path, pack(key, [dumps(sources), listing, published, recorded]))
 
 
 def outside_inputs(root: Path, source: Path) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nyhetsbrev import urls
-from nyhetsbrev.build.memo import BuildRecord, Memo, outside_inputs
+from nyhetsbrev.build.memo import BuildRecord, Memo, Recorded, outside_inputs
 from nyhetsbrev.build.publish import (
     Output,
     PublishError,
@@ -38,6 +39,29 @@ class Checked:
     warnings: list[Problem]
     documents: Mapping[str, Document] = field(default_factory=dict)  # for lint's lines
     drafts: tuple[Issue, ...] = ()  # checked, but left out of what was published
+
+
+class _Unchanged(Checked):
+    """What a build with nothing to do returns: the last build's result from its record.
+
+    The content is read from the record only when asked for (the closing line needs only
+    its counts); if the record cannot give it whole, the tree is checked again.
+    """
+
+    recorded: Recorded
+    root: Path
+
+    def __init__(self, root: Path, recorded: Recorded):
+        object.__setattr__(self, "warnings", recorded.warnings)
+        object.__setattr__(self, "documents", {})
+        object.__setattr__(self, "drafts", recorded.drafts)
+        object.__setattr__(self, "recorded", recorded)
+        object.__setattr__(self, "root", root)
+
+    @functools.cached_property
+    def content(self) -> Content:
+        content = self.recorded.content()
+        return content if content is not None else load_content(self.root).content.published()
 
 
 def load_content(
@@ -230,8 +254,7 @@ def _build(
             if (last := record.unchanged(before)) is not None:  # out holds this build
                 record.digests.keep()
                 remove_leftovers(out.resolve())
-                content, warnings, drafts, count = last
-                return Checked(content, warnings, {}, drafts), count
+                return _Unchanged(root, last), last.files
     from nyhetsbrev.build.cache import BuildCache
     from nyhetsbrev.build.lint import lint_campaign, lint_issue
 
@@ -312,7 +335,11 @@ def summary(content: Content) -> dict[str, int]:
 
 def closing_line(checked: Checked, files: int, out: Path, seconds: float) -> str:
     """Return build's last line: what was published, and which drafts were not."""
-    n = summary(checked.content)
+    if isinstance(checked, _Unchanged):  # counted by the build it repeats
+        issues, items, events = checked.recorded.counts
+        n = {"issues": issues, "items": items, "events": events}
+    else:
+        n = summary(checked.content)
     line = (
         f"Klart: {n['issues']} nummer, {counted(n['items'], 'text', 'texter')} "
         f"({n['events']} evenemang), {counted(files, 'fil', 'filer')} i {out} på "
