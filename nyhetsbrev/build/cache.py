@@ -131,10 +131,18 @@ class BuildCache:
             whole = w.digest()
         return cls(root / FOLDER, h.digest(), whole)
 
-    def key(self, content: Content, issue: Issue) -> str:
-        """Return the key of one issue's rendered outputs."""
+    def key(self, content: Content, issue: Issue, checked: str | None = None) -> str:
+        """Return the key of one issue's rendered outputs.
+
+        checked is the memo's key of the issue's check (nyhetsbrev.build.memo), when it came
+        through the memo: the digest of all the issue is made from, which stands for the
+        issue (its whole text is long to spell out).
+        """
         h = hashlib.sha256(self.common)
-        h.update(b"\0issue\0" + repr(issue).encode())
+        if checked is not None:
+            h.update(b"\0checked\0" + checked.encode())
+        else:
+            h.update(b"\0issue\0" + repr(issue).encode())
         shown = sorted({slug for item in issue.items for slug in item.campaigns})
         campaigns = {slug: content.campaigns[slug] for slug in shown if slug in content.campaigns}
         h.update(b"\0campaigns\0" + repr(campaigns).encode())

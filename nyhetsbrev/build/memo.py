@@ -437,6 +437,14 @@ class Memo:
     config: str | None = None  # newsletter.toml's text, part of every check key
     used: set[str] = field(default_factory=set)  # the entries this build read or wrote
     digests_of_files: Digests = field(default_factory=lambda: Digests(None))
+    # The key of each issue this build checked or took from here (by the issue's id; the
+    # issue is held, so the id stays its own): the issue is what check makes of that key.
+    checked: dict[int, tuple[Issue, str]] = field(default_factory=dict)
+
+    def key_of(self, issue: Issue) -> str | None:
+        """Return the memo key an issue was checked under, None if it was not."""
+        found = self.checked.get(id(issue))
+        return found[1] if found is not None and found[0] is issue else None
 
     @classmethod
     def open(cls, root: Path, digests: Digests | None = None) -> Memo:
@@ -524,12 +532,14 @@ class Memo:
             if found is not None:
                 issue, added = found
                 problems += added
-                return cast("Issue | None", issue)
-            # The real list: the check looks back at what load found in the folder.
-            before = len(problems)
-            issue = check(raw, site, names, problems)
-            self._put(key, (issue, problems[before:]))
-            return issue
+            else:
+                # The real list: the check looks back at what load found in the folder.
+                before = len(problems)
+                issue = check(raw, site, names, problems)
+                self._put(key, (issue, problems[before:]))
+            if issue is not None:
+                self.checked[id(issue)] = (issue, key)
+            return cast("Issue | None", issue)
 
         return cached
 

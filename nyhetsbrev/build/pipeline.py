@@ -123,10 +123,12 @@ def render_stream(
     timings: Timings | None = None,
     workers: int | None = None,
     cache: BuildCache | None = None,
+    memo: Memo | None = None,
 ) -> Iterator[RenderedIssue]:
     """Yield render_all()'s issues one by one, in order, each as soon as it is rendered.
 
     Nothing keeps an issue once it is yielded, so a build holds a few issues at a time.
+    memo: the memo the issues were checked through (their keys stand for them in the cache's).
     """
     from nyhetsbrev.build.render import site_environment
 
@@ -135,7 +137,10 @@ def render_stream(
         yield from _render(env, content, range(len(content.issues)), timings, workers)
         return
     with timed(timings, "cache"):
-        keys = [cache.key(content, issue) for issue in content.issues]
+        keys = [
+            cache.key(content, issue, memo.key_of(issue) if memo is not None else None)
+            for issue in content.issues
+        ]
         found = [cache.get(key, issue) for key, issue in zip(keys, content.issues, strict=True)]
     missing = [n for n, r in enumerate(found) if r is None]
     rendered = _render(env, content, missing, timings, workers)
@@ -285,7 +290,7 @@ def _build(
         # publish() writes into a staging folder, so a lint error raised at the end
         # still leaves the previous output as it was.
         nonlocal checked
-        stream = render_stream(content, timings, cache=cache)
+        stream = render_stream(content, timings, cache=cache, memo=memo)
         for rel, data in outputs(content, linting(stream), emit_mjml, timings):
             if isinstance(data, Path) and outside_inputs(content.site.root, data):
                 copied.append((rel, data))  # the build record keys by these files too
