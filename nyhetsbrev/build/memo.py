@@ -339,17 +339,24 @@ def _lazy(hint: Any) -> Validator:
 
 def _dataclass(cls: Any) -> Validator:
     hints = _hints(cls)
+    declared = [(f.name, hints.get(f.name, Any)) for f in dataclasses.fields(cls)]
+    # A field of a plain type (a string, a number, a date) is tested here, without a call.
+    leaves = [(name, hint) for name, hint in declared if hint in _LEAVES]
     _MAKING.add(cls)
     try:
-        fields = [(f.name, _lazy(hints.get(f.name, Any))) for f in dataclasses.fields(cls)]
+        fields = [(name, _lazy(hint)) for name, hint in declared if hint not in _LEAVES]
     finally:
         _MAKING.discard(cls)
+    parts = 1 + len(leaves)
     asset = cls is models.Asset
 
     def check(value: Any, root: Path, budget: list[int], depth: int) -> None:
-        _spend(budget, depth)
+        _spend(budget, depth, parts)
         if type(value) is not cls:
             raise _Invalid
+        for name, leaf in leaves:
+            if not isinstance(getattr(value, name), leaf):
+                raise _Invalid
         for name, field_check in fields:
             field_check(getattr(value, name), root, budget, depth + 1)
         if asset and not _inside(value, root):
@@ -361,6 +368,8 @@ def _dataclass(cls: Any) -> Validator:
 def _check_any(value: Any, root: Path, budget: list[int], depth: int) -> None:
     """Walk a value of no declared type (front matter): its size and its assets count."""
     _spend(budget, depth)
+    if type(value) is str:  # most of front matter
+        return
     if isinstance(value, (tuple, list, set, frozenset)):
         for part in value:
             _check_any(part, root, budget, depth + 1)
