@@ -10,6 +10,8 @@ Two layers beside the rendered-issue cache (nyhetsbrev.build.cache), in the same
 - Per output folder, the record of the last build into it: a digest of every input of
   the build and a listing of the output as it was left. When both still hold, the output
   already is what the build would write, byte for byte, and the build writes nothing.
+- Per content root, each input file's SHA-256 with its status (Digests): a build reads
+  every input once, and not at all while its status is as recorded.
 
 Entries are pickles read with an unpickler that builds nothing but the tool's own value
 classes, dates, paths and the tool's time zone by its name (no function is ever called by
