@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 import lxml.html
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from .conftest import edit
@@ -150,3 +153,65 @@ def test_shared_blocks_give_the_bytes_of_each_calendar_built_alone(tmp_path):
     alone += [(event_path(i), calendar(site, [i], i.title)) for i in events]
     assert len(alone) == 73  # 24 issues of three events, and events.ics
     assert calendar_files(content) == alone
+
+
+# Text with everything the escaping and the folding have to get right: the escaped
+# characters (a backslash, "\N", ";", ",", line breaks of three kinds), a caret, and
+# characters of one to four octets, so a fold can fall inside a character or before an
+# escape.
+TRICKY = st.text(
+    st.sampled_from(["a", " ", "\\", "N", ";", ",", "\n", "\r", "^", "ö", "€", "😀", ":", '"']),
+    max_size=300,
+)
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=400) | TRICKY | TRICKY.filter(lambda t: len(t) > 70))
+@example("x" * 61 + "^" + "y" * 20)  # a caret as the line's 74th octet
+@example("x" * 61 + "\\" + "y" * 80)  # a backslash there
+@example("x" * 60 + "ö" + "y" * 20)  # a character across the 74th octet
+def test_a_line_is_folded_as_icalendar_folds_it(text):
+    from icalendar.parser.string import _foldline
+
+    from nyhetsbrev.build.calendar import _line
+
+    line = "DESCRIPTION:" + text.replace("\n", "").replace("\r", "")
+    try:
+        expected = _foldline(line).encode() + b"\r\n"
+    except UnicodeEncodeError:  # a lone surrogate: clean() removes those first
+        return
+    assert _line(line) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=TRICKY, body=TRICKY, location=TRICKY, item_id=TRICKY, minutes=st.integers(0, 10**6))
+def test_an_event_is_serialized_as_icalendar_serializes_it(
+    content_with_event, title, body, location, item_id, minutes
+):
+    """The fast path writes each VEVENT itself: the bytes icalendar's Event gives."""
+    from dataclasses import replace
+
+    from nyhetsbrev.build.calendar import _vevent, event
+
+    content, item = content_with_event
+    start = item.start + dt.timedelta(minutes=minutes, seconds=minutes % 61)
+    item = replace(
+        item,
+        title=title,
+        body=replace(item.body, text=body),
+        location=location,
+        id=item_id or item.id,
+        start=start,
+        end=start + dt.timedelta(hours=2) if minutes % 2 else None,
+    )
+    assert _vevent(content.site, item) == event(content.site, item).to_ical()
+
+
+@pytest.fixture(scope="module")
+def content_with_event():
+    from nyhetsbrev.build.pipeline import load_content
+
+    from .conftest import FIXTURES
+
+    content = load_content(FIXTURES / "basic").content
+    return content, next(i for i in content.items if i.is_event)

@@ -27,16 +27,17 @@ Output = tuple[str, bytes]
 def calendar_files(content: Content) -> list[Output]:
     """Return events.ics with every event item, and <year>/<issue-id>/<slug>.ics per event.
 
-    Each VEVENT is serialized once and each time-zone block once per span of years, and
-    both are shared by events.ics and the events' own files (the same bytes as building
-    every file on its own).
+    Each VEVENT is serialized once (by _vevent, without building icalendar's objects) and
+    each time-zone block once per span of years, and both are shared by events.ics and the
+    events' own files: the same bytes as building every file on its own with icalendar
+    (calendar(), which stays the reference and builds what this fast path does not cover).
     """
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
     if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
         files = [(CALENDAR, calendar(site, events, f"{CALENDAR_NAME} – {site.title}"))]
         return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
-    blocks = [event(site, item).to_ical() for item in events]
+    blocks = [_vevent(site, item) for item in events]
     files = [(CALENDAR, _assembled(site, events, blocks, f"{CALENDAR_NAME} – {site.title}"))]
     for item, block in zip(events, blocks, strict=True):
         files.append((event_path(item), _assembled(site, [item], [block], item.title)))
@@ -74,11 +75,78 @@ def _head(site: Site, name: str) -> bytes:
 
 
 def _name_line(name: str) -> bytes:
-    from icalendar import Calendar
+    """Return the X-WR-CALNAME line as icalendar writes it (a text value)."""
+    return _line(f"X-WR-CALNAME:{_text(clean(name))}")
 
-    cal = Calendar()
-    cal.add("x-wr-calname", clean(name))
-    return bytes(cal.to_ical()).removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
+
+def _vevent(site: Site, item: Item) -> bytes:
+    """Return event(site, item).to_ical() for an event whose times are in Stockholm.
+
+    The properties in icalendar's order (its canonical order for an event, then the
+    others by name), each value escaped and each line folded as icalendar does.
+    """
+    assert item.start is not None
+    lines = [f"SUMMARY:{_text(clean(item.title))}", f"DTSTART;TZID={ZONE}:{_local(item.start)}"]
+    if item.end:
+        lines.append(f"DTEND;TZID={ZONE}:{_local(item.end)}")
+    lines.append(f"DTSTAMP:{_local(published(item).astimezone(dt.UTC))}Z")
+    lines.append(f"UID:{_text(uid(site, item))}")
+    lines.append(f"DESCRIPTION:{_text(clean(description(site, item)))}")
+    if item.location:
+        lines.append(f"LOCATION:{_text(clean(item.location))}")
+    lines.append(f"URL:{permalink(site, item)}")
+    return b"BEGIN:VEVENT\r\n" + b"".join(_line(line) for line in lines) + b"END:VEVENT\r\n"
+
+
+ZONE = STOCKHOLM.key
+
+
+def _local(moment: dt.datetime) -> str:
+    """Return a date-time as icalendar writes it, without its zone (no fraction)."""
+    return (
+        f"{moment.year:04}{moment.month:02}{moment.day:02}"
+        f"T{moment.hour:02}{moment.minute:02}{moment.second:02}"
+    )
+
+
+def _text(value: str) -> str:
+    """Escape a TEXT value as icalendar does (RFC 5545 3.3.11, in its order)."""
+    return (
+        value.replace("\\N", "\n")
+        .replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+FOLD = 74  # octets a folded line holds at most: icalendar folds before the 75th
+
+
+def _line(line: str) -> bytes:
+    """Return a content line folded as icalendar folds it, with its CRLF.
+
+    Each piece is the longest run of whole characters of at most 74 octets, except that
+    a piece never ends in a backslash or a caret (icalendar moves it to the next piece, so
+    an escape is not split).
+    """
+    data = line.encode()
+    if len(data) <= FOLD:
+        return data + b"\r\n"
+    pieces = []
+    start = 0
+    while len(data) - start > FOLD:
+        end = start + FOLD
+        while data[end] & 0xC0 == 0x80:  # inside a character: cut before it
+            end -= 1
+        if data[end - 1] in b"\\^" and end - 1 > start:
+            end -= 1
+        pieces.append(data[start:end])
+        start = end
+    pieces.append(data[start:])
+    return b"\r\n ".join(pieces) + b"\r\n"
 
 
 @lru_cache(maxsize=8)
