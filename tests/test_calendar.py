@@ -215,3 +215,29 @@ def content_with_event():
 
     content = load_content(FIXTURES / "basic").content
     return content, next(i for i in content.items if i.is_event)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.integers(1971, 2036),
+    years=st.integers(0, 12),
+    day=st.integers(0, 364),
+    organisation=TRICKY.map(lambda t: t.replace("\n", "").replace("\r", "")),  # one line
+    title=TRICKY.map(lambda t: t.replace("\n", "").replace("\r", "")),
+)
+@example(first=2022, years=0, day=89, organisation="Länsstyrelsen", title="Webbinarium")
+def test_a_calendar_is_written_as_icalendar_writes_it(
+    content_with_event, first, years, day, organisation, title
+):
+    """Head, time-zone block (for any span of years) and events: calendar()'s bytes."""
+    from dataclasses import replace
+
+    from nyhetsbrev.build.calendar import _assembled, _vevent, calendar
+    from nyhetsbrev.content.models import STOCKHOLM
+
+    content, item = content_with_event
+    site = replace(content.site, organisation=organisation)
+    start = dt.datetime(first, 1, 1, 10, tzinfo=STOCKHOLM) + dt.timedelta(days=day)
+    item = replace(item, title=title, start=start, end=start.replace(year=first + years))
+    expected = calendar(site, [item], item.title)
+    assert _assembled(site, [item], [_vevent(site, item)], item.title) == expected

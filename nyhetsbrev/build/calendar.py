@@ -34,7 +34,7 @@ def calendar_files(content: Content) -> list[Output]:
     """
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
-    if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
+    if not all(_in_stockholm(item) for item in events):
         files = [(CALENDAR, calendar(site, events, f"{CALENDAR_NAME} – {site.title}"))]
         return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
     blocks = [_vevent(site, item) for item in events]
@@ -45,7 +45,6 @@ def calendar_files(content: Content) -> list[Output]:
 
 
 END = b"END:VCALENDAR\r\n"
-SHARED_FROM = 16  # events; fewer are built one calendar at a time (less set-up)
 
 
 def _in_stockholm(item: Item) -> bool:
@@ -69,14 +68,19 @@ def _assembled(site: Site, events: list[Item], blocks: list[bytes], name: str) -
 
 
 def _head(site: Site, name: str) -> bytes:
-    """Return calendar(site, [], name) without its end: the site's lines are made once."""
-    before, after = _around_name(site)
-    return before + _name_line(name) + after
-
-
-def _name_line(name: str) -> bytes:
-    """Return the X-WR-CALNAME line as icalendar writes it (a text value)."""
-    return _line(f"X-WR-CALNAME:{_text(clean(name))}")
+    """Return calendar(site, [], name) without its end, in icalendar's order and escaping."""
+    return b"".join(
+        _line(line)
+        for line in (
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            f"PRODID:{_text(f'-//{clean(site.organisation)}//Nyhetsbrev//SV')}",
+            "CALSCALE:GREGORIAN",
+            "METHOD:PUBLISH",
+            f"X-WR-CALNAME:{clean(name)}",  # an X- property: icalendar writes it verbatim
+            f"X-WR-TIMEZONE:{ZONE}",
+        )
+    )
 
 
 def _vevent(site: Site, item: Item) -> bytes:
@@ -149,31 +153,78 @@ def _line(line: str) -> bytes:
     return b"\r\n ".join(pieces) + b"\r\n"
 
 
-@lru_cache(maxsize=8)
-def _around_name(site: Site) -> tuple[bytes, bytes]:
-    """Return an empty calendar's bytes before and after its name line (and without END)."""
-    sample = "Kalender för prov"
-    head, line = calendar(site, [], sample), _name_line(sample)
-    if not head.endswith(END) or head.count(line) != 1:
-        raise ValueError("icalendar wrote an unexpected calendar")
-    before, _, after = head[: -len(END)].partition(line)
-    return before, after
+# How far icalendar's search for a change of offset steps, from long to short.
+STEPS = [dt.timedelta(days=d) for d in (64, 32, 16, 8, 4, 2, 1)] + [
+    dt.timedelta(hours=4),
+    dt.timedelta(hours=1),
+    dt.timedelta(minutes=20),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=1),
+    dt.timedelta(seconds=20),
+    dt.timedelta(seconds=5),
+    dt.timedelta(seconds=1),
+]
 
 
 @lru_cache(maxsize=64)
 def _timezone(first: int, last: int) -> bytes:
-    """Return the Europe/Stockholm VTIMEZONE that calendar() adds for events in these years."""
-    from icalendar import Calendar, Event
+    """Return the Europe/Stockholm VTIMEZONE that calendar() adds for events in these years.
 
-    cal = Calendar()
-    probe = Event()
-    probe.add("dtstart", dt.datetime(first, 1, 1, 12, tzinfo=STOCKHOLM))
-    cal.add_component(probe)
-    cal.add_missing_timezones(dt.date(first, 1, 1), dt.date(last + 1, 1, 1))
-    zones = cal.walk("VTIMEZONE")
-    if len(zones) != 1:
-        raise ValueError("icalendar made no single time-zone block")
-    return bytes(zones[0].to_ical())
+    icalendar's Timezone.from_tzinfo, step for step (with zoneinfo, as icalendar uses it):
+    the spans of one UTC offset from 1 January of the first year to 1 January after the
+    last, grouped by (offset before, offset, name, standard or summer time), each group a
+    STANDARD or DAYLIGHT block with its first start and the others as RDATE.
+    """
+    first_date, last_date = dt.date(first, 1, 1), dt.date(last + 1, 1, 1)
+    start = dt.datetime(first, 1, 1, tzinfo=STOCKHOLM)
+    stop = dt.datetime(last + 1, 1, 1, tzinfo=STOCKHOLM)
+    groups: dict[tuple[dt.timedelta | None, dt.timedelta, str, bool], list[dt.datetime]] = {}
+    offset_to: dt.timedelta | None = None
+    while start < stop:
+        offset_from, end = offset_to, start
+        offset_to = end.utcoffset()
+        assert offset_to is not None
+        for step in STEPS:
+            last_end = end
+            end = end + step
+            try:
+                while end.utcoffset() == offset_to:
+                    last_end = end
+                    end = end + step
+            except OverflowError:
+                break
+            end = last_end
+        name = start.tzname() or str(offset_to)
+        key = (offset_from, offset_to, name, start.dst() == dt.timedelta())
+        groups.setdefault(key, []).append(start.replace(tzinfo=None))
+        start = end + STEPS[-1]
+    lines = [
+        f"TZID:{ZONE}",
+        f"COMMENT:{_text(f'This timezone only works from {first_date} to {last_date}.')}",
+    ]
+    for (before, after, tzname, standard), starts in groups.items():
+        first_start = min(starts)
+        starts.remove(first_start)
+        if first_start.date() == last_date:
+            first_start = dt.datetime(last_date.year, last_date.month, last_date.day)
+        kind = "STANDARD" if standard else "DAYLIGHT"
+        lines += [f"BEGIN:{kind}", f"DTSTART:{_local(first_start)}"]
+        if starts:
+            lines.append(f"RDATE:{','.join(_local(moment) for moment in starts)}")
+        lines.append(f"TZNAME:{_text(tzname)}")
+        lines.append(f"TZOFFSETFROM:{_offset(after if before is None else before)}")
+        lines += [f"TZOFFSETTO:{_offset(after)}", f"END:{kind}"]
+    return b"BEGIN:VTIMEZONE\r\n" + b"".join(map(_line, lines)) + b"END:VTIMEZONE\r\n"
+
+
+def _offset(offset: dt.timedelta) -> str:
+    """Return a UTC offset as icalendar writes it: +HHMM, with seconds only when there are."""
+    sign, offset = ("-", -offset) if offset < dt.timedelta(0) else ("+", offset)
+    hours = abs(offset.days * 24 + offset.seconds // 3600)
+    minutes, seconds = (offset.seconds % 3600) // 60, offset.seconds % 60
+    return (
+        f"{sign}{hours:02}{minutes:02}{seconds:02}" if seconds else f"{sign}{hours:02}{minutes:02}"
+    )
 
 
 def uid(site: Site, item: Item) -> str:
