@@ -183,6 +183,7 @@ def test_one_search_covers_every_years_bundle_and_leads_to_the_pages(site, brows
     # One bundle per year, newest first: site.js loads 2022 and merges 2021 into it.
     assert json.loads((out / "pagefind" / "bundles.json").read_text("utf-8")) == ["2022", "2021"]
     assert (out / "pagefind" / "2021" / "pagefind-entry.json").is_file()
+    assert not (out / "pagefind" / "2021" / "pagefind.js").exists()  # only the newest's runs
     with _page(browser, site) as page:
         page.goto(origin)
         field = page.get_by_label("Sök bland texterna")

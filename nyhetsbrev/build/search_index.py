@@ -40,6 +40,9 @@ CONFIGS = ("pagefind.toml", "pagefind.yml", "pagefind.yaml", "pagefind.json")  #
 PAGES = "**/index.html"
 # Pagefind's ready-made interfaces: site.js uses none of them, so no bundle keeps them.
 UNUSED = ("pagefind-ui.", "pagefind-modular-ui.", "pagefind-component-ui.", "pagefind-highlight.")
+# What only the bundle site.js loads (the newest year's) needs: a bundle merged into it
+# gives only its index, so its copies of the program are left out of the output.
+PROGRAM = ("pagefind.js", "pagefind-worker.js", "wasm.")
 
 
 def build_index(site: Path, cache: Path | None = None) -> int:
@@ -56,19 +59,30 @@ def build_index(site: Path, cache: Path | None = None) -> int:
     setup = hashlib.sha256()
     add_setup(setup)
     keys = {year: _key(site, year, setup) for year in years} if cache is not None else {}
-    todo = [y for y in years if cache is None or not _reuse(cache / keys[y], _bundle(site, y))]
+    newest = years[-1] if years else ""
+    todo = [
+        y
+        for y in years
+        if cache is None or not _reuse(cache / keys[y], _bundle(site, y), y == newest)
+    ]
     _run(site, todo)
     for year in todo:
-        for path in _bundle(site, year).iterdir():
-            if path.name.startswith(UNUSED) and path.is_file():
-                path.unlink()
+        _drop(_bundle(site, year), UNUSED)
         if cache is not None:
             _keep(_bundle(site, year), cache, keys[year])
+        if year != newest:
+            _drop(_bundle(site, year), PROGRAM)
     if cache is not None:
         _keep_only(cache, set(keys.values()))
     (site / FOLDER).mkdir(parents=True, exist_ok=True)
     (site / FOLDER / BUNDLES).write_text(json.dumps(sorted(years, reverse=True)) + "\n", "utf-8")
     return sum(1 for p in (site / FOLDER).rglob("*") if p.is_file())
+
+
+def _drop(bundle: Path, names: tuple[str, ...]) -> None:
+    for path in bundle.iterdir():
+        if path.name.startswith(names) and path.is_file():
+            path.unlink()
 
 
 def _years(site: Path) -> list[str]:
@@ -115,8 +129,9 @@ def _key(site: Path, year: str, setup: hashlib._Hash) -> str:
 MANIFEST = "manifest"
 
 
-def _reuse(kept: Path, target: Path) -> bool:
-    """Copy a kept bundle into target if every file is whole; False (and nothing) otherwise."""
+def _reuse(kept: Path, target: Path, program: bool) -> bool:
+    """Copy a kept bundle into target (with Pagefind's program only if program) if every
+    file is whole; False (and nothing) otherwise."""
     try:
         lines = (kept / MANIFEST).read_text("utf-8").splitlines()
         copies: list[tuple[str, bytes]] = []
@@ -124,6 +139,8 @@ def _reuse(kept: Path, target: Path) -> bool:
             digest, _, rel = line.partition("  ")
             if not rel or rel.startswith("/") or ".." in rel.split("/"):
                 return False
+            if not program and rel.startswith(PROGRAM):
+                continue
             data = (kept / "files" / rel).read_bytes()
             if hashlib.sha256(data).hexdigest() != digest:
                 return False
