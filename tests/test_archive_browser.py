@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_build_writes_the_authoritys_pages(site):
     pages = _pages(site[1])
     for page in ("", "tillganglighet/", "surfa-tryggt/", "integritet/", "2022/2022-03/"):
         assert page in pages
-    assert (site[1] / "pagefind" / "pagefind.js").is_file()
+    assert (site[1] / "pagefind" / "2022" / "pagefind.js").is_file()
 
 
 def test_every_page_passes_axe_and_asks_only_its_own_origin(site, browser):
@@ -166,6 +167,38 @@ def test_search_finds_a_word_in_one_items_body_and_not_a_word_in_none(site, brow
         status = page.locator("[data-search-status]")
         status.filter(has_text="Inga träffar").wait_for()
         assert page.locator("[data-search-results] li").count() == 0
+
+
+def _search(page, field, query: str) -> list[str]:
+    """Search for query on the page; return the results' links."""
+    field.fill(query)
+    page.get_by_role("button", name="Sök").click()
+    page.locator("[data-search-status]").filter(has_text="träff").wait_for()
+    links = page.locator("[data-search-results] a")
+    return [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
+
+
+def test_one_search_covers_every_years_bundle_and_leads_to_the_pages(site, browser):
+    origin, out = site
+    # One bundle per year, newest first: site.js loads 2022 and merges 2021 into it.
+    assert json.loads((out / "pagefind" / "bundles.json").read_text("utf-8")) == ["2022", "2021"]
+    assert (out / "pagefind" / "2021" / "pagefind-entry.json").is_file()
+    assert not (out / "pagefind" / "2021" / "pagefind.js").exists()  # only the newest's runs
+    with _page(browser, site) as page:
+        page.goto(origin)
+        field = page.get_by_label("Sök bland texterna")
+        hrefs = _search(page, field, "november")  # in both years' issues
+        assert any(h.startswith("/2021/2021-11/") for h in hrefs), hrefs
+        assert any(h.startswith("/2022/") for h in hrefs), hrefs
+        assert _search(page, field, "byggnader") == ["/2021/2021-11/#orange-week-rubrik"]
+        hrefs = _search(page, field, "förebyggandekonferens")
+        assert hrefs and all(h.startswith("/2022/2022-10/") for h in hrefs), hrefs
+        for href, word in (
+            ("/2021/2021-11/#orange-week-rubrik", "byggnader"),
+            (hrefs[0], "konferens"),
+        ):
+            page.goto(origin + href.lstrip("/"))
+            assert word in page.locator("main").inner_text().lower()
 
 
 @pytest.mark.parametrize("width", [375, 1280])

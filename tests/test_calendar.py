@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 import lxml.html
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from .conftest import edit
@@ -150,3 +153,48 @@ def test_shared_blocks_give_the_bytes_of_each_calendar_built_alone(tmp_path):
     alone += [(event_path(i), calendar(site, [i], i.title)) for i in events]
     assert len(alone) == 73  # 24 issues of three events, and events.ics
     assert calendar_files(content) == alone
+
+
+# Text with what escaping and folding have to get right (backslashes, "\\N", ";", ",",
+# line breaks, a caret, characters of one to four octets), in the names a calendar carries.
+TRICKY = st.text(
+    st.sampled_from(["a", " ", "\\", "N", ";", ",", "\n", "\r", "^", "ö", "€", "😀", ":", '"']),
+    max_size=300,
+)
+
+
+@pytest.fixture(scope="module")
+def content_with_event():
+    from nyhetsbrev.build.pipeline import load_content
+
+    from .conftest import FIXTURES
+
+    content = load_content(FIXTURES / "basic").content
+    return content, next(i for i in content.items if i.is_event)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    first=st.integers(1971, 2036),
+    years=st.integers(0, 12),
+    day=st.integers(0, 364),
+    organisation=TRICKY.map(lambda t: t.replace("\n", "").replace("\r", "")),  # one line
+    title=TRICKY.map(lambda t: t.replace("\n", "").replace("\r", "")),
+)
+@example(first=2022, years=0, day=89, organisation="Länsstyrelsen", title="Webbinarium")
+def test_a_calendar_is_written_as_icalendar_writes_it(
+    content_with_event, first, years, day, organisation, title
+):
+    """The parts made once and put together (head, time-zone block for any span of years,
+    events) give calendar()'s bytes for the whole file."""
+    from dataclasses import replace
+
+    from nyhetsbrev.build.calendar import _assembled, _vevent, calendar
+    from nyhetsbrev.content.models import STOCKHOLM
+
+    content, item = content_with_event
+    site = replace(content.site, organisation=organisation)
+    start = dt.datetime(first, 1, 1, 10, tzinfo=STOCKHOLM) + dt.timedelta(days=day)
+    item = replace(item, title=title, start=start, end=start.replace(year=first + years))
+    expected = calendar(site, [item], item.title)
+    assert _assembled(site, [item], [_vevent(site, item)], item.title) == expected

@@ -2,6 +2,11 @@
 
 Pure: values in, (path, bytes) out. Times are Europe/Stockholm with its VTIMEZONE, UIDs come
 from the item's `id` and DTSTAMP from its `date`, so a rebuild gives the same bytes.
+
+icalendar writes every part (escaping, folding, the time-zone block), but each part only
+once: an event's VEVENT is shared by events.ics and the event's own file, and a head or a
+time-zone block by every file that has it. calendar() builds a whole file in one go; it is
+what the tests compare with and the path for times in another zone.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from nyhetsbrev.urls import CALENDAR, event_path, permalink
 from nyhetsbrev.vocabulary import CALENDAR_NAME
 
 if TYPE_CHECKING:
-    from icalendar import Event
+    from icalendar import Calendar, Event
 
 Output = tuple[str, bytes]
 
@@ -28,15 +33,15 @@ def calendar_files(content: Content) -> list[Output]:
     """Return events.ics with every event item, and <year>/<issue-id>/<slug>.ics per event.
 
     Each VEVENT is serialized once and each time-zone block once per span of years, and
-    both are shared by events.ics and the events' own files (the same bytes as building
-    every file on its own).
+    both are shared by events.ics and the events' own files: the same bytes as building
+    every file on its own (calendar(), the reference and the path for other time zones).
     """
     site = content.site
     events = sorted((i for i in content.items if i.is_event), key=lambda i: (i.start, uid(site, i)))
-    if len(events) < SHARED_FROM or not all(_in_stockholm(item) for item in events):
+    if not all(_in_stockholm(item) for item in events):
         files = [(CALENDAR, calendar(site, events, f"{CALENDAR_NAME} – {site.title}"))]
         return files + [(event_path(i), calendar(site, [i], i.title)) for i in events]
-    blocks = [event(site, item).to_ical() for item in events]
+    blocks = [_vevent(site, item) for item in events]
     files = [(CALENDAR, _assembled(site, events, blocks, f"{CALENDAR_NAME} – {site.title}"))]
     for item, block in zip(events, blocks, strict=True):
         files.append((event_path(item), _assembled(site, [item], [block], item.title)))
@@ -44,7 +49,6 @@ def calendar_files(content: Content) -> list[Output]:
 
 
 END = b"END:VCALENDAR\r\n"
-SHARED_FROM = 16  # events; fewer are built one calendar at a time (less set-up)
 
 
 def _in_stockholm(item: Item) -> bool:
@@ -60,52 +64,52 @@ def _in_stockholm(item: Item) -> bool:
 
 
 def _assembled(site: Site, events: list[Item], blocks: list[bytes], name: str) -> bytes:
-    """Return calendar(site, events, name) from the events' serialized VEVENTs."""
-    head = _head(site, name)
+    """Return calendar(site, events, name) from the events' serialized VEVENTs.
+
+    icalendar writes a calendar as its head (the properties), then its time-zone blocks
+    (add_missing_timezones puts them first), then the events, then END: each part here is
+    icalendar's own bytes for that part, made once.
+    """
     years = [moment.year for item in events for moment in (item.start, item.end) if moment]
     zone = _timezone(min(years), max(years)) if years else b""
-    return head + zone + b"".join(blocks) + END
+    return _head(site.organisation, name) + zone + b"".join(blocks) + END
 
 
-def _head(site: Site, name: str) -> bytes:
-    """Return calendar(site, [], name) without its end: the site's lines are made once."""
-    before, after = _around_name(site)
-    return before + _name_line(name) + after
-
-
-def _name_line(name: str) -> bytes:
+def _head(organisation: str, name: str) -> bytes:
+    """Return calendar(site, [], name) without its end: icalendar's bytes for the head."""
     from icalendar import Calendar
 
     cal = Calendar()
+    _add_head(cal, organisation, name)
+    data = bytes(cal.to_ical())
+    assert data.endswith(END)
+    return data[: -len(END)]
+
+
+def _add_head(cal: Calendar, organisation: str, name: str) -> None:
+    cal.add("prodid", f"-//{clean(organisation)}//Nyhetsbrev//SV")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", clean(name))
-    return bytes(cal.to_ical()).removeprefix(b"BEGIN:VCALENDAR\r\n").removesuffix(END)
+    cal.add("x-wr-timezone", STOCKHOLM.key)
 
 
-@lru_cache(maxsize=8)
-def _around_name(site: Site) -> tuple[bytes, bytes]:
-    """Return an empty calendar's bytes before and after its name line (and without END)."""
-    sample = "Kalender för prov"
-    head, line = calendar(site, [], sample), _name_line(sample)
-    if not head.endswith(END) or head.count(line) != 1:
-        raise ValueError("icalendar wrote an unexpected calendar")
-    before, _, after = head[: -len(END)].partition(line)
-    return before, after
+def _vevent(site: Site, item: Item) -> bytes:
+    """Return the event's VEVENT as icalendar writes it (made once, shared by every file)."""
+    return bytes(event(site, item).to_ical())
 
 
 @lru_cache(maxsize=64)
 def _timezone(first: int, last: int) -> bytes:
-    """Return the Europe/Stockholm VTIMEZONE that calendar() adds for events in these years."""
-    from icalendar import Calendar, Event
+    """Return the Europe/Stockholm VTIMEZONE that calendar() adds for events in these
+    years, as icalendar makes and writes it."""
+    from icalendar import Timezone
 
-    cal = Calendar()
-    probe = Event()
-    probe.add("dtstart", dt.datetime(first, 1, 1, 12, tzinfo=STOCKHOLM))
-    cal.add_component(probe)
-    cal.add_missing_timezones(dt.date(first, 1, 1), dt.date(last + 1, 1, 1))
-    zones = cal.walk("VTIMEZONE")
-    if len(zones) != 1:
-        raise ValueError("icalendar made no single time-zone block")
-    return bytes(zones[0].to_ical())
+    zone = Timezone.from_tzid(
+        STOCKHOLM.key, first_date=dt.date(first, 1, 1), last_date=dt.date(last + 1, 1, 1)
+    )
+    return bytes(zone.to_ical())
 
 
 def uid(site: Site, item: Item) -> str:
@@ -121,12 +125,7 @@ def calendar(site: Site, events: Iterable[Item], name: str) -> bytes:
     from icalendar import Calendar
 
     cal = Calendar()
-    cal.add("prodid", f"-//{clean(site.organisation)}//Nyhetsbrev//SV")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", clean(name))
-    cal.add("x-wr-timezone", "Europe/Stockholm")
+    _add_head(cal, site.organisation, name)
     years = []
     for item in events:
         cal.add_component(event(site, item))

@@ -58,41 +58,52 @@ class Feed:
 
 
 def feed_files(content: Content) -> list[Output]:
-    """Return every feed file: feed.xml, atom.xml and feed.json, and two per campaign."""
+    """Return every feed file: feed.xml, atom.xml and feed.json, and two per campaign.
+
+    The items are put in order once, and each item's HTML is made once for all the feeds
+    that show it.
+    """
     files: list[Output] = []
-    main = site_feed(content)
+    ordered = newest_first(content.items)
+    main = site_feed(content, ordered)
+    htmls: dict[int, str] = {}
     files += [
-        (urls.RSS, rss(content, main)),
-        (urls.ATOM, atom(content, main)),
-        (urls.JSON_FEED, json_feed(content, main)),
+        (urls.RSS, rss(content, main, htmls)),
+        (urls.ATOM, atom(content, main, htmls)),
+        (urls.JSON_FEED, json_feed(content, main, htmls)),
     ]
     for campaign in sorted(content.campaigns.values(), key=lambda c: c.slug):
-        feed = campaign_feed(content, campaign)
+        feed = campaign_feed(content, campaign, ordered)
         files += [
-            (feed.folder + urls.RSS, rss(content, feed)),
-            (feed.folder + urls.ATOM, atom(content, feed)),
+            (feed.folder + urls.RSS, rss(content, feed, htmls)),
+            (feed.folder + urls.ATOM, atom(content, feed, htmls)),
         ]
     return files
 
 
-def site_feed(content: Content) -> Feed:
-    """Return the feed of all items."""
+def site_feed(content: Content, ordered: tuple[Item, ...] | None = None) -> Feed:
+    """Return the feed of all items (ordered: newest_first(content.items), if known)."""
     site = content.site
-    items = newest_first(content.items)
+    items = newest_first(content.items) if ordered is None else ordered
     return Feed(
         "",
         clean(site.title),
         clean(f"Nyheter och evenemang från {site.organisation}"),
         urls.absolute(site),
         items[: site.feed_items],
-        _updated(items, content),
+        _updated(items, items),
     )
 
 
-def campaign_feed(content: Content, campaign: Campaign) -> Feed:
-    """Return the feed of one campaign's items."""
+def campaign_feed(
+    content: Content, campaign: Campaign, ordered: tuple[Item, ...] | None = None
+) -> Feed:
+    """Return the feed of one campaign's items (ordered: newest_first(content.items))."""
     site = content.site
-    items = newest_first(i for i in content.items if campaign.slug in i.campaigns)
+    everything = newest_first(content.items) if ordered is None else ordered
+    # The order is total (no two items share date, year, issue and slug), so keeping the
+    # campaign's items of the ordered whole is the same as ordering them.
+    items = tuple(i for i in everything if campaign.slug in i.campaigns)
     description = campaign.body.first_paragraph or f"{campaign.name}: texter från {site.title}"
     return Feed(
         urls.campaign_feeds(campaign.slug),
@@ -100,13 +111,13 @@ def campaign_feed(content: Content, campaign: Campaign) -> Feed:
         clean(description),
         campaign_url(site, campaign),
         items[: site.feed_items],
-        _updated(items, content),
+        _updated(items, everything),
     )
 
 
-def _updated(items: tuple[Item, ...], content: Content) -> dt.datetime:
+def _updated(items: tuple[Item, ...], everything: tuple[Item, ...]) -> dt.datetime:
     # A campaign without items yet takes the newest item of the site, so no clock is read.
-    newest = items or newest_first(content.items)
+    newest = items or everything
     return published(newest[0]) if newest else EPOCH
 
 
@@ -193,7 +204,19 @@ def _generator(content: Content, feed: Feed, self_url: str, is_rss: bool) -> Any
     return fg
 
 
-def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
+def _html(content: Content, item: Item, htmls: dict[int, str] | None) -> str:
+    """Return content_html(content, item), made once per item when htmls is given."""
+    if htmls is None:
+        return content_html(content, item)
+    found = htmls.get(id(item))
+    if found is None:
+        found = htmls[id(item)] = content_html(content, item)
+    return found
+
+
+def _entry(
+    fg: Any, content: Content, item: Item, is_rss: bool, htmls: dict[int, str] | None = None
+) -> None:
     site = content.site
     fe = fg.add_entry(order="append")  # feedgen prepends by default
     value, is_permalink = guid(site, item)
@@ -208,7 +231,7 @@ def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
     # Readers treat an RSS description as HTML, so the plain-text summary is escaped once
     # more: a summary that mentions "<script>" must reach them as text, never as markup.
     fe.summary(escape(clean(item.summary), quote=False), type="html")
-    fe.content(content_html(content, item), type="html")
+    fe.content(_html(content, item, htmls), type="html")
     for slug in item.campaigns:
         category = {"term": slug, "scheme": urls.folder_url(site, urls.CAMPAIGNS)}
         if not is_rss:  # Atom: readers show the label, so the campaign's name;
@@ -222,24 +245,24 @@ def _entry(fg: Any, content: Content, item: Item, is_rss: bool) -> None:
         fe.enclosure(url, length, kind)
 
 
-def rss(content: Content, feed: Feed) -> bytes:
+def rss(content: Content, feed: Feed, htmls: dict[int, str] | None = None) -> bytes:
     """Return the feed as RSS 2.0."""
     fg = _generator(content, feed, feed.url(content.site, urls.RSS), is_rss=True)
     fg.pubDate(feed.updated)
     for item in feed.items:
-        _entry(fg, content, item, is_rss=True)
+        _entry(fg, content, item, True, htmls)
     return bytes(fg.rss_str(pretty=True))
 
 
-def atom(content: Content, feed: Feed) -> bytes:
+def atom(content: Content, feed: Feed, htmls: dict[int, str] | None = None) -> bytes:
     """Return the feed as Atom (RFC 4287)."""
     fg = _generator(content, feed, feed.url(content.site, urls.ATOM), is_rss=False)
     for item in feed.items:
-        _entry(fg, content, item, is_rss=False)
+        _entry(fg, content, item, False, htmls)
     return bytes(fg.atom_str(pretty=True))
 
 
-def json_feed(content: Content, feed: Feed) -> bytes:
+def json_feed(content: Content, feed: Feed, htmls: dict[int, str] | None = None) -> bytes:
     """Return the feed as JSON Feed 1.1, from the same items as the XML feeds."""
     site = content.site
     data = {
@@ -250,18 +273,18 @@ def json_feed(content: Content, feed: Feed) -> bytes:
         "description": feed.description,
         "language": site.language,
         "authors": [{"name": clean(site.organisation), "url": urls.absolute(site)}],
-        "items": [_json_item(content, item) for item in feed.items],
+        "items": [_json_item(content, item, htmls) for item in feed.items],
     }
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode()
 
 
-def _json_item(content: Content, item: Item) -> dict[str, Any]:
+def _json_item(content: Content, item: Item, htmls: dict[int, str] | None) -> dict[str, Any]:
     site = content.site
     entry: dict[str, Any] = {
         "id": guid(site, item)[0],
         "url": permalink(site, item),
         "title": clean(item.title),
-        "content_html": content_html(content, item),
+        "content_html": _html(content, item, htmls),
         "summary": clean(item.summary),
         "date_published": published(item).isoformat(),
         "tags": list(item.campaigns),

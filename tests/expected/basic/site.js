@@ -32,6 +32,9 @@
   });
 
   // Search: Pagefind's index in pagefind/, beside this script, read in the browser alone.
+  // Each year has its own bundle (pagefind/<year>/, listed newest first in
+  // pagefind/bundles.json): the newest is loaded and the others merged into it, so one
+  // search covers every year.
   var box = document.querySelector("[data-search]");
   if (!box) return;
   var form = box.querySelector("form");
@@ -39,13 +42,26 @@
   var status = box.querySelector("[data-search-status]");
   var list = box.querySelector("[data-search-results]");
   var root = new URL(".", document.currentScript ? document.currentScript.src : document.baseURI);
+  var index = new URL("pagefind/", root);
   var engine = null;
 
   function load() {
     if (!engine) {
-      engine = import(new URL("pagefind/pagefind.js", root).href).then(function (pagefind) {
-        return pagefind.options({ baseUrl: root.pathname }).then(function () { return pagefind; });
+      engine = fetch(new URL("bundles.json", index).href).then(function (response) {
+        if (!response.ok) throw new Error(response.status);
+        return response.json();
+      }).then(function (bundles) {
+        if (!bundles.length) return null;  // no issue yet: nothing to find
+        var options = { baseUrl: root.pathname };
+        return import(new URL(bundles[0] + "/pagefind.js", index).href).then(function (pagefind) {
+          return pagefind.options(options).then(function () {
+            return Promise.all(bundles.slice(1).map(function (bundle) {
+              return pagefind.mergeIndex(new URL(bundle + "/", index).href, options);
+            }));
+          }).then(function () { return pagefind; });
+        });
       });
+      engine.catch(function () { engine = null; });  // try again on the next search
     }
     return engine;
   }
@@ -67,7 +83,9 @@
     list.textContent = "";
     if (!query.trim()) { status.textContent = ""; return; }
     status.textContent = "Söker …";
-    load().then(function (pagefind) { return pagefind.search(query); }).then(function (search) {
+    load().then(function (pagefind) {
+      return pagefind ? pagefind.search(query) : { results: [] };
+    }).then(function (search) {
       return Promise.all(search.results.slice(0, 10).map(function (r) { return r.data(); }));
     }).then(function (pages) {
       var count = 0;
