@@ -214,3 +214,37 @@ def test_wrapping_equals_textwrap(pieces, width):
 
     text = "".join(pieces)
     assert wrap(text, width) == wrap(text, width, shortcut=False)
+
+
+BODY_PIECES = ["a", "å", "=", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x85", "\x0c", "€", "x" * 75]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(BODY_PIECES), max_size=60),
+    st.integers(min_value=4, max_value=90),
+)
+def test_quoting_a_body_equals_the_email_package(pieces, width):
+    from email import quoprimime
+
+    body = "".join(pieces).encode("utf-8").decode("latin-1")
+    assert headers.body_encode(body, width) == quoprimime.body_encode(body, width)
+
+
+STAND_INS = [render.TEXT_STAND_IN, render.HTML_STAND_IN]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(BODY_PIECES + STAND_INS), max_size=40),
+    st.lists(st.sampled_from(BODY_PIECES + STAND_INS + ["<p>", "</p>"]), max_size=40),
+    st.sampled_from(["Höst", *STAND_INS, f"{render.HTML_STAND_IN}\r\n"]),
+)
+def test_the_message_as_bytes_equals_the_email_packages(text, html, title):
+    tree = load(FIXTURES / "basic")
+    content, _ = check(tree)
+    assert content is not None
+    issue = dataclasses.replace(content.issues[0], title=title)
+    text, html = "".join(text), "".join(html)
+    fast = render.message_bytes(content.site, issue, html, text)
+    assert fast == render.message(content.site, issue, html, text).as_bytes()
