@@ -44,6 +44,44 @@ def test_inlining_equals_premailer(style, css):
     assert inline(body, css) == premailer_itself(body, css)
 
 
+STYLES = [
+    "",
+    "color: red",
+    "background-color: #abc",
+    "text-align: center; width: 10px",
+    "vertical-align: top",
+    "background-color: transparent",
+    "margin: 0 !important",
+]
+CLASSES = ["", "x", "y", "x y", "button-link"]
+SHEETS = [
+    "p { margin: 0; } .x { color: blue; background-color: #fff; }",
+    ".y { text-align: left; } td { vertical-align: middle; } a:hover { color: red; }",
+    "a { color: red !important; } .x { height: 5px; } span.y { background: #123 }",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["p", "td", "a", "span"]),
+            st.sampled_from(STYLES),
+            st.sampled_from(CLASSES),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from(SHEETS),
+)
+def test_kept_merges_and_attributes_equal_premailer(elements, css):
+    cells = "".join(
+        f'<{tag} class="{cls}" style="{style}">t</{tag}>' for tag, style, cls in elements
+    )
+    body = f"<html><head></head><body><table><tr><td>{cells}</td></tr></table></body></html>"
+    for _ in range(2):  # the second time from the kept answers
+        assert inline(body, css) == premailer_itself(body, css)
+
+
 def test_a_float_gets_outlooks_align_attribute():
     body = IMG.format(style="width: 10px")
     assert may_float(body, "img { float: right; }")

@@ -68,7 +68,7 @@ SMTP = _Once(linesep="\r\n")  # email.policy.SMTP's settings
 # email.quoprimime.body_encode quotes each character through str.translate with a list: a
 # lookup per character, most of a built message's time. Only a few kinds of character are
 # quoted, and a message holds few of them: each one present is replaced in one pass.
-_BODY_MAP = quoprimime._QUOPRI_BODY_ENCODE_MAP
+_BODY_MAP: list[str] = quoprimime._QUOPRI_BODY_ENCODE_MAP  # type: ignore[attr-defined]
 _UNQUOTED = bytes(c for c in range(256) if _BODY_MAP[c] == chr(c))
 _EQUALS = ord("=")
 

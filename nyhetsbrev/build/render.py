@@ -884,7 +884,7 @@ def _quoted_printable(body: str) -> bytes:
     """Return a text part's body as message().as_bytes() writes it (charset utf-8)."""
     lines = body.encode("utf-8").splitlines()
     normal = (b"\n".join(lines) + b"\n").decode("latin-1")
-    encoded = headers.body_encode(normal, headers.SMTP.max_line_length)
+    encoded = headers.body_encode(normal, int(headers.SMTP.max_line_length or 0))
     return encoded.replace("\n", "\r\n").encode("ascii")
 
 
