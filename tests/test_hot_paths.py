@@ -286,3 +286,19 @@ def test_the_message_as_bytes_equals_the_email_packages(text, html, title):
     text, html = "".join(text), "".join(html)
     fast = render.message_bytes(content.site, issue, html, text)
     assert fast == render.message(content.site, issue, html, text).as_bytes()
+
+
+def test_kept_text_filters_answer_as_the_filters_do():
+    from nyhetsbrev.content.markup import wrap
+    from nyhetsbrev.content.phones import dialable
+
+    text = "Ring 020-50 50 50 " * 12
+    for _ in range(2):  # the second time from the kept answers
+        assert render._wrap(text) == wrap(text) and render._wrap(text, 30) == wrap(text, 30)
+        assert render._dialable(text) == dialable(text)
+    for kept, plain in ((render._wrap, wrap), (render._dialable, dialable)):
+        with pytest.raises(Exception) as ours:
+            kept(["ingen text"])
+        with pytest.raises(Exception) as theirs:
+            plain(["ingen text"])
+        assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))

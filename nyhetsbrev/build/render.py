@@ -362,15 +362,37 @@ def environment(
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        datum=datum, when=when, wrap=wrap, email_body=email_body, host=host_of, anchor=anchor
+        datum=datum, when=when, wrap=_wrap, email_body=email_body, host=host_of, anchor=anchor
     )
     env.filters.update(phones=phones, phone_links=lambda s: SafeHTML(link_phones(str(s))))
-    env.filters.update(dialable=dialable, status=status_label)
+    env.filters.update(dialable=_dialable, status=status_label)
     env.filters.update(filters or {})
     if not trusted:
         env.filters = {name: _capped_filter(name, f) for name, f in env.filters.items()}
     env.globals["accent"] = ACCENT
     return env
+
+
+def _kept(function: Callable[..., str], size: int = 1024) -> Callable[..., str]:
+    """Return function with its answers kept per arguments (for pure text filters).
+
+    The text part wraps and dials the same texts again: a campaign's standing text in every
+    issue that shows it, and in the preview every item but the one edited.
+    """
+    cached = lru_cache(maxsize=size, typed=True)(function)
+
+    @wraps(function)
+    def kept(*args: Any, **kwargs: Any) -> str:
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:  # an argument that cannot be a key: the function says what is wrong
+            return function(*args, **kwargs)
+
+    return kept
+
+
+_wrap = _kept(wrap)
+_dialable = _kept(dialable)
 
 
 def site_environment(site: Site) -> jinja2.Environment:
@@ -944,8 +966,12 @@ def render_issue(
     issue: Issue,
     unsubscribe_url: str | None = None,
     timings: Timings | None = None,
+    web: bool = True,
 ) -> RenderedIssue:
-    """Return every output of one issue (timings, if given, gets the time per stage)."""
+    """Return every output of one issue (timings, if given, gets the time per stage).
+
+    web=False leaves the web version empty (the preview renders it when it is asked for).
+    """
     context = _context(content, issue, unsubscribe_url)  # its IssueView: once for all three
     with timed(timings, "mjml"):
         mjml = _tidy_mjml(_render(env, "email/issue.mjml", context))
@@ -954,9 +980,11 @@ def render_issue(
         text = _tidy_text(_render(env, "email/issue.txt", context))
     with timed(timings, "message"):
         eml = message_bytes(content.site, issue, html, text, unsubscribe_url=unsubscribe_url)
-    with timed(timings, "web"):
-        web = _render(env, "web/issue.html", _web_context(content, issue, context))
-    return RenderedIssue(issue, mjml, html, text, eml, web)
+    page = ""
+    if web:
+        with timed(timings, "web"):
+            page = _render(env, "web/issue.html", _web_context(content, issue, context))
+    return RenderedIssue(issue, mjml, html, text, eml, page)
 
 
 @lru_cache(maxsize=1)
