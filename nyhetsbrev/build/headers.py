@@ -71,17 +71,18 @@ SMTP = _Once(linesep="\r\n")  # email.policy.SMTP's settings
 _BODY_MAP: list[str] = quoprimime._QUOPRI_BODY_ENCODE_MAP  # type: ignore[attr-defined]
 _UNQUOTED = bytes(c for c in range(256) if _BODY_MAP[c] == chr(c))
 _EQUALS = ord("=")
+_QUOTED = [quoted.encode("ascii") for quoted in _BODY_MAP]  # below 256, all ASCII
 
 
-def _quote_all(body: str, raw: bytes) -> str:
-    """Return body.translate(quoprimime's body map); raw is body encoded as latin-1."""
+def _quote_all(raw: bytes) -> str:
+    """Return raw.decode("latin-1").translate(quoprimime's body map), found faster."""
     present = set(raw.translate(None, _UNQUOTED))
     if _EQUALS in present:  # first: the others' quoted forms start with "="
-        body = body.replace("=", _BODY_MAP[_EQUALS])
+        raw = raw.replace(b"=", _QUOTED[_EQUALS])
         present.discard(_EQUALS)
     for c in present:
-        body = body.replace(chr(c), _BODY_MAP[c])
-    return body
+        raw = raw.replace(bytes((c,)), _QUOTED[c])
+    return raw.decode("ascii")
 
 
 def body_encode(body: str, maxlinelen: int = 76) -> str:
@@ -96,7 +97,7 @@ def body_encode(body: str, maxlinelen: int = 76) -> str:
         raw = b""
     if maxlinelen < 4 or not raw:
         return str(quoprimime.body_encode(body, maxlinelen))
-    body = _quote_all(body, raw)
+    body = _quote_all(raw)
     # What follows is body_encode's own line breaking, unchanged, with eol "\n".
     soft_break = "=\n"
     maxlinelen1 = maxlinelen - 1
