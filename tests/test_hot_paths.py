@@ -302,3 +302,45 @@ def test_kept_text_filters_answer_as_the_filters_do():
         with pytest.raises(Exception) as theirs:
             plain(["ingen text"])
         assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
+
+
+WRAP_PIECES = [
+    "- ",
+    "> ",
+    "1. ",
+    "  ",
+    " ",
+    "\t",
+    "\xa0",
+    "\x1c",
+    "ord",
+    "x" * 9,
+    "https://a.se/x",
+    "\n",
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.sampled_from(WRAP_PIECES), max_size=50),
+    st.integers(min_value=-1, max_value=30),
+)
+def test_fast_wrapping_equals_markups(pieces, width):
+    from nyhetsbrev.content.markup import wrap
+
+    text = "".join(pieces)
+    try:
+        expected = wrap(text, width)
+    except ValueError:
+        with pytest.raises(ValueError):
+            render.wrap_text(text, width)
+        return
+    assert render.wrap_text(text, width) == expected
+
+
+def test_fast_wrapping_fills_each_width_as_markup_does():
+    from nyhetsbrev.content.markup import wrap
+
+    text = "- Ring oss på 020-50 50 50 eller läs mer på https://www.example.se/stod i dag"
+    for width in range(1, 90):
+        assert render.wrap_text(text, width) == wrap(text, width)
