@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import lru_cache, wraps
 from pathlib import Path, PurePath
-from types import ModuleType
+from types import BuiltinMethodType, MethodType, ModuleType
 from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -275,6 +275,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             place = _place(self, filename or "") or f"templates/{name}"
             raise TemplateFailure(Problem(place, 1, _exhausted(e))) from None
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Jinja2's sandboxed attribute read, with its answer for a plain value kept.
+
+        The sandbox reads the attribute, offers a str.format method its own wrapper, and
+        asks is_safe_attribute. A value that is no method is never wrapped, and the
+        answer is kept per types and name: such a read is the value itself."""
+        try:
+            value = getattr(obj, attribute)
+        except AttributeError:
+            return super().getattr(obj, attribute)
+        if _SAFE.get((type(obj), attribute, type(value))) and not isinstance(value, _METHODS):
+            return value
+        return super().getattr(obj, attribute)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         # Every check here and in Jinja2's sandbox depends on the types and the name only,
         # so the answer is kept per (types, name): templates ask the same thing thousands
@@ -293,6 +307,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 _SAFE: dict[tuple[type, str, type], bool] = {}  # _Sandbox.is_safe_attribute's answers
+_METHODS = (MethodType, BuiltinMethodType)  # what the sandbox's wrap_str_format looks at
 
 
 class _ContentLoader(jinja2.BaseLoader):
