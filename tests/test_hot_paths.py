@@ -53,11 +53,13 @@ STYLES = [
     "background-color: transparent",
     "margin: 0 !important",
 ]
-CLASSES = ["", "x", "y", "x y", "button-link"]
+CLASSES = ["", "x", "y", "x y", "button-link", "x\ty", "x\xa0y", " x ", "X", "-x", "x x"]
 SHEETS = [
     "p { margin: 0; } .x { color: blue; background-color: #fff; }",
     ".y { text-align: left; } td { vertical-align: middle; } a:hover { color: red; }",
     "a { color: red !important; } .x { height: 5px; } span.y { background: #123 }",
+    "P { color: red; } .X { color: blue; } .-x { margin: 0; } style { color: red; }",
+    "* { color: red; } td > p { margin: 0; } .x.y { color: blue; } #i { color: green; }",
 ]
 
 
@@ -65,7 +67,7 @@ SHEETS = [
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["p", "td", "a", "span"]),
+            st.sampled_from(["p", "td", "a", "span", "P", "!--"]),
             st.sampled_from(STYLES),
             st.sampled_from(CLASSES),
         ),
@@ -75,7 +77,10 @@ SHEETS = [
 )
 def test_kept_merges_and_attributes_equal_premailer(elements, css):
     cells = "".join(
-        f'<{tag} class="{cls}" style="{style}">t</{tag}>' for tag, style, cls in elements
+        f"<!-- {cls} -->"
+        if tag == "!--"
+        else f'<{tag} class="{cls}" style="{style}" id="i">t</{tag}>'
+        for tag, style, cls in elements
     )
     body = f"<html><head></head><body><table><tr><td>{cells}</td></tr></table></body></html>"
     for _ in range(2):  # the second time from the kept answers

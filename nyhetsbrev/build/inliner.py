@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import html as htmllib
 import logging
+import re
 import threading
+from functools import partial
 from types import FunctionType
 from typing import Any
 
@@ -84,8 +86,45 @@ def _transform_with(**names: Any) -> FunctionType:
     )
 
 
+# A selector of one element name or one class name: premailer finds its elements with an
+# XPath query, one walk of the whole email per rule. _select finds them all in one walk.
+SIMPLE_SELECTOR = re.compile(r"(?:[a-zA-Z][a-zA-Z0-9]*|\.-?[_a-zA-Z][_a-zA-Z0-9-]*)\Z")
+XPATH_SPACE = re.compile(r"[ \t\r\n]+")  # what XPath's normalize-space() takes as space
+_walked = threading.local()  # .page, .names, .classes: the last email walked in this thread
+
+
+def _select(selector: str, page: Any) -> list[Any]:
+    """Return CSSSelector(selector)(page) for a simple selector: the same elements, in
+    document order (descendant-or-self::name, or a class among @class's words)."""
+    if getattr(_walked, "page", None) is not page:
+        names: dict[str, list[Any]] = {}
+        classes: dict[str, list[Any]] = {}
+        for element in page.iter(etree.Element):
+            names.setdefault(element.tag, []).append(element)
+            words = element.get("class")
+            if words:
+                for word in dict.fromkeys(XPATH_SPACE.split(words)):
+                    if word:
+                        classes.setdefault(word, []).append(element)
+        _walked.page, _walked.names, _walked.classes = page, names, classes
+    if selector.startswith("."):
+        return list(_walked.classes.get(selector[1:], ()))
+    return list(_walked.names.get(selector, ()))
+
+
+def _rule_selector(selector: str) -> Any:
+    """Return premailer's selector function for a rule's selector, a faster one if simple.
+
+    premailer's first search, for <style> elements, comes before it changes the document
+    and keeps its own way; the rules' selectors run on the document as it then stays.
+    """
+    if SIMPLE_SELECTOR.match(selector) and selector != "style":
+        return partial(_select, selector)
+    return premailer.premailer._create_cssselector(selector)
+
+
 class _Premailer(Premailer):  # type: ignore[misc]  # premailer ships no types
-    transform = _transform_with(merge_styles=_kept_merge_styles)
+    transform = _transform_with(merge_styles=_kept_merge_styles, _create_cssselector=_rule_selector)
 
     def _style_to_basic_html_attributes(
         self, element: Any, style_content: str, force: bool = False
@@ -141,8 +180,11 @@ def may_float(html: str, css: str) -> bool:
 
 def inline(body: str, css: str) -> str:
     """Return premailer's transform of body (without a doctype) with css inlined."""
-    return str(
-        _Premailer(
-            body, css_text=css, align_floating_images=may_float(body, css), **OPTIONS
-        ).transform(pretty_print=False)
-    )
+    try:
+        return str(
+            _Premailer(
+                body, css_text=css, align_floating_images=may_float(body, css), **OPTIONS
+            ).transform(pretty_print=False)
+        )
+    finally:
+        _walked.page = None  # the next email is walked anew
