@@ -359,3 +359,18 @@ def test_fast_wrapping_fills_each_width_as_markup_does():
     text = "- Ring oss på 020-50 50 50 eller läs mer på https://www.example.se/stod i dag"
     for width in range(1, 90):
         assert render.wrap_text(text, width) == wrap(text, width)
+
+
+MARKUP_PIECES = [
+    *["<a", "<span", "<abbr", "<a-b", "<spanx", " ", "\t", "\xa0", ">", '"', "'", "x"],
+    *[' bgcolor="#fff"', "bgcolor=", ' bgcolor="', "  bgcolor='x'", " style=", "style="],
+    *[' style="a; b"', " style='c; d; e'", 'data-style="', "; ", ";", '"; "', "a:b; c:d"],
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(MARKUP_PIECES), max_size=30))
+def test_tight_styles_equal_the_regular_expressions(pieces):
+    html = "".join(pieces)
+    expected = render.STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), html)
+    assert render.tight_styles(html) == expected

@@ -62,6 +62,7 @@ PREVIEW_LENGTH = 150  # characters an inbox may show of the preheader and what f
 TEXT_BGCOLOR = re.compile(r'(<(?:span|a)\b[^>]*?)\s+bgcolor="[^"]*"')
 BLOCK_START = re.compile(r">(?=<(?:table|tr|div|p|h[1-6]|ul|ol)\b|<!--\[)")
 STYLE_ATTRIBUTE = re.compile(r"""\sstyle=(?:"[^"]*"|'[^']*')""")
+STYLE_FROM_NAME = re.compile(r"""style=(?<=\sstyle=)(?:"[^"]*"|'[^']*')""")  # tight_styles()
 TAG_SPAN = re.compile(r"<[^>]*(?:>|$)")  # a tag, or one cut off at the end
 
 
@@ -818,8 +819,19 @@ def inline_css(html: str, css: str) -> str:
     inlined = inlined.replace(' data-premailer="ignore"', "")
     inlined = TEXT_BGCOLOR.sub(r"\1", inlined)  # premailer's copy of a badge's colour
     # premailer writes "a:b; c:d"; every byte saved counts against Gmail's clipping.
-    inlined = STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), inlined)
+    inlined = tight_styles(inlined)
     return f"{DOCTYPE}\n{short_lines(inlined.strip())}\n"
+
+
+def tight_styles(html: str) -> str:
+    """Return html with "; " as ";" in each style attribute.
+
+    The same as STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), html), found
+    faster: STYLE_FROM_NAME starts at the literal "style=" and looks back for the space,
+    where STYLE_ATTRIBUTE tries its leading space at every character. A match of either
+    ends with a quote, so the space before the next one is never inside the last one.
+    """
+    return STYLE_FROM_NAME.sub(lambda m: m.group(0).replace("; ", ";"), html)
 
 
 def short_lines(html: str, limit: int = 998) -> str:
