@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from premailer import Premailer
 
@@ -34,6 +34,8 @@ CASES = [
     ("FLOAT: left", "p { margin: 0; }"),
     ("fl&#111;at: left", "p { margin: 0; }"),
     ("width: 10px", "img { fl\\6f at: left; }"),
+    ("fl&#92;6f at: left", "p { margin: 0; }"),  # a CSS escape, its backslash a reference
+    ("fl&bsol;6f at: right", "p { margin: 0; }"),
     ("width: 10px", "a { color: red; } p:hover { color: blue; } @media (x) { p { a: b; } }"),
 ]
 
@@ -374,3 +376,29 @@ def test_tight_styles_equal_the_regular_expressions(pieces):
     html = "".join(pieces)
     expected = render.STYLE_ATTRIBUTE.sub(lambda m: m.group(0).replace("; ", ";"), html)
     assert render.tight_styles(html) == expected
+
+
+def may_float_by_decoding_all(html: str, css: str) -> bool:
+    """may_float as it was: the whole text decoded, then searched."""
+    import html as htmllib
+
+    text = css + html
+    return "\\" in text or "float" in htmllib.unescape(text).lower()
+
+
+FLOAT_PIECES = [
+    *["f", "l", "o", "a", "t", "F", "LOAT", "fl", "oat", "x", " ", ";", "&", "#"],
+    *["&#102;", "&#X66;", "&#x6c", "&#1;", "&#0;", "&#847;", "&#128;", "&#xD800;", "&#65"],
+    *["&fjlig;", "&fjlig", "&bsol;", "&amp;", "&amp", "&nbsp;", "&lowast;", "\\"],
+]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(FLOAT_PIECES), max_size=12), st.sampled_from(["", "p{}"]))
+@example(["fl", "&#1;", "oat"], "")
+@example(["&#102;", "LOAT"], "")
+@example(["&bsol;"], "")
+def test_may_float_says_yes_whenever_decoding_all_finds_float(pieces, css):
+    html = "".join(pieces)
+    if may_float_by_decoding_all(html, css):
+        assert may_float(html, css)

@@ -168,14 +168,29 @@ class _Premailer(Premailer):  # type: ignore[misc]  # premailer ships no types
         return list(rules), list(leftover)  # premailer extends and sorts what it gets
 
 
+# The references html.unescape() could turn into a letter of "float", a backslash or
+# nothing (a numeric one may stand for an invalid character). Of the named ones only
+# &bsol; can (&fjlig; makes "fj", whose f no l follows).
+REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|bsol;)")
+FLOAT_LETTERS = frozenset("float\\")
+
+
 def may_float(html: str, css: str) -> bool:
     """Return whether an element's style in html (once css is inlined) could set a float.
 
     Conservative: the word in any spelling, after HTML entities are decoded, or any
-    backslash (a CSS escape could spell it).
+    backslash (a CSS escape could spell it). Only the references that could make one of
+    its letters are decoded: any other is a character that is none of them, so the word
+    is then in the decoded text only where it is in the text itself.
     """
     text = css + html
-    return "\\" in text or "float" in htmllib.unescape(text).lower()
+    if "\\" in text or "float" in text.lower():
+        return True
+    for reference in REFERENCE.finditer(text):
+        decoded = htmllib.unescape(reference.group()).lower()
+        if not decoded or not FLOAT_LETTERS.isdisjoint(decoded):
+            return True
+    return False
 
 
 def inline(body: str, css: str) -> str:
