@@ -83,6 +83,33 @@ def test_a_broken_template_is_shown_as_a_problem(preview, tree):
     )
 
 
+def test_the_web_version_is_the_builds_and_made_when_asked_for(preview, tree, monkeypatch):
+    from nyhetsbrev.build import render
+    from nyhetsbrev.content.check import check
+    from nyhetsbrev.content.load import load
+    from nyhetsbrev.preview import serve
+
+    made = []
+    monkeypatch.setattr(serve, "render_web", lambda *a: made.append(a) or render.render_web(*a))
+    view = preview.view("2022/2022-03")
+    assert view.rendered is not None and made == []  # the email and text only, at first
+    content, _ = check(load(tree))
+    assert content is not None
+    issue = next(i for i in content.issues if i.id == "2022-03")
+    built = render.render_issue(render.site_environment(content.site), content, issue).web
+    assert view.web() == built and view.web() == built and len(made) == 1
+
+
+def test_a_broken_web_template_is_shown_as_a_problem_at_once(preview, tree):
+    template = tree / "templates/web/issue.html"
+    template.parent.mkdir(parents=True)
+    template.write_text('{% extends "web/base.html" %}\n{% if %}\n', "utf-8")
+    assert preview.changed([template]) == {"*"}
+    view = preview.view("2022/2022-10")
+    assert view.rendered is None and view.errors == 1
+    assert str(view.problems[0]).startswith("templates/web/issue.html:2: mallen går inte att läsa")
+
+
 def get(url: str) -> tuple[int, str, bytes]:
     try:
         with urllib.request.urlopen(url) as response:

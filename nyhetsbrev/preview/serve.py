@@ -23,6 +23,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,10 +35,12 @@ import jinja2
 from nyhetsbrev import urls
 from nyhetsbrev.build.lint import documents, lint
 from nyhetsbrev.build.render import (
+    TEMPLATES,
     RenderedIssue,
     TemplateFailure,
     environment,
     render_issue,
+    render_web,
     site_environment,
     stylesheet,
 )
@@ -65,6 +68,11 @@ class IssueView:
     rendered: RenderedIssue | None  # None when the issue does not check (or is not rendered)
     stale: bool = False  # rendered is the last version that worked, not the current files
     assets: tuple[tuple[str, Path], ...] = ()  # (output path, file) of every file it links
+    page: WebPage | None = None  # the web version of rendered, made when first asked for
+
+    def web(self) -> str:
+        """Return the web version of the rendered issue ("" when there is none)."""
+        return self.page() if self.page is not None else ""
 
     @property
     def errors(self) -> int:
@@ -75,12 +83,32 @@ class IssueView:
         return len(self.problems) - self.errors
 
 
+class WebPage:
+    """An issue's web version, made the first time it is asked for.
+
+    The preview's page shows the email and its text; the web version only opens from a
+    link, so an edit need not wait for it.
+    """
+
+    def __init__(self, make: Callable[[], str]):
+        self._make: Callable[[], str] | None = make
+        self._page = ""
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._make is not None:
+                self._page, self._make = self._make(), None
+            return self._page
+
+
 @dataclass
 class _Entry:
     raw: RawIssue
     problems: list[Problem]  # problems found while reading its files
     view: IssueView | None = None  # checked (and, if rendered is set, rendered) view
     last_good: RenderedIssue | None = None
+    last_page: WebPage | None = None  # last_good's web version
 
 
 @dataclass
@@ -117,8 +145,12 @@ class Preview:
                 key = f"{raw.year}/{raw.id}"
                 mine = [p for p in tree.problems if p.path.startswith(f"newsletters/{key}/")]
                 previous = old.get(key)
-                last_good = previous.last_good if previous else None
-                self._entries[key] = _Entry(raw, mine, last_good=last_good)
+                self._entries[key] = _Entry(
+                    raw,
+                    mine,
+                    last_good=previous.last_good if previous else None,
+                    last_page=previous.last_page if previous else None,
+                )
 
     def _reread(self, key: str) -> None:
         folder = self.root / "newsletters" / key
@@ -129,8 +161,12 @@ class Preview:
             problems: list[Problem] = []
             raw = read_issue(self.root, folder, problems)
             previous = self._entries.get(key)
-            last_good = previous.last_good if previous else None
-            self._entries[key] = _Entry(raw, problems, last_good=last_good)
+            self._entries[key] = _Entry(
+                raw,
+                problems,
+                last_good=previous.last_good if previous else None,
+                last_page=previous.last_page if previous else None,
+            )
 
     def changed(self, paths: Iterable[Path | str]) -> set[str]:
         """Re-read what changed; return the keys of the issues it affects ("*": all)."""
@@ -201,7 +237,7 @@ class Preview:
                 return entry.view
             entry.view = self._make_view(key, entry, render)
             if entry.view.rendered is not None and not entry.view.stale:
-                entry.last_good = entry.view.rendered
+                entry.last_good, entry.last_page = entry.view.rendered, entry.view.page
             return entry.view
 
     def _make_view(self, key: str, entry: _Entry, render: bool) -> IssueView:
@@ -221,10 +257,16 @@ class Preview:
         if content is None or not content.issues:
             return self._broken(key, entry, problems)
         issue = content.issues[0]
-        rendered = None
+        rendered = page = None
         if render:
             try:
-                rendered = render_issue(self._environment(content), content, issue)
+                env = self._environment(content)
+                # The tool's own web templates are rendered when the page is asked for; a
+                # content tree's own are rendered now, so that a mistake in them is listed.
+                later = not (self.root / TEMPLATES / "web").exists()
+                rendered = render_issue(env, content, issue, web=not later)
+                made = rendered.web
+                page = WebPage(partial(render_web, env, content, issue) if later else lambda: made)
             except Exception as e:  # a broken template: show it, keep serving
                 return self._broken(key, entry, [*problems, self._render_problem(issue.path, e)])
             problems = problems + lint(content, [rendered], documents(single))
@@ -237,6 +279,7 @@ class Preview:
             _ordered(problems),
             rendered,
             assets=_linked(issue, content),
+            page=page,
         )
 
     def _render_problem(self, issue_path: str, error: Exception) -> Problem:
@@ -274,6 +317,7 @@ class Preview:
             entry.last_good,
             stale=entry.last_good is not None,
             assets=_linked(entry.last_good.issue) if entry.last_good else (),
+            page=entry.last_page,
         )
 
     def _environment(self, content: Content) -> jinja2.Environment:
@@ -531,7 +575,7 @@ class Site:
         base = self.preview.base_url()
         if name == urls.EMAIL_TEXT:
             return Response(200, view.rendered.text.encode(), "text/plain; charset=utf-8")
-        html = view.rendered.html if name == urls.EMAIL_HTML else view.rendered.web
+        html = view.rendered.html if name == urls.EMAIL_HTML else view.web()
         if base:
             html = html.replace(base, EMAIL_PREFIX)
         return Response(200, html.encode())
