@@ -128,14 +128,32 @@ def test_a_folder_read_in_one_listing_is_read_as_the_general_way_reads_it(tmp_pa
     assert list(raw.files.items()) == list(general(root, folder)[0].files.items())
 
 
-def test_a_folder_with_a_link_is_read_the_general_way(tmp_path):
+@pytest.mark.parametrize("outside", [False, True])
+def test_a_folder_with_a_link_is_read_the_general_way(tmp_path, outside):
     root = tmp_path.resolve()
     folder = root / "newsletters" / "2022" / "2022-03"
     write(folder, {"issue.md": FRONT})
     write(root / "annat", {"a.md": FRONT})
     os.symlink(root / "annat" / "a.md", folder / "a.md")
-    os.symlink(tmp_path.parent, folder / "ut.md")  # a folder outside: not a file
+    if outside:
+        os.symlink(tmp_path.parent, folder / "ut.md")  # a folder outside: not a file
     assert load._plain_folder(root, folder) is None
     raw, problems = listed(root, folder)
     assert (raw, problems) == general(root, folder)
     assert [d.path for d in raw.items] == ["annat/a.md"]  # where the link leads, as before
+
+
+def test_a_tag_someone_gave_a_constructor_is_obeyed():
+    classes = [c for c in (getattr(yaml, "CBaseLoader", None), yaml.BaseLoader) if c]
+    saved = [c.__dict__.get("yaml_constructors") for c in classes]
+    try:
+        for c in classes:
+            c.add_constructor("!versaler", lambda loader, node: node.value.upper())
+        assert load.parse_yaml("t: !versaler hej")[1] == {"t": "HEJ"}
+    finally:
+        for c, constructors in zip(classes, saved, strict=True):
+            if constructors is None:
+                del c.yaml_constructors
+            else:
+                c.yaml_constructors = constructors
+    assert load.parse_yaml("t: !versaler hej")[1] == {"t": "hej"}
