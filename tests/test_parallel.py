@@ -27,6 +27,39 @@ def test_small_builds_stay_in_one_process():
     assert workers_for(3) == 1
 
 
+def test_reading_and_checking_on_both_cores_equals_serial(big, tmp_path):
+    import shutil
+
+    from nyhetsbrev.build.parallel import each
+    from nyhetsbrev.content import markup
+    from nyhetsbrev.content.check import check
+    from nyhetsbrev.content.load import load
+
+    root = tmp_path / "kopia"
+    shutil.copytree(big, root)
+    folder = next((root / "newsletters").glob("*/*-03"))
+    (folder / "issue.md").write_bytes(b"\xff")  # a problem load finds, that check looks at
+    (folder / "text-02.md").write_text("---\ntitle: [\n---\n", "utf-8")
+    (folder / "text-03.md").write_text("---\ntitle: Hej\nokänd: x\n---\nText\n", "utf-8")
+    (folder / "a.md").write_text("utan front matter", "utf-8")  # read after issue.md
+    for n, path in enumerate(sorted(root.glob("newsletters/*/*/text-*.md"))):
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\nText nummer {n}.\n")  # every body its own: parsed in one process
+    assert workers_for(len(list((root / "newsletters").glob("*/*")))) > 1 or pytest.skip(
+        "only one core here"
+    )
+    markup._OUTLINES.clear()
+    serial = load(root)
+    serial_checked = check(serial)
+    kept = dict(markup._OUTLINES)
+    markup._OUTLINES.clear()
+    forked = load(root, each=each)
+    assert forked == serial
+    assert forked.problems == serial.problems  # the same order, too
+    assert check(forked, each=each) == serial_checked
+    assert markup._OUTLINES == kept  # lint finds the bodies parsed, as after a serial check
+
+
 def test_parallel_rendering_equals_serial(big):
     content = pipeline.load_content(big).content
     assert workers_for(len(content.issues)) > 1 or pytest.skip("only one core here")

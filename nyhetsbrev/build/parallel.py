@@ -1,6 +1,7 @@
-"""Use both cores of a big build: issues render independently, in forked processes.
+"""Use both cores of a big build: issues are read, checked and rendered independently,
+in forked processes.
 
-Worker processes are forked, so they start with the checked content and the compiled
+Worker processes are forked, so they start with what was read and checked and the compiled
 templates already in memory: the function they run is inherited, never pickled, and only an
 issue's index goes out and its result comes back. Results are put back in the issues' order,
 so the output is byte-identical to a serial run, and handed on one by one as they come.
@@ -15,13 +16,15 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import jinja2
-
-from nyhetsbrev.build.render import RenderedIssue, render_issue
 from nyhetsbrev.content.models import Content
 from nyhetsbrev.timing import Timings
+
+if TYPE_CHECKING:  # `check` forks to read and check, and renders nothing
+    import jinja2
+
+    from nyhetsbrev.build.render import RenderedIssue
 
 PARALLEL_FROM = 24  # issues; below this, starting processes costs more than it saves
 MAX_WORKERS = 8
@@ -50,6 +53,8 @@ def render_parallel(
     The results come in the order of indices (the content's order, by default), each as
     soon as it and those before it are done.
     """
+    from nyhetsbrev.build.render import render_issue
+
     chosen = range(len(content.issues)) if indices is None else indices
 
     def render(index: int) -> tuple[RenderedIssue, dict[str, float]]:
@@ -63,6 +68,14 @@ def render_parallel(
         if timings is not None:
             timings.merge(seconds)
         yield dataclasses.replace(result, issue=content.issues[n])
+
+
+def each(function: Callable[[int], T], count: int) -> Iterator[T]:
+    """Yield function(0), …, function(count - 1), in order: on several cores for many.
+
+    load and check hand it the work of each issue folder (nyhetsbrev.content.load.Each).
+    """
+    return forked_map(function, count, workers_for(count))
 
 
 def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterator[T]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -73,6 +73,10 @@ class Tree:
 
 
 ReadIssue = Callable[[Path, Path, list[Problem]], RawIssue]
+# Runs function(0), …, function(count - 1) and yields the results in that order, perhaps
+# in other processes (nyhetsbrev.build.parallel.each): load and check hand it the work of
+# each issue folder, which then must not change anything in this process but its result.
+Each = Callable[[Callable[[int], Any], int], Iterable[Any]]
 
 
 def leftover(name: str) -> bool:
@@ -122,10 +126,13 @@ def read_config(root: Path) -> tuple[str | None, list[Problem]]:
     return _read_text(root, path, problems), problems
 
 
-def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> Tree:
+def load(
+    root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None, each: Each | None = None
+) -> Tree:
     """Read the whole content tree under root; unreadable files become problems.
 
-    around, if given, wraps the read of each issue folder (the build's memo of them).
+    around, if given, wraps the read of each issue folder (the build's memo of them); each,
+    if given, reads the issue folders (on several cores), giving the same tree.
     """
     root = root.resolve()
     read = read_issue if around is None else around(read_issue)
@@ -136,7 +143,18 @@ def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> 
         for path in markdown_files(campaign_dir)
         if (doc := read_document(root, path, problems)) is not None
     )
-    issues = tuple(read(root, folder, problems) for folder in issue_folders(root))
+    folders = issue_folders(root)
+    if each is None:
+        issues = tuple(read(root, folder, problems) for folder in folders)
+    else:
+
+        def read_one(n: int) -> tuple[RawIssue, list[Problem]]:
+            found: list[Problem] = []
+            return read(root, folders[n], found), found
+
+        read_ones = list(each(read_one, len(folders)))
+        issues = tuple(raw for raw, _ in read_ones)
+        problems += [p for _, found in read_ones for p in found]  # in the folders' order
     templates = root / "templates"
     return Tree(
         root=root,
