@@ -127,3 +127,27 @@ def test_rendered_issues_are_handed_on_one_by_one_not_held(big):
         most = max(most, sum(isinstance(o, RenderedIssue) for o in gc.get_objects()))
     assert n == len(content.issues) - 1
     assert most <= 6  # a few ahead at most (2 × workers), never the whole tree's 24
+
+
+_WARMED: list[int] = []
+
+
+def test_what_the_first_computation_loads_is_inherited_when_warm():
+    import os
+    import time
+
+    from nyhetsbrev.build.parallel import forked_map
+
+    _WARMED.clear()
+
+    def work(n: int) -> tuple[int, int]:
+        if n == 0:
+            _WARMED.append(n)  # as a first render imports the inliner, compiles templates
+        time.sleep(0.01)
+        return os.getpid(), len(_WARMED)
+
+    results = list(forked_map(work, 24, 2, warm=True))
+    assert results[0] == (os.getpid(), 1)  # computed here, before the fork
+    forked = [seen for pid, seen in results if pid != os.getpid()]
+    assert forked, "no result came from the forked process"
+    assert set(forked) == {1}  # which inherited what it loaded

@@ -63,7 +63,9 @@ def render_parallel(
         # The issue stays behind: the parent has it, and pickling it is costly.
         return dataclasses.replace(result, issue=None), recorder.seconds  # type: ignore[arg-type]
 
-    results = forked_map(render, len(chosen), workers)
+    # The first issue is rendered before the fork: the forked processes start with the
+    # templates compiled and the inliner and MJML libraries imported, not each on its own.
+    results = forked_map(render, len(chosen), workers, warm=True)
     for n, (result, seconds) in zip(chosen, results, strict=True):
         if timings is not None:
             timings.merge(seconds)
@@ -78,7 +80,9 @@ def each(function: Callable[[int], T], count: int) -> Iterator[T]:
     return forked_map(function, count, workers_for(count))
 
 
-def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterator[T]:
+def forked_map(
+    function: Callable[[int], T], count: int, workers: int, warm: bool = False
+) -> Iterator[T]:
     """Yield function(0), …, function(count - 1), in order, computed by `workers` processes.
 
     This process is one of them: it forks workers - 1 others, hands them the next index
@@ -86,15 +90,19 @@ def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterat
     ready, keeping what it computed ahead until its turn. At most 2 × workers indices are
     out beyond the next one, so a few results at most wait in memory, and no process's copy
     of the content sits idle. The forked processes stop when the last result is taken, or
-    when the caller stops taking.
+    when the caller stops taking. With warm, function(0) is computed here before the
+    others are forked, so that they inherit what it loaded and need not load it each.
     """
     if workers <= 1 or count <= 1:
         yield from (function(n) for n in range(count))
         return
-    pool = _pool(workers - 1, function)
-    futures: dict[int, Future[T]] = {}
     ahead: dict[int, T] = {}  # computed here before its turn
     claimed = 0  # indices below this are handed out or computed
+    if warm:
+        ahead[0] = function(0)
+        claimed = 1
+    pool = _pool(workers - 1, function)  # the processes are forked at the first submit
+    futures: dict[int, Future[T]] = {}
     queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
     window = 2 * workers  # indices handed out or computed beyond the next one, at most
     try:
