@@ -151,3 +151,20 @@ def test_what_the_first_computation_loads_is_inherited_when_warm():
     forked = [seen for pid, seen in results if pid != os.getpid()]
     assert forked, "no result came from the forked process"
     assert set(forked) == {1}  # which inherited what it loaded
+
+
+def test_reading_and_checking_go_on_here_while_a_forked_process_is_held_up():
+    import os
+    import time
+
+    from nyhetsbrev.build.parallel import forked_map
+
+    here = os.getpid()
+
+    def work(n: int) -> int:
+        if os.getpid() != here:
+            time.sleep(0.3)  # as when the machine's other work holds the process up
+        return os.getpid()
+
+    pids = list(forked_map(work, 24, 2, ahead=24))  # as parallel.each asks
+    assert pids.count(here) >= 20  # the forked process holds two at a time, no more

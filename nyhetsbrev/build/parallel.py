@@ -76,35 +76,42 @@ def each(function: Callable[[int], T], count: int) -> Iterator[T]:
     """Yield function(0), …, function(count - 1), in order: on several cores for many.
 
     load and check hand it the work of each issue folder (nyhetsbrev.content.load.Each).
+    They keep every result, so this process computes ahead as far as it can instead of
+    waiting for a forked one that the machine's other work holds up.
     """
-    return forked_map(function, count, workers_for(count))
+    return forked_map(function, count, workers_for(count), ahead=count)
 
 
 def forked_map(
-    function: Callable[[int], T], count: int, workers: int, warm: bool = False
+    function: Callable[[int], T],
+    count: int,
+    workers: int,
+    warm: bool = False,
+    ahead: int | None = None,
 ) -> Iterator[T]:
     """Yield function(0), …, function(count - 1), in order, computed by `workers` processes.
 
     This process is one of them: it forks workers - 1 others, hands them the next index
     whenever they run short, and computes an index itself whenever the next result is not
-    ready, keeping what it computed ahead until its turn. At most 2 × workers indices are
-    out beyond the next one, so a few results at most wait in memory, and no process's copy
-    of the content sits idle. The forked processes stop when the last result is taken, or
-    when the caller stops taking. With warm, function(0) is computed here before the
-    others are forked, so that they inherit what it loaded and need not load it each.
+    ready, keeping what it computed ahead until its turn. At most 2 × workers indices (or
+    `ahead`) are out beyond the next one, so a few results at most wait in memory, and no
+    process's copy of the content sits idle. The forked processes stop when the last result
+    is taken, or when the caller stops taking. With warm, function(0) is computed here
+    before the others are forked, so that they inherit what it loaded and need not load it
+    each.
     """
     if workers <= 1 or count <= 1:
         yield from (function(n) for n in range(count))
         return
-    ahead: dict[int, T] = {}  # computed here before its turn
+    window = 2 * workers if ahead is None else ahead  # beyond the next index, at most
+    done: dict[int, T] = {}  # computed here before its turn
     claimed = 0  # indices below this are handed out or computed
     if warm:
-        ahead[0] = function(0)
+        done[0] = function(0)
         claimed = 1
     pool = _pool(workers - 1, function)  # the processes are forked at the first submit
     futures: dict[int, Future[T]] = {}
     queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
-    window = 2 * workers  # indices handed out or computed beyond the next one, at most
     try:
         for n in range(count):
             while True:
@@ -112,8 +119,8 @@ def forked_map(
                 while claimed < limit and sum(not f.done() for f in futures.values()) < queued:
                     futures[claimed] = pool.submit(_call, claimed)
                     claimed += 1
-                if n in ahead:
-                    yield ahead.pop(n)
+                if n in done:
+                    yield done.pop(n)
                     break
                 future = futures.get(n)
                 if future is not None and (future.done() or claimed >= limit):
@@ -124,7 +131,7 @@ def forked_map(
                     claimed = max(claimed, n + 1)
                     yield function(n)
                     break
-                ahead[claimed] = function(claimed)  # the next result is not ready: help
+                done[claimed] = function(claimed)  # the next result is not ready: help
                 claimed += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
