@@ -27,6 +27,39 @@ def test_small_builds_stay_in_one_process():
     assert workers_for(3) == 1
 
 
+def test_reading_and_checking_on_both_cores_equals_serial(big, tmp_path):
+    import shutil
+
+    from nyhetsbrev.build.parallel import each
+    from nyhetsbrev.content import markup
+    from nyhetsbrev.content.check import check
+    from nyhetsbrev.content.load import load
+
+    root = tmp_path / "kopia"
+    shutil.copytree(big, root)
+    folder = next((root / "newsletters").glob("*/*-03"))
+    (folder / "issue.md").write_bytes(b"\xff")  # a problem load finds, that check looks at
+    (folder / "text-02.md").write_text("---\ntitle: [\n---\n", "utf-8")
+    (folder / "text-03.md").write_text("---\ntitle: Hej\nokänd: x\n---\nText\n", "utf-8")
+    (folder / "a.md").write_text("utan front matter", "utf-8")  # read after issue.md
+    for n, path in enumerate(sorted(root.glob("newsletters/*/*/text-*.md"))):
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\nText nummer {n}.\n")  # every body its own: parsed in one process
+    assert workers_for(len(list((root / "newsletters").glob("*/*")))) > 1 or pytest.skip(
+        "only one core here"
+    )
+    markup._OUTLINES.clear()
+    serial = load(root)
+    serial_checked = check(serial)
+    kept = dict(markup._OUTLINES)
+    markup._OUTLINES.clear()
+    forked = load(root, each=each)
+    assert forked == serial
+    assert forked.problems == serial.problems  # the same order, too
+    assert check(forked, each=each) == serial_checked
+    assert markup._OUTLINES == kept  # lint finds the bodies parsed, as after a serial check
+
+
 def test_parallel_rendering_equals_serial(big):
     content = pipeline.load_content(big).content
     assert workers_for(len(content.issues)) > 1 or pytest.skip("only one core here")
@@ -94,3 +127,44 @@ def test_rendered_issues_are_handed_on_one_by_one_not_held(big):
         most = max(most, sum(isinstance(o, RenderedIssue) for o in gc.get_objects()))
     assert n == len(content.issues) - 1
     assert most <= 6  # a few ahead at most (2 × workers), never the whole tree's 24
+
+
+_WARMED: list[int] = []
+
+
+def test_what_the_first_computation_loads_is_inherited_when_warm():
+    import os
+    import time
+
+    from nyhetsbrev.build.parallel import forked_map
+
+    _WARMED.clear()
+
+    def work(n: int) -> tuple[int, int]:
+        if n == 0:
+            _WARMED.append(n)  # as a first render imports the inliner, compiles templates
+        time.sleep(0.01)
+        return os.getpid(), len(_WARMED)
+
+    results = list(forked_map(work, 24, 2, warm=True))
+    assert results[0] == (os.getpid(), 1)  # computed here, before the fork
+    forked = [seen for pid, seen in results if pid != os.getpid()]
+    assert forked, "no result came from the forked process"
+    assert set(forked) == {1}  # which inherited what it loaded
+
+
+def test_reading_and_checking_go_on_here_while_a_forked_process_is_held_up():
+    import os
+    import time
+
+    from nyhetsbrev.build.parallel import forked_map
+
+    here = os.getpid()
+
+    def work(n: int) -> int:
+        if os.getpid() != here:
+            time.sleep(0.3)  # as when the machine's other work holds the process up
+        return os.getpid()
+
+    pids = list(forked_map(work, 24, 2, ahead=24))  # as parallel.each asks
+    assert pids.count(here) >= 20  # the forked process holds two at a time, no more

@@ -1,6 +1,7 @@
-"""Use both cores of a big build: issues render independently, in forked processes.
+"""Use both cores of a big build: issues are read, checked and rendered independently,
+in forked processes.
 
-Worker processes are forked, so they start with the checked content and the compiled
+Worker processes are forked, so they start with what was read and checked and the compiled
 templates already in memory: the function they run is inherited, never pickled, and only an
 issue's index goes out and its result comes back. Results are put back in the issues' order,
 so the output is byte-identical to a serial run, and handed on one by one as they come.
@@ -15,13 +16,15 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import jinja2
-
-from nyhetsbrev.build.render import RenderedIssue, render_issue
 from nyhetsbrev.content.models import Content
 from nyhetsbrev.timing import Timings
+
+if TYPE_CHECKING:  # `check` forks to read and check, and renders nothing
+    import jinja2
+
+    from nyhetsbrev.build.render import RenderedIssue
 
 PARALLEL_FROM = 24  # issues; below this, starting processes costs more than it saves
 MAX_WORKERS = 8
@@ -50,6 +53,8 @@ def render_parallel(
     The results come in the order of indices (the content's order, by default), each as
     soon as it and those before it are done.
     """
+    from nyhetsbrev.build.render import render_issue
+
     chosen = range(len(content.issues)) if indices is None else indices
 
     def render(index: int) -> tuple[RenderedIssue, dict[str, float]]:
@@ -58,32 +63,55 @@ def render_parallel(
         # The issue stays behind: the parent has it, and pickling it is costly.
         return dataclasses.replace(result, issue=None), recorder.seconds  # type: ignore[arg-type]
 
-    results = forked_map(render, len(chosen), workers)
+    # The first issue is rendered before the fork: the forked processes start with the
+    # templates compiled and the inliner and MJML libraries imported, not each on its own.
+    results = forked_map(render, len(chosen), workers, warm=True)
     for n, (result, seconds) in zip(chosen, results, strict=True):
         if timings is not None:
             timings.merge(seconds)
         yield dataclasses.replace(result, issue=content.issues[n])
 
 
-def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterator[T]:
+def each(function: Callable[[int], T], count: int) -> Iterator[T]:
+    """Yield function(0), …, function(count - 1), in order: on several cores for many.
+
+    load and check hand it the work of each issue folder (nyhetsbrev.content.load.Each).
+    They keep every result, so this process computes ahead as far as it can instead of
+    waiting for a forked one that the machine's other work holds up.
+    """
+    return forked_map(function, count, workers_for(count), ahead=count)
+
+
+def forked_map(
+    function: Callable[[int], T],
+    count: int,
+    workers: int,
+    warm: bool = False,
+    ahead: int | None = None,
+) -> Iterator[T]:
     """Yield function(0), …, function(count - 1), in order, computed by `workers` processes.
 
     This process is one of them: it forks workers - 1 others, hands them the next index
     whenever they run short, and computes an index itself whenever the next result is not
-    ready, keeping what it computed ahead until its turn. At most 2 × workers indices are
-    out beyond the next one, so a few results at most wait in memory, and no process's copy
-    of the content sits idle. The forked processes stop when the last result is taken, or
-    when the caller stops taking.
+    ready, keeping what it computed ahead until its turn. At most 2 × workers indices (or
+    `ahead`) are out beyond the next one, so a few results at most wait in memory, and no
+    process's copy of the content sits idle. The forked processes stop when the last result
+    is taken, or when the caller stops taking. With warm, function(0) is computed here
+    before the others are forked, so that they inherit what it loaded and need not load it
+    each.
     """
     if workers <= 1 or count <= 1:
         yield from (function(n) for n in range(count))
         return
-    pool = _pool(workers - 1, function)
-    futures: dict[int, Future[T]] = {}
-    ahead: dict[int, T] = {}  # computed here before its turn
+    window = 2 * workers if ahead is None else ahead  # beyond the next index, at most
+    done: dict[int, T] = {}  # computed here before its turn
     claimed = 0  # indices below this are handed out or computed
+    if warm:
+        done[0] = function(0)
+        claimed = 1
+    pool = _pool(workers - 1, function)  # the processes are forked at the first submit
+    futures: dict[int, Future[T]] = {}
     queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
-    window = 2 * workers  # indices handed out or computed beyond the next one, at most
     try:
         for n in range(count):
             while True:
@@ -91,8 +119,8 @@ def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterat
                 while claimed < limit and sum(not f.done() for f in futures.values()) < queued:
                     futures[claimed] = pool.submit(_call, claimed)
                     claimed += 1
-                if n in ahead:
-                    yield ahead.pop(n)
+                if n in done:
+                    yield done.pop(n)
                     break
                 future = futures.get(n)
                 if future is not None and (future.done() or claimed >= limit):
@@ -103,7 +131,7 @@ def forked_map(function: Callable[[int], T], count: int, workers: int) -> Iterat
                     claimed = max(claimed, n + 1)
                     yield function(n)
                     break
-                ahead[claimed] = function(claimed)  # the next result is not ready: help
+                done[claimed] = function(claimed)  # the next result is not ready: help
                 claimed += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

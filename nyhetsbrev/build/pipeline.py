@@ -72,15 +72,17 @@ def load_content(
     With a memo, unchanged issue folders are not parsed or checked again (nyhetsbrev.build.memo).
     """
     from nyhetsbrev.build.lint import body_lints, documents
+    from nyhetsbrev.build.parallel import each
     from nyhetsbrev.content.check import check
     from nyhetsbrev.content.load import load
 
+    forked = None if memo is not None else each  # the memo is kept in this process
     with timed(timings, "load"):
-        tree = load(root, memo.read_issue if memo else None)
+        tree = load(root, memo.read_issue if memo else None, forked)
     with timed(timings, "check"):
         if memo is not None:
             memo.config = tree.config
-        content, problems = check(tree, memo.check_issue if memo else None)
+        content, problems = check(tree, memo.check_issue if memo else None, forked)
     errors = [p for p in problems if p.severity == ERROR or (strict and p.severity == WARNING)]
     if errors or content is None:
         # Everything at once: the warnings and the body findings too, which a run that

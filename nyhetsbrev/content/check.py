@@ -17,8 +17,15 @@ from typing import Any
 from nyhetsbrev import schema, urls
 from nyhetsbrev.content import campaign_names, scaffold
 from nyhetsbrev.content.config import parse_config
-from nyhetsbrev.content.load import Document, RawIssue, Tree
-from nyhetsbrev.content.markup import Place, render_markdown, resolve_url
+from nyhetsbrev.content.load import Document, Each, RawIssue, Tree
+from nyhetsbrev.content.markup import (
+    Outline,
+    Place,
+    keep_outlines,
+    outlines,
+    render_markdown,
+    resolve_url,
+)
 from nyhetsbrev.content.models import (
     MONTHS,
     STOCKHOLM,
@@ -44,11 +51,12 @@ CheckIssue = Callable[[RawIssue, Site, dict[str, str], list[Problem]], Issue | N
 
 
 def check(
-    tree: Tree, around: Callable[[CheckIssue], CheckIssue] | None = None
+    tree: Tree, around: Callable[[CheckIssue], CheckIssue] | None = None, each: Each | None = None
 ) -> tuple[Content | None, list[Problem]]:
     """Return the checked content (None if any error) and every problem, errors and warnings.
 
-    around, if given, wraps the check of each issue (the build's memo of them).
+    around, if given, wraps the check of each issue (the build's memo of them); each, if
+    given, checks the issues (on several cores), giving the same content and problems.
     """
     check_issue = _issue if around is None else around(_issue)
     problems = list(tree.problems)
@@ -67,11 +75,26 @@ def check(
         for doc in tree.campaigns
         for name in [doc.meta.get("name")]
     }
-    issues = [
-        issue
-        for raw in tree.issues
-        if (issue := check_issue(raw, site, names, problems)) is not None
-    ]
+    if each is None:
+        checked = [check_issue(raw, site, names, problems) for raw in tree.issues]
+    else:
+
+        def check_one(n: int) -> tuple[Issue | None, list[Problem], dict[str, Outline]]:
+            raw = tree.issues[n]
+            # What _issue looks back at: the problems load found in this issue.md.
+            issue_md = f"newsletters/{raw.year}/{raw.id}/issue.md"
+            found = [p for p in tree.problems if p.path == issue_md]
+            loaded = len(found)
+            issue = check_issue(raw, site, names, found)
+            bodies = [d.body for d in (raw.doc, *raw.items) if d is not None]
+            return issue, found[loaded:], outlines(bodies)
+
+        checked = []
+        for issue, found, parsed in each(check_one, len(tree.issues)):
+            checked.append(issue)
+            problems += found
+            keep_outlines(parsed)  # lint reads them, and need not parse the bodies again
+    issues = [issue for issue in checked if issue is not None]
     _unique_ids(issues, problems)
     _unique_issue_ids(tree.issues, problems)
     failed = any(p.severity == ERROR for p in problems)

@@ -8,8 +8,9 @@ are checked by `check`, which gets the line of every key and list element.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -72,6 +73,10 @@ class Tree:
 
 
 ReadIssue = Callable[[Path, Path, list[Problem]], RawIssue]
+# Runs function(0), …, function(count - 1) and yields the results in that order, perhaps
+# in other processes (nyhetsbrev.build.parallel.each): load and check hand it the work of
+# each issue folder, which then must not change anything in this process but its result.
+Each = Callable[[Callable[[int], Any], int], Iterable[Any]]
 
 
 def leftover(name: str) -> bool:
@@ -121,10 +126,13 @@ def read_config(root: Path) -> tuple[str | None, list[Problem]]:
     return _read_text(root, path, problems), problems
 
 
-def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> Tree:
+def load(
+    root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None, each: Each | None = None
+) -> Tree:
     """Read the whole content tree under root; unreadable files become problems.
 
-    around, if given, wraps the read of each issue folder (the build's memo of them).
+    around, if given, wraps the read of each issue folder (the build's memo of them); each,
+    if given, reads the issue folders (on several cores), giving the same tree.
     """
     root = root.resolve()
     read = read_issue if around is None else around(read_issue)
@@ -135,7 +143,18 @@ def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> 
         for path in markdown_files(campaign_dir)
         if (doc := read_document(root, path, problems)) is not None
     )
-    issues = tuple(read(root, folder, problems) for folder in issue_folders(root))
+    folders = issue_folders(root)
+    if each is None:
+        issues = tuple(read(root, folder, problems) for folder in folders)
+    else:
+
+        def read_one(n: int) -> tuple[RawIssue, list[Problem]]:
+            found: list[Problem] = []
+            return read(root, folders[n], found), found
+
+        read_ones = list(each(read_one, len(folders)))
+        issues = tuple(raw for raw, _ in read_ones)
+        problems += [p for _, found in read_ones for p in found]  # in the folders' order
     templates = root / "templates"
     return Tree(
         root=root,
@@ -149,6 +168,52 @@ def load(root: Path, around: Callable[[ReadIssue], ReadIssue] | None = None) -> 
 
 
 def read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
+    plain = _plain_folder(root, folder)
+    if plain is None:
+        return _read_issue(root, folder, problems)
+    where, names, files = plain
+    first = ["issue.md"] if "issue.md" in names else []  # read first, as _read_issue does
+    docs = {
+        name: _read_document(root, folder / name, problems, f"{where}/{name}")
+        for name in first + [name for name in names if name != "issue.md"]
+    }
+    items = tuple(item for name, item in docs.items() if name != "issue.md" and item is not None)
+    slugs = frozenset(name[:-3] for name in names if name != "issue.md")
+    doc = docs.get("issue.md")
+    return RawIssue(folder.name, folder.parent.name, folder, doc, items, files, slugs)
+
+
+def _plain_folder(root: Path, folder: Path) -> tuple[str, list[str], dict[str, int]] | None:
+    """Return what _read_issue finds in a folder of plain files inside root, in one listing.
+
+    That is: the folder relative to root, the names of its Markdown files (markdown_files)
+    and its other files with their sizes (_files). None for a folder holding a link or a
+    subfolder, or lying outside root: _read_issue's general way.
+    """
+    try:
+        real = folder.resolve()
+        if real == root or not real.is_relative_to(root):
+            return None
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        names: list[str] = []
+        files: dict[str, int] = {}
+        for entry in entries:
+            if entry.is_symlink() or entry.is_dir():
+                return None
+            name = entry.name
+            if leftover(name) or not entry.is_file():
+                continue
+            if name.endswith(".md"):  # ".md" alone is a dot-file, a leftover
+                names.append(name)
+            else:
+                files[name] = entry.stat().st_size
+    except OSError:
+        return None
+    return real.relative_to(root).as_posix(), names, files
+
+
+def _read_issue(root: Path, folder: Path, problems: list[Problem]) -> RawIssue:
     issue_md = folder / "issue.md"
     doc = read_document(root, issue_md, problems) if issue_md.is_file() else None
     paths = [p for p in markdown_files(folder) if p.name != "issue.md"]
@@ -180,8 +245,9 @@ def relative(root: Path, path: Path) -> str:
         return path.as_posix()
 
 
-def _read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
-    if not path.resolve().is_relative_to(root.resolve()):  # a link, or a folder's, leads out
+def _read_text(root: Path, path: Path, problems: list[Problem], inside: bool = False) -> str | None:
+    """Return the file's text, or None with the problem; inside: known to lie inside root."""
+    if not inside and not path.resolve().is_relative_to(root.resolve()):  # a link leads out
         where = path.relative_to(root) if path.is_relative_to(root) else path
         problems.append(
             Problem(
@@ -217,20 +283,34 @@ def _read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
 
 def read_document(root: Path, path: Path, problems: list[Problem]) -> Document | None:
     """Read one Markdown file with front matter, or record why it cannot be read."""
-    text = _read_text(root, path, problems)
+    return _read_document(root, path, problems)
+
+
+def _read_document(
+    root: Path, path: Path, problems: list[Problem], rel: str | None = None
+) -> Document | None:
+    """Read one Markdown file; rel, if given, is its path relative to root (resolved), and
+    says that it is a file inside root that no link leads to (read_issue knows it from the
+    folder's listing; read_document resolves the path to find out)."""
+    text = _read_text(root, path, problems, inside=rel is not None)
     if text is None:
         return None
-    rel = relative(root, path)
-    found = [
-        Problem(
-            rel,
-            number,
-            f"tecknet U+{ord(m.group()):04X} i kolumn {m.start() + 1} är ett "
-            "osynligt styrtecken som e-postprogram och flöden inte tål: ta bort det",
-        )
-        for number, line in enumerate(text.split("\n"), 1)
-        if (m := CONTROL.search(line))
-    ]
+    if rel is None:
+        rel = relative(root, path)
+    found = (
+        [
+            Problem(
+                rel,
+                number,
+                f"tecknet U+{ord(m.group()):04X} i kolumn {m.start() + 1} är ett "
+                "osynligt styrtecken som e-postprogram och flöden inte tål: ta bort det",
+            )
+            for number, line in enumerate(text.split("\n"), 1)
+            if (m := CONTROL.search(line))
+        ]
+        if CONTROL.search(text)  # one pass over the file; line by line only when needed
+        else []
+    )
     if len(found) > MAX_LINES_PER_FILE:  # one line per line of a binary file helps nobody
         rest = len(found) - MAX_LINES_PER_FILE
         found = found[:MAX_LINES_PER_FILE] + [
@@ -258,15 +338,44 @@ def parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
         loader = loader_class(source)
         try:
             node = loader.get_single_node()
-            if node is not None and (alias := _alias(node)) is not None:
+            if node is None:
+                return None, {}
+            # Only an alias token (*name) makes the tree reach a node twice.
+            if "*" in source and (alias := _alias(node)) is not None:
                 raise AliasError(alias)
-            return node, (loader.construct_document(node) if node is not None else {})
+            obeys_tags = loader.yaml_constructors or loader.yaml_multi_constructors
+            plain = None if obeys_tags else _plain_values(node)
+            return node, (loader.construct_document(node) if plain is None else plain)
         except yaml.YAMLError:
             if loader_class is yaml.BaseLoader:
                 raise
         finally:
             loader.dispose()
     raise AssertionError("unreachable: the pure-Python loader returns or raises")
+
+
+def _plain_values(node: yaml.Node) -> dict[str, Any] | None:
+    """Return what the loader constructs from the usual front matter, or None for another shape.
+
+    The usual shape is keys with texts or lists of texts as values: for it the loader's
+    constructor (BaseConstructor: every scalar its text, no tag obeyed, a later key
+    replacing an earlier one) gives exactly this dict, at a fraction of its cost.
+    """
+    if type(node) is not yaml.MappingNode:
+        return None
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if type(key_node) is not yaml.ScalarNode:
+            return None
+        if type(value_node) is yaml.ScalarNode:
+            values[key_node.value] = value_node.value
+        elif type(value_node) is yaml.SequenceNode and all(
+            type(element) is yaml.ScalarNode for element in value_node.value
+        ):
+            values[key_node.value] = [element.value for element in value_node.value]
+        else:
+            return None
+    return values
 
 
 TOO_DEEP = (
@@ -408,6 +517,8 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
         if isinstance(value_node, yaml.SequenceNode):
             for i, element in enumerate(value_node.value):
                 key_lines[f"{key}.{i}"] = element.start_mark.line + 2
+    # A control character gets into a value only written in the source, or as an escape.
+    may_hide = "\\" in source or CONTROL.search(source) is not None
     escaped = [
         Problem(
             rel,
@@ -417,7 +528,7 @@ def parse_document(rel: str, text: str, problems: list[Problem]) -> Document | N
             "citattecken): ta bort det",
         )
         for key, value in (meta or {}).items()
-        if (char := _control_character([key, value]))
+        if may_hide and (char := _control_character([key, value]))
     ]
     problems += escaped
     if escaped:

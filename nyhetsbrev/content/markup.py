@@ -293,6 +293,19 @@ def outline(text: str, tokens: list[Token] | None = None) -> Outline:
     return found
 
 
+def outlines(texts: Iterable[str]) -> dict[str, Outline]:
+    """Return the outlines kept of these texts (those render_markdown() parsed here)."""
+    return {text: found for text in texts if (found := _OUTLINES.get(text)) is not None}
+
+
+def keep_outlines(found: dict[str, Outline]) -> None:
+    """Keep outlines another process made (outlines()), as render_markdown() keeps its own."""
+    for text, parsed in found.items():
+        if len(_OUTLINES) >= OUTLINES_KEPT:
+            return
+        _OUTLINES[text] = parsed
+
+
 def _outline(tokens: list[Token]) -> Outline:
     blocks = []
     for block in tokens:
@@ -352,7 +365,8 @@ def render_markdown(text: str, place: Place) -> tuple[Markup, list[Problem]]:
         link_rel=None,
         strip_comments=True,
     )
-    if _nesting(clean) > MAX_NESTING:
+    # No deeper than its number of tags: most texts are spared counting the depth.
+    if clean.count("<") > MAX_NESTING and _nesting(clean) > MAX_NESTING:
         resolver.problems.append(
             Problem(
                 place.path,
