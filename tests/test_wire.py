@@ -103,10 +103,10 @@ def test_a_plain_to_is_written_as_address_writes_it():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from nyhetsbrev.delivery.wire import _ADDRESS, _NAME, to_value
+    from nyhetsbrev.delivery.wire import _NAME, PLAIN_ADDRESS, to_value
 
     names = st.one_of(st.from_regex(_NAME, fullmatch=True), st.text(max_size=30), st.just(""))
-    addresses = st.one_of(st.from_regex(_ADDRESS, fullmatch=True), st.text(max_size=30))
+    addresses = st.one_of(st.from_regex(PLAIN_ADDRESS, fullmatch=True), st.text(max_size=30))
 
     @settings(max_examples=300)
     @given(addresses, names)
@@ -149,3 +149,21 @@ def test_dot_stuffing_is_the_regular_expressions():
         assert send.stuffed(data) == body + b".\r\n"
 
     check()
+
+
+def test_a_plain_envelope_address_is_quoted_as_smtplib_quotes_it():
+    import smtplib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nyhetsbrev.delivery.wire import PLAIN_ADDRESS
+
+    @settings(max_examples=300)
+    @given(st.one_of(st.from_regex(PLAIN_ADDRESS, fullmatch=True), st.text(max_size=40)))
+    def check(address: str) -> None:
+        assert send.quoted(address) == smtplib.quoteaddr(address), address
+
+    check()
+    for address in ("studs+abc@example.se", "a.b@c.se", "<a@b.se>", "Namn <a@b.se>", '"a b"@c.se'):
+        assert send.quoted(address) == smtplib.quoteaddr(address), address

@@ -43,7 +43,7 @@ from nyhetsbrev.content.load import config_line, read_bytes, relative
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Site, Smtp
 from nyhetsbrev.delivery import ledger as ledgers
 from nyhetsbrev.delivery import records, signing
-from nyhetsbrev.delivery.wire import Wire
+from nyhetsbrev.delivery.wire import PLAIN_ADDRESS, Wire
 from nyhetsbrev.errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from nyhetsbrev.subscriptions.recipients import (
     Recipient,
@@ -584,11 +584,7 @@ class Connection:
         less than two. The message itself goes only after DATA's 354, so a drop before it
         still hands nothing over, and one message at most is ever in flight.
         """
-        commands = (
-            f"mail FROM:{smtplib.quoteaddr(sender)}",
-            f"rcpt TO:{smtplib.quoteaddr(to)}",
-            "data",
-        )
+        commands = (f"mail FROM:{quoted(sender)}", f"rcpt TO:{quoted(to)}", "data")
         for command in commands:
             if "\r" in command or "\n" in command:  # as smtplib's putcmd refuses them
                 raise ValueError("command and arguments contain prohibited newline characters")
@@ -607,6 +603,14 @@ class Connection:
         if started[0] != 354:
             return started
         return self._message(client, data)
+
+
+def quoted(address: str) -> str:
+    """Return smtplib.quoteaddr(address) (as mail() and rcpt() write it), a plain address
+    without parsing it."""
+    if PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def stuffed(data: bytes) -> bytes:

@@ -165,7 +165,7 @@ class Wire:
 # A display name that Address writes as it stands (no character it would quote) before an
 # address it writes as it stands: str(Address(name, addr_spec=to)) without parsing `to`.
 _NAME = re.compile(r"[\w'-]+(?: [\w'-]+)*")
-_ADDRESS = re.compile(_DOT_ATOM)
+PLAIN_ADDRESS = re.compile(_DOT_ATOM)
 
 
 def to_value(to: str, name: str) -> str:
@@ -174,7 +174,7 @@ def to_value(to: str, name: str) -> str:
     Parsing the address is most of a message's header work; a plain one (tests/test_wire.py
     holds this against Address) is written as it stands.
     """
-    if _ADDRESS.fullmatch(to) and (not name or _NAME.fullmatch(name)):
+    if PLAIN_ADDRESS.fullmatch(to) and (not name or _NAME.fullmatch(name)):
         return f"{name} <{to}>" if name else to
     return str(Address(name, addr_spec=to))
 
