@@ -194,7 +194,7 @@ def personalising(n: int) -> tuple[float, float]:
     for i in range(n):
         address = f"m{i}@example.se"
         url = unsubscribe_url(content.site.unsubscribe_url, SECRET, address)
-        send.wire(send.personal(template, address, "", url, send.message_id(template, address)))
+        send._wired(template, address, "", url, send.message_id(template, address))
     substituted = (time.perf_counter() - started) / n
     env = environment(None)
     started = time.perf_counter()
@@ -224,6 +224,20 @@ def main() -> None:
             f"{args.repeat} {wall:.2f} s wall (process start, render, {n} messages): "
             f"{n / wall:.0f} messages/s"
         )
+    if str(REPO) not in sys.path:  # run as a script
+        sys.path.insert(0, str(REPO))
+    from benchmarks.figures import message_size, smtp_floor
+
+    size = message_size()
+    for server_kind in dict.fromkeys((kind, AIOSMTPD)):
+        for ledger in (False, True):
+            rate = statistics.median(
+                smtp_floor(args.recipients, size, ledger, server_kind) for _ in range(args.repeat)
+            )
+            print(
+                f"floor to {server_kind}: a bare smtplib loop of {args.recipients} messages of "
+                f"{size} bytes{' with the ledger commit' if ledger else ''}: {rate:.0f} messages/s"
+            )
     substituted, rendered = personalising(200)
     print(
         f"per message: substitute the URL {substituted * 1000:.2f} ms, "
