@@ -442,6 +442,42 @@ def test_a_server_that_starts_data_for_a_refused_recipient_gets_no_message():
     ]
 
 
+def test_a_421_to_a_pipelined_mail_is_the_answer_not_the_dropped_line():
+    """A server that says 421 to MAIL closes the channel: its 421 is the reply kept, as
+    without pipelining, and the message is tried again on a new connection."""
+    import socketserver
+    import threading
+
+    from nyhetsbrev.content.models import Smtp
+    from nyhetsbrev.delivery import send
+
+    class Closing(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 closing soon\r\n")
+            while line := self.rfile.readline():
+                if line.lower().startswith(b"ehlo"):
+                    self.wfile.write(b"250-closing\r\n250 PIPELINING\r\n")
+                elif line.lower().startswith(b"mail"):
+                    self.wfile.write("421 4.3.2 Stänger nu\r\n".encode())
+                    return  # the rest of the group is never answered
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Closing) as closing:
+        threading.Thread(target=closing.serve_forever, daemon=True).start()
+        smtp = Smtp("127.0.0.1", closing.server_address[1], "none")
+        conn = send.Connection(smtp, None, send.Policy(retries=1, wait=0.01, timeout=5))
+        try:
+            outcome = send.deliver(conn, "a@example.se", "b@example.se", b"Subject: 1\r\n")
+        finally:
+            conn.close()
+            closing.shutdown()
+    assert (outcome.state, outcome.reply, outcome.transient) == (
+        "failed",
+        "421 4.3.2 Stänger nu",
+        True,
+    )
+    assert conn.opened == 2  # tried again on a new connection
+
+
 def test_451_is_retried(site, server, run, pipelining):
     csv = recipients(site, 3)
     server.handler.transient["mottagare01@kommun1.example.se"] = 2

@@ -589,8 +589,15 @@ class Connection:
             if "\r" in command or "\n" in command:  # as smtplib's putcmd refuses them
                 raise ValueError("command and arguments contain prohibited newline characters")
         client.send("".join(f"{command}\r\n" for command in commands))
-        # Every command gets its reply, in order, whatever the one before got.
-        mail, rcpt, started = client.getreply(), client.getreply(), client.getreply()
+        # Every command gets its reply, in order, whatever the one before got; after a 421
+        # the server closes the channel and answers nothing more.
+        mail = client.getreply()
+        if mail[0] == 421:
+            return mail
+        rcpt = client.getreply()
+        if rcpt[0] == 421:
+            return rcpt
+        started = client.getreply()
         if started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # A server that starts DATA with no recipient gets an empty message (RFC 2920,
             # 3.1): its reply is not the answer; the refusal before it is.
