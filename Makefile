@@ -28,7 +28,8 @@ test: $(VENV)/.installed-test  ## run the test suite on two processes (installs 
 golden: $(VENV)/.installed-test  ## regenerate tests/expected/ (read the diff before committing)
 	$(BIN)/python -m tests.golden
 
-bench: $(VENV)/.installed-test  ## the build benchmark (prints a table)
+bench: $(VENV)/.installed-test  ## the build benchmark (prints a table; installs Postfix's smtp-sink when root)
+	scripts/ensure-smtp-sink
 	$(BIN)/python benchmarks/bench.py
 
 fuzz: $(VENV)/.installed-test  ## a long property-based run

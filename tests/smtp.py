@@ -36,15 +36,22 @@ class Recorder:
         self.delay = 0.0  # seconds between receiving a message and replying 250
         self.connections = 0
         self._since_connect = 0
+        self.pipelining = False  # offer PIPELINING (RFC 2920) in the EHLO reply
+        self.pipelined = 0  # MAIL commands that came with their RCPT and DATA behind them
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
         if self.refuse:
             server.transport.close()
         session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads command by command: it takes them pipelined
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        waiting = bytes(server._reader._buffer).lower()  # what the client sent after MAIL
+        if waiting.startswith(b"rcpt to:") and waiting.rstrip().endswith(b"data"):
+            self.pipelined += 1
         if self.drop_every and getattr(session, "count", 0) >= self.drop_every:
             server.transport.close()  # a real drop: no reply at all
             return "421 4.3.0 going away"

@@ -105,3 +105,31 @@ def test_a_key_file_that_is_not_pem_is_a_swedish_error(site, server, run, monkey
     assert result.exit_code == 1
     assert "saknas.pem: DKIM-nyckeln kan inte läsas" in result.stderr
     assert server.handler.messages == []
+
+
+def test_openssl_signs_the_same_bytes_as_dkimpy(tree, monkeypatch):
+    """The RSA step by OpenSSL gives dkimpy's own signature, byte for byte, and is used."""
+    from nyhetsbrev.delivery.send import load_site
+
+    add_dkim(tree)
+    monkeypatch.setenv(signing.KEY_ENV, str(KEY))
+    site = load_site(tree)
+    signing._OPENSSL_PROVEN.clear()
+    for n in range(4):
+        data = (
+            f"From: a@example.se\r\nTo: m{n}@example.se\r\nSubject: Nr {n}\r\n"
+            f"Date: Thu, 26 Nov 2026 17:3{n}:00 +0100\r\n\r\nHej {n}\r\n"
+        ).encode()
+        pure = dkim.sign(
+            data,
+            SELECTOR.encode(),
+            b"example.se",
+            KEY.read_bytes(),
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=list(signing.SIGNED_HEADERS),
+            linesep=b"\r\n",
+        )
+        signed = signing.sign(site, data)
+        assert signed == bytes(pure) + data
+        assert dkim.verify(signed, dnsfunc=dns_stub)
+    assert signing._OPENSSL_PROVEN == {KEY.read_bytes(): True}  # proven, then used

@@ -79,6 +79,21 @@ def parts(msg) -> tuple[str, str]:
     return plain, html
 
 
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def pipelining(request, server):
+    """Run the test against a server without PIPELINING and against one that offers it.
+
+    With it, MAIL, RCPT and DATA go in one write: every guarantee must hold the same.
+    """
+    server.handler.pipelining = request.param
+    yield request.param
+    handler = server.handler
+    if request.param:  # every message that arrived came pipelined
+        assert handler.pipelined >= len(handler.messages) > 0
+    else:
+        assert handler.pipelined == 0
+
+
 def ledger_rows(tree: Path) -> dict[str, tuple[str, str]]:
     db = sqlite3.connect(tree / ".nyhetsbrev" / "sends.sqlite")
     try:
@@ -212,7 +227,7 @@ def test_test_send_to_a_suppressed_address_sends_nothing(site, server, run):
 # --- list sends ---------------------------------------------------------------------------
 
 
-def test_list_send_delivers_50_distinct_messages_with_personal_links(site, server, run):
+def test_list_send_delivers_50_distinct_messages_with_personal_links(site, server, run, pipelining):
     csv = recipients(site, 50)
     result = send_list(run, site, csv)
     assert result.exit_code == 0, result.output
@@ -254,7 +269,7 @@ def test_second_run_sends_nothing_again(site, server, run):
     assert len(server.handler.messages) == 5
 
 
-def test_one_connection_is_reused_and_reopened_when_dropped(site, server, run):
+def test_one_connection_is_reused_and_reopened_when_dropped(site, server, run, pipelining):
     server.handler.drop_every = 20
     csv = recipients(site, 50)
     result = send_list(run, site, csv)
@@ -264,7 +279,9 @@ def test_one_connection_is_reused_and_reopened_when_dropped(site, server, run):
     assert server.handler.connections == 3  # 20 + 20 + 10
 
 
-def test_server_gone_after_20_then_second_run_gives_everyone_exactly_one(site, server, run):
+def test_server_gone_after_20_then_second_run_gives_everyone_exactly_one(
+    site, server, run, pipelining
+):
     handler = server.handler
     handler.drop_every, handler.refuse = 20, False
     csv = recipients(site, 50)
@@ -297,7 +314,7 @@ def test_server_gone_after_20_then_second_run_gives_everyone_exactly_one(site, s
     assert len(counts) == 50 and set(counts.values()) == {1}
 
 
-def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
+def test_550_leaves_one_failed_and_the_rest_sent(site, server, run, pipelining):
     csv = recipients(site, 10)
     server.handler.reject["mottagare03@kommun0.example.se"] = "550 5.1.1 Mailbox unavailable"
     result = send_list(run, site, csv)
@@ -321,7 +338,147 @@ def test_550_leaves_one_failed_and_the_rest_sent(site, server, run):
     )
 
 
-def test_451_is_retried(site, server, run):
+def test_a_pipelined_send_puts_the_full_paths_bytes_on_the_wire(site, server, run):
+    """Each message a list send hands a PIPELINING server is, byte for byte, what the full
+    path (personal() and wire(), no shortcut) builds for that recipient at that second."""
+    import email
+    from email.utils import parsedate_to_datetime
+
+    from nyhetsbrev.build.pipeline import load_content
+    from nyhetsbrev.delivery import send
+
+    server.handler.pipelining = True
+    names = {"asa@kommun0.example.se": "Åsa Öberg, Länsstyrelsen", "bo@kommun1.example.se": ""}
+    extra = 'asa@kommun0.example.se,"Åsa Öberg, Länsstyrelsen"\nbo@kommun1.example.se,\n'
+    csv = recipients(site, 4, extra)
+    names |= {f"mottagare{i:02d}@kommun{i % 3}.example.se": f"Mottagare {i}" for i in range(4)}
+    result = send_list(run, site, csv)
+    assert result.exit_code == 0, result.output
+    content = load_content(site).content
+    template = send.prepare(content, send.find_issue(content, ISSUE))
+    assert sorted(r for r, _ in server.handler.messages) == sorted(names)
+    assert server.handler.pipelined == len(names)
+    for to, raw in server.handler.messages:
+        msg = email.message_from_bytes(raw)
+        date = parsedate_to_datetime(msg["Date"])
+        url = raw_unsubscribe(raw)
+        full = send.personal(template, to, names[to], url, msg["Message-ID"], date=date)
+        assert raw == send.wire(full), to
+
+
+def test_a_message_with_lines_starting_with_a_dot_arrives_whole_pipelined(server):
+    from nyhetsbrev.content.models import Smtp
+    from nyhetsbrev.delivery import send
+
+    data = b".Subject: x\r\n\r\n.\r\n..\r\n.a\r\nb\r\n.\r\nslut utan radslut"
+    for pipelining in (False, True):
+        server.handler.pipelining = pipelining
+        conn = send.Connection(Smtp("127.0.0.1", server.port, "none"), None, send.Policy())
+        try:
+            outcome = send.deliver(conn, "a@example.se", "b@example.se", data)
+        finally:
+            conn.close()
+        assert outcome.state == "sent"
+    assert server.handler.pipelined == 1
+    assert [raw for _, raw in server.handler.messages] == [data + b"\r\n"] * 2
+
+
+def test_a_server_that_starts_data_for_a_refused_recipient_gets_no_message():
+    """RFC 2920 3.1: a pipelined DATA that a server starts although it refused the only
+    recipient gets an empty message, and the refusal is the recipient's outcome."""
+    import socketserver
+    import threading
+
+    from nyhetsbrev.content.models import Smtp
+    from nyhetsbrev.delivery import send
+
+    got: list[bytes] = []
+
+    class Lax(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 lax\r\n")
+            while line := self.rfile.readline():
+                command = line.strip().lower()
+                got.append(command)
+                if command.startswith(b"ehlo"):
+                    reply = b"250-lax\r\n250 PIPELINING\r\n"
+                elif command.startswith(b"rcpt") and b"nej@" in command:
+                    reply = b"550 5.1.1 Finns inte\r\n"
+                elif command == b"data":
+                    self.wfile.write(b"354 Skicka\r\n")
+                    body = []
+                    while (part := self.rfile.readline()) not in (b".\r\n", b""):
+                        body.append(part)
+                    got.append(b"".join(body))
+                    reply = b"250 2.0.0 Tog emot\r\n"
+                elif command == b"quit":
+                    self.wfile.write(b"221 Hej\r\n")
+                    return
+                else:
+                    reply = b"250 OK\r\n"
+                self.wfile.write(reply)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Lax) as lax:
+        threading.Thread(target=lax.serve_forever, daemon=True).start()
+        smtp = Smtp("127.0.0.1", lax.server_address[1], "none")
+        conn = send.Connection(smtp, None, send.Policy(timeout=5))
+        try:
+            refused = send.deliver(conn, "a@example.se", "nej@example.se", b"Subject: 1\r\n")
+            taken = send.deliver(conn, "a@example.se", "ja@example.se", b"Subject: 2\r\n")
+        finally:
+            conn.close()
+            lax.shutdown()
+    assert (refused.state, refused.reply) == ("failed", "550 5.1.1 Finns inte")
+    assert (taken.state, taken.reply) == ("sent", "250 2.0.0 Tog emot")
+    assert got[got.index(b"rcpt to:<nej@example.se>") + 1 :] == [
+        b"data",
+        b"",  # the empty message, not Subject: 1
+        b"rset",
+        b"mail from:<a@example.se>",
+        b"rcpt to:<ja@example.se>",
+        b"data",
+        b"Subject: 2\r\n",
+        b"quit",
+    ]
+
+
+def test_a_421_to_a_pipelined_mail_is_the_answer_not_the_dropped_line():
+    """A server that says 421 to MAIL closes the channel: its 421 is the reply kept, as
+    without pipelining, and the message is tried again on a new connection."""
+    import socketserver
+    import threading
+
+    from nyhetsbrev.content.models import Smtp
+    from nyhetsbrev.delivery import send
+
+    class Closing(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 closing soon\r\n")
+            while line := self.rfile.readline():
+                if line.lower().startswith(b"ehlo"):
+                    self.wfile.write(b"250-closing\r\n250 PIPELINING\r\n")
+                elif line.lower().startswith(b"mail"):
+                    self.wfile.write("421 4.3.2 Stänger nu\r\n".encode())
+                    return  # the rest of the group is never answered
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Closing) as closing:
+        threading.Thread(target=closing.serve_forever, daemon=True).start()
+        smtp = Smtp("127.0.0.1", closing.server_address[1], "none")
+        conn = send.Connection(smtp, None, send.Policy(retries=1, wait=0.01, timeout=5))
+        try:
+            outcome = send.deliver(conn, "a@example.se", "b@example.se", b"Subject: 1\r\n")
+        finally:
+            conn.close()
+            closing.shutdown()
+    assert (outcome.state, outcome.reply, outcome.transient) == (
+        "failed",
+        "421 4.3.2 Stänger nu",
+        True,
+    )
+    assert conn.opened == 2  # tried again on a new connection
+
+
+def test_451_is_retried(site, server, run, pipelining):
     csv = recipients(site, 3)
     server.handler.transient["mottagare01@kommun1.example.se"] = 2
     result = send_list(run, site, csv)
@@ -331,7 +488,7 @@ def test_451_is_retried(site, server, run):
     assert len(server.handler.messages) == 3
 
 
-def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server, run):
+def test_451_that_never_ends_is_failed_and_retried_by_the_next_run(site, server, run, pipelining):
     csv = recipients(site, 2)
     server.handler.transient["mottagare00@kommun0.example.se"] = 4  # one try + 3 retries
     first = send_list(run, site, csv)
@@ -525,7 +682,9 @@ def test_list_send_without_secret_is_refused(site, server, run, monkeypatch):
 # --- a crash mid-list ---------------------------------------------------------------------
 
 
-def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(site, server, run):
+def test_sigkill_mid_list_then_resume_sends_at_most_the_in_flight_one_twice(
+    site, server, run, pipelining
+):
     """SIGKILL while the server holds message 10 before its reply, then resume.
 
     SMTP has no exactly-once: once the client has sent DATA's final ".", the server may have
@@ -1124,12 +1283,45 @@ def test_an_outcome_held_back_is_committed_with_the_next_begin(tmp_path):
         statements: list[str] = []
         book.db.set_trace_callback(statements.append)
         book.begin("2022-10", "b@x.se", "<b@x>")
-        assert [s.split()[0] for s in statements] == ["BEGIN", "UPDATE", "UPDATE", "COMMIT"]
+        assert [s.split()[0] for s in statements] == ["UPDATE"]  # one statement, one commit
         assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "pending", 1)]
         book.finish_later("2022-10", "b@x.se", ledger.FAILED, "550 nej")
     # closing the ledger commits what was held back
     assert other.execute(state).fetchall() == [("a@x.se", "sent", 1), ("b@x.se", "failed", 1)]
     other.close()
+
+
+@pytest.mark.parametrize("done_was", ["pending", "sent", "failed", "uncertain"])
+@pytest.mark.parametrize("next_was", ["pending", "sent", "failed", "uncertain"])
+@pytest.mark.parametrize("outcome", [ledger.SENT, ledger.FAILED, ledger.UNCERTAIN])
+def test_the_outcome_and_the_next_begin_in_one_statement_are_the_two_statements(
+    tmp_path, done_was, next_was, outcome
+):
+    """The held-back outcome and the next begin, in one UPDATE, leave every row as the
+    outcome's own UPDATE followed by the begin's would (a sent row is never changed)."""
+    rows = "SELECT address, state, reply, message_id, attempts FROM sends ORDER BY address"
+    found = []
+    for together in (True, False):
+        with ledger.Ledger(tmp_path / f"{together}.sqlite") as book:
+            book.add("2022-10", ["a@x.se", "b@x.se", "c@x.se"])
+            for address, state in (("a@x.se", done_was), ("b@x.se", next_was)):
+                book.begin("2022-10", address, f"<{address}.old>")
+                book.finish("2022-10", address, state, f"{state} förut")
+            if together:
+                book.finish_later("2022-10", "a@x.se", outcome, "svaret")
+            else:
+                book.finish("2022-10", "a@x.se", outcome, "svaret")
+            book.begin("2022-10", "b@x.se", "<b@x.se.ny>")
+            found.append(book.db.execute(rows).fetchall())
+            plan = " ".join(
+                str(r[-1])
+                for r in book.db.execute(
+                    "EXPLAIN QUERY PLAN UPDATE sends SET state = 'x' "
+                    "WHERE issue = 'i' AND address IN ('a', 'b')"
+                )
+            )
+            assert "USING INDEX" in plan  # two rows looked up, not the table scanned
+    assert found[0] == found[1]
 
 
 def test_the_library_returns_the_report_the_command_prints(site, server):

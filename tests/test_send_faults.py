@@ -69,9 +69,11 @@ class Faulty(Recorder):
         return reply
 
 
-@pytest.fixture
-def faulty(tree: Path, monkeypatch):
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def faulty(tree: Path, monkeypatch, request):
+    """The faulty server, once without PIPELINING and once offering it (RFC 2920)."""
     handler = Faulty()
+    handler.pipelining = request.param
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -80,6 +82,8 @@ def faulty(tree: Path, monkeypatch):
     monkeypatch.delenv("NYHETSBREV_SMTP_PASSWORD", raising=False)
     yield handler
     controller.stop()
+    # the path under test was the one taken
+    assert handler.pipelined > 0 or not handler.messages if request.param else not handler.pipelined
 
 
 def fast_send(run, tree: Path, csv: Path, *more: str):
@@ -390,6 +394,7 @@ def test_a_kill_while_the_server_holds_the_reply_leaves_that_one_uncertain(
 ):
     n, k = 12, 5
     holding = Holding(everyone(n)[k])
+    holding.pipelining = faulty.pipelining
     port = free_port()
     controller = Controller(holding, hostname="127.0.0.1", port=port)
     controller.start()

@@ -94,3 +94,76 @@ def test_the_date_header_is_folded_once_a_second(template):
     assert first == fast.policy.fold_binary("Date", fast.policy.header_factory("Date", value))
     assert fast._fold("Date", value) is first
     assert fast._fold("Date", value.replace(":00 ", ":01 ")) == first.replace(b":00 ", b":01 ")
+
+
+def test_a_plain_to_is_written_as_address_writes_it():
+    """to_value skips parsing a plain address: it must give str(Address(...)) or its error."""
+    from email.headerregistry import Address
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nyhetsbrev.delivery.wire import _NAME, PLAIN_ADDRESS, to_value
+
+    names = st.one_of(st.from_regex(_NAME, fullmatch=True), st.text(max_size=30), st.just(""))
+    addresses = st.one_of(st.from_regex(PLAIN_ADDRESS, fullmatch=True), st.text(max_size=30))
+
+    @settings(max_examples=300)
+    @given(addresses, names)
+    def check(to: str, name: str) -> None:
+        try:
+            slow = str(Address(name, addr_spec=to))
+        except Exception as e:  # refused by the full path: refused by the fast one
+            with pytest.raises(type(e)):
+                to_value(to, name)
+            return
+        assert to_value(to, name) == slow, (to, name)
+
+    check()
+    for special in '()<>@,:;.\\"[] \t':  # each character a display name may need quoted for
+        for name in (f"A{special}B", f"{special}A", f"A {special}"):
+            assert to_value("a@b.se", name) == str(Address(name, addr_spec="a@b.se")), name
+    assert to_value("m1@kommun1.example.se", "Åsa Öberg-Lindström") == (
+        "Åsa Öberg-Lindström <m1@kommun1.example.se>"
+    )
+    assert to_value("a@b.se", 'Bo "Bosse" Ek, Socialtjänsten') == (
+        '"Bo \\"Bosse\\" Ek, Socialtjänsten" <a@b.se>'
+    )
+
+
+def test_dot_stuffing_is_the_regular_expressions():
+    """stuffed() replaces re.sub over the message: the same bytes for any message."""
+    import re
+
+    from hypothesis import example, given
+    from hypothesis import strategies as st
+
+    @given(st.lists(st.sampled_from([b".", b"\r\n", b"\n", b"\r", b"a", b".."])).map(b"".join))
+    @example(b".a\r\n.b\r\n")
+    @example(b"a\r\n..\r\nb")
+    @example(b"")
+    def check(data: bytes) -> None:
+        body = re.sub(rb"(?m)^\.", b"..", data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        assert send.stuffed(data) == body + b".\r\n"
+
+    check()
+
+
+def test_a_plain_envelope_address_is_quoted_as_smtplib_quotes_it():
+    import smtplib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nyhetsbrev.delivery.wire import PLAIN_ADDRESS
+
+    @settings(max_examples=300)
+    @given(st.one_of(st.from_regex(PLAIN_ADDRESS, fullmatch=True), st.text(max_size=40)))
+    def check(address: str) -> None:
+        assert send.quoted(address) == smtplib.quoteaddr(address), address
+
+    check()
+    for address in ("studs+abc@example.se", "a.b@c.se", "<a@b.se>", "Namn <a@b.se>", '"a b"@c.se'):
+        assert send.quoted(address) == smtplib.quoteaddr(address), address

@@ -2,7 +2,7 @@
 
 A row is `pending` until the server has accepted the message, then `sent` (WAL,
 synchronous=FULL: a commit survives a crash of the process and of the machine). A list send
-commits each outcome together with the next message's `begin`, in one transaction before that
+commits each outcome together with the next message's `begin`, in one statement before that
 message goes out (or at once when nothing follows right away): one commit per message, and a
 crash in between leaves only the message just answered in flight. A
 `5xx` reply or exhausted `4xx` retries make it `failed`; a new run retries pending and failed
@@ -88,7 +88,7 @@ class Ledger:
         self.db.executescript(SCHEMA)
         self.identity = self._identity()
         self._version = -1
-        self._later: tuple[str, tuple[str, ...]] | None = None  # see finish_later
+        self._later: tuple[str, str, str, str, str] | None = None  # see finish_later
 
     def _migrate(self) -> None:
         """Let an older ledger hold the `uncertain` state (SQLite cannot alter a CHECK)."""
@@ -151,7 +151,9 @@ class Ledger:
     def begin(self, issue: str, address: str, message_id: str) -> None:
         """Record that the message is about to be handed to the server.
 
-        An outcome held back by finish_later is committed in the same transaction, first.
+        An outcome held back by finish_later is committed in the same transaction, first:
+        one UPDATE of both rows (a statement is a transaction of its own), as the two
+        statements would leave them.
         """
         begun = (
             "UPDATE sends SET state = 'pending', reply = '', attempts = attempts + 1, "
@@ -159,12 +161,36 @@ class Ledger:
             "WHERE issue = ? AND address = ? AND state != 'sent'",
             (message_id, now(), issue, address),
         )
-        if self._later is None:
+        later = self._later
+        if later is None:
             self.db.execute(*begun)
-            return
-        with self._transaction():
-            self.db.execute(*self._later)
-            self.db.execute(*begun)
+        elif later[0] == issue and later[1] != address:
+            # Two distinct rows: each is changed as its own statement would change it, and
+            # `state != 'sent'` is read before either change, as it would be.
+            done, state, reply, finished = later[1:]
+            self.db.execute(
+                "UPDATE sends SET "
+                "state = CASE address WHEN :next THEN 'pending' ELSE :state END, "
+                "reply = CASE address WHEN :next THEN '' ELSE :reply END, "
+                "attempts = attempts + (address = :next), "
+                "message_id = CASE address WHEN :next THEN :message_id ELSE message_id END, "
+                "updated = CASE address WHEN :next THEN :begun ELSE :finished END "
+                "WHERE issue = :issue AND address IN (:done, :next) AND state != 'sent'",
+                {
+                    "issue": issue,
+                    "next": address,
+                    "message_id": message_id,
+                    "begun": begun[1][1],
+                    "done": done,
+                    "state": state,
+                    "reply": reply,
+                    "finished": finished,
+                },
+            )
+        else:
+            with self._transaction():
+                self.db.execute(*_finished(*later))
+                self.db.execute(*begun)
         self._later = None
 
     def finish(self, issue: str, address: str, state: str, reply: str) -> None:
@@ -179,12 +205,12 @@ class Ledger:
         uncertain row, never a duplicate. The caller flushes before it waits for anything.
         """
         self.flush()
-        self._later = _finished(issue, address, state, reply)
+        self._later = (issue, address, state, reply, now())
 
     def flush(self) -> None:
         """Commit an outcome held back by finish_later (nothing when there is none)."""
         if self._later is not None:
-            self.db.execute(*self._later)
+            self.db.execute(*_finished(*self._later))
             self._later = None
 
     def record_test(self, issue: str, address: str, reply: str) -> None:
@@ -295,11 +321,13 @@ class Ledger:
         return database.transaction(self.db)
 
 
-def _finished(issue: str, address: str, state: str, reply: str) -> tuple[str, tuple[str, ...]]:
+def _finished(
+    issue: str, address: str, state: str, reply: str, stamp: str = ""
+) -> tuple[str, tuple[str, ...]]:
     return (
         "UPDATE sends SET state = ?, reply = ?, updated = ? "
         "WHERE issue = ? AND address = ? AND state != 'sent'",
-        (state, reply, now(), issue, address),
+        (state, reply, stamp or now(), issue, address),
     )
 
 

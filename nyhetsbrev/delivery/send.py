@@ -43,7 +43,7 @@ from nyhetsbrev.content.load import config_line, read_bytes, relative
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Site, Smtp
 from nyhetsbrev.delivery import ledger as ledgers
 from nyhetsbrev.delivery import records, signing
-from nyhetsbrev.delivery.wire import Wire
+from nyhetsbrev.delivery.wire import PLAIN_ADDRESS, Wire
 from nyhetsbrev.errors import ContentError, NyhetsbrevError, Problem, did_you_mean
 from nyhetsbrev.subscriptions.recipients import (
     Recipient,
@@ -530,13 +530,18 @@ class Connection:
         client = self.open()
         self.in_data = False
         text: bytes | str  # the server's reply; SMTPDataError may carry either
-        code, text = client.mail(sender)
-        if code == 250:
-            code, text = client.rcpt(to)
-            if code in (250, 251):
-                code, text = self._data(client, data)
-                if code == 250:
-                    return code, _text(text)
+        if client.does_esmtp and client.has_extn("pipelining"):
+            code, text = self._pipelined(client, sender, to, data)
+            if code == 250:
+                return code, _text(text)
+        else:
+            code, text = client.mail(sender)
+            if code == 250:
+                code, text = client.rcpt(to)
+                if code in (250, 251):
+                    code, text = self._data(client, data)
+                    if code == 250:
+                        return code, _text(text)
         if code == 421:  # the server is closing the channel
             self.close()
             return code, _text(text)
@@ -557,16 +562,77 @@ class Connection:
         code, text = client.getreply()
         if code != 354:
             return code, text
-        body = re.sub(rb"(?m)^\.", b"..", data)
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
+        return self._message(client, data)
+
+    def _message(self, client: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
+        """Send the message after DATA's 354 and return the server's reply to its end."""
         # A send that fails part-way never delivered the final ".": the server cannot have
         # accepted the message. Once it is all out, a drop or timeout leaves it unknown.
-        client.send(body + b".\r\n")
+        client.send(stuffed(data))
         self.in_data = True
         code, text = client.getreply()
         self.in_data = False
         return code, text
+
+    def _pipelined(
+        self, client: smtplib.SMTP, sender: str, to: str, data: bytes
+    ) -> tuple[int, bytes]:
+        """MAIL, RCPT and DATA in one write (RFC 2920 PIPELINING), then the message.
+
+        The same commands as smtplib's mail(), rcpt() and the DATA of _data(), and the same
+        message, only without waiting for each reply before the next command: one round trip
+        less than two. The message itself goes only after DATA's 354, so a drop before it
+        still hands nothing over, and one message at most is ever in flight.
+        """
+        commands = (f"mail FROM:{quoted(sender)}", f"rcpt TO:{quoted(to)}", "data")
+        for command in commands:
+            if "\r" in command or "\n" in command:  # as smtplib's putcmd refuses them
+                raise ValueError("command and arguments contain prohibited newline characters")
+        client.send("".join(f"{command}\r\n" for command in commands))
+        # Every command gets its reply, in order, whatever the one before got; after a 421
+        # the server closes the channel and answers nothing more.
+        mail = client.getreply()
+        if mail[0] == 421:
+            return mail
+        rcpt = client.getreply()
+        if rcpt[0] == 421:
+            return rcpt
+        started = client.getreply()
+        if started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+            # A server that starts DATA with no recipient gets an empty message (RFC 2920,
+            # 3.1): its reply is not the answer; the refusal before it is.
+            client.send(b".\r\n")
+            client.getreply()
+        if mail[0] != 250:
+            return mail
+        if rcpt[0] not in (250, 251):
+            return rcpt
+        if started[0] != 354:
+            return started
+        return self._message(client, data)
+
+
+def quoted(address: str) -> str:
+    """Return smtplib.quoteaddr(address) (as mail() and rcpt() write it), a plain address
+    without parsing it."""
+    if PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+def stuffed(data: bytes) -> bytes:
+    """Return the message as it goes after DATA: each line starting with "." gets one more
+    (RFC 5321, 4.5.2), the last line ended, then the closing "." line.
+
+    The same bytes as `re.sub(rb"(?m)^\\.", b"..", data)` (as smtplib stuffs them) at a
+    tenth of its cost: ^ in multiline mode is the start and each position after a "\\n".
+    """
+    body = data.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
 
 
 def log_in(client: smtplib.SMTP, user: str, password: str) -> None:
