@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,8 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
     """Copy a kept bundle into target (with Pagefind's program only if program) if every
     file is whole; False (and nothing) otherwise."""
     try:
+        if kept.is_symlink():
+            return False
         lines = (kept / MANIFEST).read_text("utf-8").splitlines()
         copies: list[tuple[str, bytes]] = []
         for line in lines:
@@ -141,8 +144,8 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
                 return False
             if not program and rel.startswith(PROGRAM):
                 continue
-            data = (kept / "files" / rel).read_bytes()
-            if hashlib.sha256(data).hexdigest() != digest:
+            data = _read_plain(kept / "files", rel)
+            if data is None or hashlib.sha256(data).hexdigest() != digest:
                 return False
             copies.append((rel, data))
     except (OSError, UnicodeDecodeError):
@@ -154,6 +157,21 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return True
+
+
+def _read_plain(folder: Path, rel: str) -> bytes | None:
+    """Return the bytes of the regular file rel under folder, None if it or a folder on
+    its way is a symbolic link (a kept bundle never publishes a file from elsewhere)."""
+    path = folder
+    for part in rel.split("/"):
+        if path.is_symlink():
+            return None
+        path = path / part
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # ELOOP on a link
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read()
 
 
 def _keep(bundle: Path, cache: Path, key: str) -> None:
