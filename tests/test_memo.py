@@ -406,3 +406,33 @@ def test_a_build_with_nothing_to_do_reads_its_content_only_when_asked(warm, tmp_
     timings, checked = build(warm, out)
     assert "load" not in timings.seconds
     assert checked.content == clean.content
+
+
+def forge_sources(root: Path, out: Path, sources: list[str]) -> None:
+    """Rewrite the build record of root into out (whole, its payload's digest right) so
+    that it names these files as copied from outside the inputs."""
+    (path,) = (root / cache.FOLDER / "builds").iterdir()
+    data = path.read_bytes()
+    key = data.partition(b"\n")[0].split(b" ")[3].decode("ascii")
+    fields = cache.unpack(data, key, 4)
+    assert fields is not None
+    path.write_bytes(cache.pack(key, [memo.dumps(sources), *fields[1:]]))
+
+
+@pytest.mark.parametrize("forged", ["outside", "null"])
+def test_a_forged_record_cannot_make_a_build_read_a_file_outside_the_root(warm, tmp_path, forged):
+    """A record's copied files are hashed to check it: one that names a file outside the
+    root (here a sparse file of a terabyte, hours of reading) is not trusted, unread; a
+    name with a null character is not trusted either (no traceback)."""
+    huge = tmp_path / "enorm.bin"
+    with huge.open("wb") as f:
+        f.truncate(1 << 40)
+    out = tmp_path / "public"
+    forge_sources(warm, out, [str(huge) if forged == "outside" else str(warm) + "/a\0b.png"])
+    record = memo.BuildRecord.open(warm, out, "False False")
+    started = time.monotonic()
+    assert record.unchanged(record.inputs()) is None
+    assert time.monotonic() - started < 5
+    timings, _ = build(warm, out)  # built again, and recorded as it is
+    assert "load" in timings.seconds
+    same_as_clean(warm, tmp_path)

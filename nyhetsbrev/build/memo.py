@@ -831,7 +831,9 @@ class BuildRecord:
             sources = loads(fields[0])
         except ValueError:
             return None
-        if not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+        # Each source is hashed below: only files a build could have copied (the root's
+        # outside its inputs, the package's own) are; a forged name could name any file.
+        if not (type(sources) is list and all(_copyable(s, self.root) for s in sources)):
             return None
         key = f"{inputs}.{_with_sources(inputs, sources)}"
         if key != head[3].decode("ascii") or _listing(self.out) != fields[1]:
@@ -891,6 +893,20 @@ class BuildRecord:
             return
         key = f"{before}.{with_sources}"
         write_quietly(self.path, pack(key, [dumps(sources), listing, published, recorded]))
+
+
+PACKAGE = Path(__file__).resolve().parent.parent  # the package's own files (site.js)
+
+
+def _copyable(source: Any, root: Path) -> bool:
+    """Return whether a recorded source names a file a build may copy: in the root but
+    outside its inputs, or in the package."""
+    if type(source) is not str or "\0" in source:
+        return False
+    path = Path(source)
+    return (path.is_relative_to(root) and outside_inputs(root, path)) or path.is_relative_to(
+        PACKAGE
+    )
 
 
 def outside_inputs(root: Path, source: Path) -> bool:
