@@ -419,16 +419,25 @@ def forge_sources(root: Path, out: Path, sources: list[str]) -> None:
     path.write_bytes(cache.pack(key, [memo.dumps(sources), *fields[1:]]))
 
 
-@pytest.mark.parametrize("forged", ["outside", "null"])
+@pytest.mark.parametrize("forged", ["outside", "null", "loop", "up", "package-up"])
 def test_a_forged_record_cannot_make_a_build_read_a_file_outside_the_root(warm, tmp_path, forged):
     """A record's copied files are hashed to check it: one that names a file outside the
     root (here a sparse file of a terabyte, hours of reading) is not trusted, unread; a
-    name with a null character is not trusted either (no traceback)."""
+    name with a null character or of a link to itself is not trusted either (no
+    traceback)."""
     huge = tmp_path / "enorm.bin"
     with huge.open("wb") as f:
         f.truncate(1 << 40)
     out = tmp_path / "public"
-    forge_sources(warm, out, [str(huge) if forged == "outside" else str(warm) + "/a\0b.png"])
+    (warm / "slinga.png").symlink_to("slinga.png")  # a link to itself, beside the inputs
+    names = {
+        "outside": str(huge),
+        "null": f"{warm}/a\0b.png",
+        "loop": f"{warm}/slinga.png",
+        "up": f"{warm}/../enorm.bin",
+        "package-up": f"{memo.PACKAGE}/{os.path.relpath(huge, memo.PACKAGE)}",
+    }
+    forge_sources(warm, out, [names[forged]])
     record = memo.BuildRecord.open(warm, out, "False False")
     started = time.monotonic()
     assert record.unchanged(record.inputs()) is None

@@ -904,9 +904,11 @@ def _copyable(source: Any, root: Path) -> bool:
     if type(source) is not str or "\0" in source:
         return False
     path = Path(source)
-    return (path.is_relative_to(root) and outside_inputs(root, path)) or path.is_relative_to(
-        PACKAGE
-    )
+    try:  # resolving a link to itself raises
+        inside = path.is_relative_to(root) and outside_inputs(root, path)
+    except (OSError, RuntimeError):
+        return False
+    return inside or path.is_relative_to(PACKAGE)
 
 
 def outside_inputs(root: Path, source: Path) -> bool:
