@@ -445,3 +445,37 @@ def test_a_forged_record_cannot_make_a_build_read_a_file_outside_the_root(warm, 
     timings, _ = build(warm, out)  # built again, and recorded as it is
     assert "load" in timings.seconds
     same_as_clean(warm, tmp_path)
+
+
+@pytest.mark.parametrize("kept", ["files", "builds", "checked", "issues", "search"])
+def test_a_kept_file_that_is_a_pipe_is_not_waited_for(warm, tmp_path, kept):
+    """A named pipe in place of a kept file (the digests, the build record, a memo entry, a
+    rendered issue, a search bundle's manifest) is no entry: the build never waits on it."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    folder = warm / cache.FOLDER
+    if kept == "files":
+        victim = folder / "files"
+    elif kept == "search":
+        victim = next((folder / "search").iterdir()) / "manifest"
+    else:
+        victim = next((folder / kept).iterdir())
+    victim.unlink(missing_ok=True)
+    os.mkfifo(victim)
+    if kept != "builds":  # past the record: the memo, the cache and the search are read
+        shutil.rmtree(folder / "builds")
+    command = [sys.executable, str(REPO / "build.py"), "build", "--root", str(warm)]
+    try:
+        result = subprocess.run(
+            [*command, "--out", str(tmp_path / "public")],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the build waited for a named pipe in the cache")
+    assert result.returncode == 0, result.stderr
+    same_as_clean(warm, tmp_path)

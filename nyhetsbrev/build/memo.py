@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from nyhetsbrev import errors
 from nyhetsbrev.build import search_index
-from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack, write_quietly
+from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, read_kept, unpack, write_quietly
 from nyhetsbrev.content import models
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Item, Site
 from nyhetsbrev.errors import Problem
@@ -469,8 +469,7 @@ class Memo:
             return None
         self.used.add(key)
         try:
-            with (self.folder / key).open("rb") as f:
-                data = f.read(MAX_ENTRY + 1)
+            data = read_kept(self.folder / key, MAX_ENTRY + 1)
         except OSError:
             return None
         if len(data) > MAX_ENTRY:
@@ -611,8 +610,7 @@ class Digests:
         path = root / FOLDER / "files"
         digests = cls(path)
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_ENTRY + 1)
+            data = read_kept(path, MAX_ENTRY + 1)
         except OSError:
             return digests
         fields = unpack(data, "files", 1) if len(data) <= MAX_ENTRY else None
@@ -815,7 +813,7 @@ class BuildRecord:
         if self.path is None or inputs is None:
             return None
         try:
-            data = self.path.read_bytes()
+            data = read_kept(self.path)
         except OSError:
             return None
         head = data.partition(b"\n")[0].split(b" ")

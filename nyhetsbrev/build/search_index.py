@@ -136,7 +136,10 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
     try:
         if kept.is_symlink():
             return False
-        lines = (kept / MANIFEST).read_text("utf-8").splitlines()
+        manifest = _read_plain(kept, MANIFEST)
+        if manifest is None:
+            return False
+        lines = manifest.decode("utf-8").splitlines()
         copies: list[tuple[str, bytes]] = []
         for line in lines:
             digest, _, rel = line.partition("  ")
@@ -167,7 +170,8 @@ def _read_plain(folder: Path, rel: str) -> bytes | None:
         if path.is_symlink():
             return None
         path = path / part
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # ELOOP on a link
+    # ELOOP on a link; a named pipe does not block
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             return None
