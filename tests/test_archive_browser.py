@@ -227,3 +227,49 @@ def test_quick_exit_is_in_the_same_place_on_every_page(site, browser, width):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"arkiv-{width}.png"), full_page=True)
     assert len(set(boxes.values())) == 1, boxes
+
+
+@pytest.fixture(scope="module")
+def prefixed(tmp_path_factory):
+    """Build the basic tree with base_url under a path and serve it there: /nyhetsbrev/."""
+    import shutil
+
+    from nyhetsbrev.build import pipeline
+
+    from .conftest import FIXTURES
+
+    folder = tmp_path_factory.mktemp("prefix")
+    tree = folder / "innehall"
+    shutil.copytree(FIXTURES / "basic", tree)
+    config = tree / "newsletter.toml"
+    text = config.read_text("utf-8")
+    line = 'base_url = "https://nyhetsbrev.example.se"'
+    assert line in text
+    config.write_text(text.replace(line, line[:-1] + '/nyhetsbrev"'), "utf-8")
+    served = folder / "webb"
+    pipeline.build(tree, served / "nyhetsbrev")
+    handler = functools.partial(_Quiet, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", served
+    server.shutdown()
+    server.server_close()
+
+
+def test_search_under_a_path_finds_every_year_and_its_links_lead_to_the_pages(prefixed, browser):
+    origin, served = prefixed
+    with _page(browser, prefixed) as page:
+        page.goto(origin + "nyhetsbrev/")
+        field = page.get_by_label("Sök bland texterna")
+        hrefs = _search(page, field, "november")  # in both years' issues
+        assert any(h.startswith("/nyhetsbrev/2021/2021-11/") for h in hrefs), hrefs
+        assert any(h.startswith("/nyhetsbrev/2022/") for h in hrefs), hrefs
+        assert _search(page, field, "byggnader") == ["/nyhetsbrev/2021/2021-11/#orange-week-rubrik"]
+        hrefs = _search(page, field, "förebyggandekonferens")
+        assert hrefs and all(h.startswith("/nyhetsbrev/2022/2022-10/") for h in hrefs), hrefs
+        page.locator("[data-search-results] a").first.click()
+        page.wait_for_url(origin + hrefs[0].lstrip("/"))
+        assert "konferens" in page.locator("main").inner_text().lower()
+        page.goto(origin + "nyhetsbrev/2021/2021-11/#orange-week-rubrik")
+        assert "byggnader" in page.locator("main").inner_text().lower()

@@ -180,3 +180,26 @@ def test_a_corrupt_kept_search_index_is_not_used(warm, tmp_path):
     victim.write_bytes(victim.read_bytes() + b"trasig")
     forget_builds(warm)
     rebuild(warm, tmp_path)  # the same bytes as a clean build: Pagefind ran again
+
+
+def test_a_kept_search_file_that_links_outside_is_not_published(warm, tmp_path):
+    """A kept bundle's file that is a symbolic link (here to a file outside the root, its
+    digest written into the manifest) is not copied into the output: Pagefind runs again."""
+    secret = tmp_path / "hemlig.txt"
+    secret.write_bytes(b"HEMLIGT utanfor roten")
+    bundle = warm / cache.FOLDER / "search" / min(search(warm))
+    victim = next(p for p in sorted((bundle / "files").rglob("*")) if p.name.endswith("_fragment"))
+    rel = victim.relative_to(bundle / "files").as_posix()
+    victim.unlink()
+    victim.symlink_to(secret)
+    manifest = bundle / "manifest"
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    lines = [
+        f"{digest}  {rel}" if line.endswith(f"  {rel}") else line
+        for line in manifest.read_text("utf-8").splitlines()
+    ]
+    manifest.write_text("\n".join(lines) + "\n", "utf-8")
+    forget_builds(warm)
+    rebuild(warm, tmp_path)  # the same bytes as a clean build
+    published = [p for p in (tmp_path / "public").rglob("*") if p.is_file()]
+    assert not any(b"HEMLIGT" in p.read_bytes() for p in published)

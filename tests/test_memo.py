@@ -406,3 +406,76 @@ def test_a_build_with_nothing_to_do_reads_its_content_only_when_asked(warm, tmp_
     timings, checked = build(warm, out)
     assert "load" not in timings.seconds
     assert checked.content == clean.content
+
+
+def forge_sources(root: Path, out: Path, sources: list[str]) -> None:
+    """Rewrite the build record of root into out (whole, its payload's digest right) so
+    that it names these files as copied from outside the inputs."""
+    (path,) = (root / cache.FOLDER / "builds").iterdir()
+    data = path.read_bytes()
+    key = data.partition(b"\n")[0].split(b" ")[3].decode("ascii")
+    fields = cache.unpack(data, key, 4)
+    assert fields is not None
+    path.write_bytes(cache.pack(key, [memo.dumps(sources), *fields[1:]]))
+
+
+@pytest.mark.parametrize("forged", ["outside", "null", "loop", "up", "package-up"])
+def test_a_forged_record_cannot_make_a_build_read_a_file_outside_the_root(warm, tmp_path, forged):
+    """A record's copied files are hashed to check it: one that names a file outside the
+    root (here a sparse file of a terabyte, hours of reading) is not trusted, unread; a
+    name with a null character or of a link to itself is not trusted either (no
+    traceback)."""
+    huge = tmp_path / "enorm.bin"
+    with huge.open("wb") as f:
+        f.truncate(1 << 40)
+    out = tmp_path / "public"
+    (warm / "slinga.png").symlink_to("slinga.png")  # a link to itself, beside the inputs
+    names = {
+        "outside": str(huge),
+        "null": f"{warm}/a\0b.png",
+        "loop": f"{warm}/slinga.png",
+        "up": f"{warm}/../enorm.bin",
+        "package-up": f"{memo.PACKAGE}/{os.path.relpath(huge, memo.PACKAGE)}",
+    }
+    forge_sources(warm, out, [names[forged]])
+    record = memo.BuildRecord.open(warm, out, "False False")
+    started = time.monotonic()
+    assert record.unchanged(record.inputs()) is None
+    assert time.monotonic() - started < 5
+    timings, _ = build(warm, out)  # built again, and recorded as it is
+    assert "load" in timings.seconds
+    same_as_clean(warm, tmp_path)
+
+
+@pytest.mark.parametrize("kept", ["files", "builds", "checked", "issues", "search"])
+def test_a_kept_file_that_is_a_pipe_is_not_waited_for(warm, tmp_path, kept):
+    """A named pipe in place of a kept file (the digests, the build record, a memo entry, a
+    rendered issue, a search bundle's manifest) is no entry: the build never waits on it."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    folder = warm / cache.FOLDER
+    if kept == "files":
+        victim = folder / "files"
+    elif kept == "search":
+        victim = next((folder / "search").iterdir()) / "manifest"
+    else:
+        victim = next((folder / kept).iterdir())
+    victim.unlink(missing_ok=True)
+    os.mkfifo(victim)
+    if kept != "builds":  # past the record: the memo, the cache and the search are read
+        shutil.rmtree(folder / "builds")
+    command = [sys.executable, str(REPO / "build.py"), "build", "--root", str(warm)]
+    try:
+        result = subprocess.run(
+            [*command, "--out", str(tmp_path / "public")],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the build waited for a named pipe in the cache")
+    assert result.returncode == 0, result.stderr
+    same_as_clean(warm, tmp_path)

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -160,7 +161,7 @@ class BuildCache:
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            data = read_kept(path)
         except OSError:
             return None
         fields = unpack(data, key)
@@ -196,6 +197,16 @@ class BuildCache:
                     path.unlink(missing_ok=True)
         except OSError:
             return
+
+
+def read_kept(path: Path, limit: int = -1) -> bytes:
+    """Return a kept file's bytes (at most limit); raise OSError unless it is a regular
+    file. Opened without waiting: a named pipe put in a kept file's place never blocks."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        return f.read(limit)
 
 
 def write_quietly(path: Path, data: bytes) -> None:

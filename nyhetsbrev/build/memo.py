@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 from nyhetsbrev import errors
 from nyhetsbrev.build import search_index
-from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, unpack, write_quietly
+from nyhetsbrev.build.cache import FOLDER, fingerprint, pack, read_kept, unpack, write_quietly
 from nyhetsbrev.content import models
 from nyhetsbrev.content.models import STOCKHOLM, Content, Issue, Item, Site
 from nyhetsbrev.errors import Problem
@@ -469,8 +469,7 @@ class Memo:
             return None
         self.used.add(key)
         try:
-            with (self.folder / key).open("rb") as f:
-                data = f.read(MAX_ENTRY + 1)
+            data = read_kept(self.folder / key, MAX_ENTRY + 1)
         except OSError:
             return None
         if len(data) > MAX_ENTRY:
@@ -611,8 +610,7 @@ class Digests:
         path = root / FOLDER / "files"
         digests = cls(path)
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_ENTRY + 1)
+            data = read_kept(path, MAX_ENTRY + 1)
         except OSError:
             return digests
         fields = unpack(data, "files", 1) if len(data) <= MAX_ENTRY else None
@@ -815,7 +813,7 @@ class BuildRecord:
         if self.path is None or inputs is None:
             return None
         try:
-            data = self.path.read_bytes()
+            data = read_kept(self.path)
         except OSError:
             return None
         head = data.partition(b"\n")[0].split(b" ")
@@ -831,7 +829,9 @@ class BuildRecord:
             sources = loads(fields[0])
         except ValueError:
             return None
-        if not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+        # Each source is hashed below: only files a build could have copied (the root's
+        # outside its inputs, the package's own) are; a forged name could name any file.
+        if not (type(sources) is list and all(_copyable(s, self.root) for s in sources)):
             return None
         key = f"{inputs}.{_with_sources(inputs, sources)}"
         if key != head[3].decode("ascii") or _listing(self.out) != fields[1]:
@@ -891,6 +891,22 @@ class BuildRecord:
             return
         key = f"{before}.{with_sources}"
         write_quietly(self.path, pack(key, [dumps(sources), listing, published, recorded]))
+
+
+PACKAGE = Path(__file__).resolve().parent.parent  # the package's own files (site.js)
+
+
+def _copyable(source: Any, root: Path) -> bool:
+    """Return whether a recorded source names a file a build may copy: in the root but
+    outside its inputs, or in the package."""
+    if type(source) is not str or "\0" in source:
+        return False
+    path = Path(source)
+    try:  # resolving a link to itself raises
+        inside = path.is_relative_to(root) and outside_inputs(root, path)
+    except (OSError, RuntimeError):
+        return False
+    return inside or path.is_relative_to(PACKAGE)
 
 
 def outside_inputs(root: Path, source: Path) -> bool:

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,12 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
     """Copy a kept bundle into target (with Pagefind's program only if program) if every
     file is whole; False (and nothing) otherwise."""
     try:
-        lines = (kept / MANIFEST).read_text("utf-8").splitlines()
+        if kept.is_symlink():
+            return False
+        manifest = _read_plain(kept, MANIFEST)
+        if manifest is None:
+            return False
+        lines = manifest.decode("utf-8").splitlines()
         copies: list[tuple[str, bytes]] = []
         for line in lines:
             digest, _, rel = line.partition("  ")
@@ -141,8 +147,8 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
                 return False
             if not program and rel.startswith(PROGRAM):
                 continue
-            data = (kept / "files" / rel).read_bytes()
-            if hashlib.sha256(data).hexdigest() != digest:
+            data = _read_plain(kept / "files", rel)
+            if data is None or hashlib.sha256(data).hexdigest() != digest:
                 return False
             copies.append((rel, data))
     except (OSError, UnicodeDecodeError):
@@ -154,6 +160,22 @@ def _reuse(kept: Path, target: Path, program: bool) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     return True
+
+
+def _read_plain(folder: Path, rel: str) -> bytes | None:
+    """Return the bytes of the regular file rel under folder, None if it or a folder on
+    its way is a symbolic link (a kept bundle never publishes a file from elsewhere)."""
+    path = folder
+    for part in rel.split("/"):
+        if path.is_symlink():
+            return None
+        path = path / part
+    # ELOOP on a link; a named pipe does not block
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read()
 
 
 def _keep(bundle: Path, cache: Path, key: str) -> None:
