@@ -203,3 +203,35 @@ def test_a_kept_search_file_that_links_outside_is_not_published(warm, tmp_path):
     rebuild(warm, tmp_path)  # the same bytes as a clean build
     published = [p for p in (tmp_path / "public").rglob("*") if p.is_file()]
     assert not any(b"HEMLIGT" in p.read_bytes() for p in published)
+
+
+def test_pagefind_runs_at_most_once_per_core_at_a_time(tmp_path, monkeypatch):
+    """Each year's Pagefind holds that year's pages in memory: ten years at once took the
+    clean build of ten years from 140 to 233 MiB. No more run at once than there are cores."""
+    import os
+
+    from benchmarks.synthetic import write_tree
+    from nyhetsbrev.build import search_index
+
+    cores = len(os.sched_getaffinity(0))
+    write_tree(tmp_path / "innehall", cores + 2)
+    running: list[object] = []
+    most = [0]
+    start, finish = search_index._start, search_index._finish
+
+    def counted_start(site, year):
+        process = start(site, year)
+        running.append(process)
+        most[0] = max(most[0], len(running))
+        return process
+
+    def counted_finish(process):
+        finish(process)
+        running.remove(process)
+
+    monkeypatch.setattr(search_index, "_start", counted_start)
+    monkeypatch.setattr(search_index, "_finish", counted_finish)
+    pipeline.build(tmp_path / "innehall", tmp_path / "ut", use_cache=False)
+    assert most[0] == cores
+    years = sorted(p.name for p in (tmp_path / "ut" / "pagefind").iterdir() if p.is_dir())
+    assert len(years) == cores + 2  # every year indexed all the same

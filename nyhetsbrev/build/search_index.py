@@ -211,13 +211,18 @@ def _keep_only(cache: Path, keys: set[str]) -> None:
 
 
 def _run(site: Path, years: list[str]) -> None:
-    """Run Pagefind for each year's pages, all at once; raise PublishError if one fails."""
+    """Run Pagefind for each year's pages, as many at once as there are cores (each run
+    holds its pages in memory); raise PublishError if one fails."""
+    at_once = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    waiting = list(reversed(years))
     started: list[subprocess.Popen[str]] = []
     try:
-        for year in years:
-            started.append(_start(site, year))
-        for process in started:
+        while waiting and len(started) < at_once:
+            started.append(_start(site, waiting.pop()))
+        for process in started:  # grows while it is walked: the next year starts as one ends
             _finish(process)
+            if waiting:
+                started.append(_start(site, waiting.pop()))
     finally:
         for process in started:
             if process.poll() is None:
