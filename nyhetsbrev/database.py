@@ -35,3 +35,21 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+# SQLite's reasons, as a coordinator reads them. Anything else is shown as SQLite gives it.
+REASONS = {
+    "file is not a database": "filen är ingen databas",
+    "database disk image is malformed": "filen är skadad",
+    "database is locked": "filen används av ett annat program",
+    "unable to open database file": "filen kan inte öppnas",
+    "attempt to write a readonly database": "filen är skrivskyddad",
+    "disk I/O error": "fel vid läsning eller skrivning på disken",
+    "database or disk is full": "disken är full",
+}
+
+
+def reason(error: sqlite3.Error) -> str:
+    """Return why a database could not be used, in Swedish where SQLite's words are known."""
+    text = str(error)
+    return REASONS.get(text, text)

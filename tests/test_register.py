@@ -242,7 +242,8 @@ def test_an_unreadable_register_is_a_swedish_error(site, run):
     result = run("subscribers", "list", "--root", site)
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        ".nyhetsbrev/subscribers.sqlite: registret kan inte läsas eller skrivas ("
+        ".nyhetsbrev/subscribers.sqlite: registret kan inte läsas eller skrivas (filen är "
+        "ingen databas)\n"
     )
 
 

@@ -636,7 +636,7 @@ def test_unreadable_ledger_fails_in_swedish(run, year_tree):
     result = run("report", "2023", "--root", year_tree)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"{ledger}: utskicksregistret kan inte läsas (file is not a database); kontrollera att "
+        f"{ledger}: utskicksregistret kan inte läsas (filen är ingen databas); kontrollera att "
         "filen är det register som `nyhetsbrev send` skriver\n"
     )
 

@@ -872,8 +872,8 @@ def test_a_ledger_that_is_not_a_database(site, server, run):
         result,
         server,
         (
-            ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (file is "
-            "not a database). Åtgärda filen eller disken och kör samma kommando igen; den som "
+            ".nyhetsbrev/sends.sqlite: utskicksregistret kan inte läsas eller skrivas (filen är "
+            "ingen databas). Åtgärda filen eller disken och kör samma kommando igen; den som "
             "skickades sist kan då få brevet två gånger\n"
         ),
     )

@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nyhetsbrev import database
 from nyhetsbrev.build.publish import replace_file
 from nyhetsbrev.build.render import message, render_issue, site_environment
 from nyhetsbrev.content.load import config_line, read_bytes, relative
@@ -337,7 +338,7 @@ def ledger_errors(site: Site) -> Iterator[None]:
     except sqlite3.Error as e:
         raise DeliveryError(
             f"{_relative(site, ledger_path(site))}: utskicksregistret kan inte läsas eller "
-            f"skrivas ({e}). "
+            f"skrivas ({database.reason(e)}). "
             "Åtgärda filen eller disken och kör samma kommando igen; den som skickades sist kan "
             "då få brevet två gånger"
         ) from None

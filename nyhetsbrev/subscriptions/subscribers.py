@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nyhetsbrev import urls
+from nyhetsbrev import database, urls
 from nyhetsbrev.content.load import relative
 from nyhetsbrev.content.models import Site, Subscriptions
 from nyhetsbrev.csvout import to_csv
@@ -53,7 +53,8 @@ def open_register(site: Site) -> reg.Register:
         return reg.Register(path)
     except sqlite3.Error as e:
         raise RegisterError(
-            f"{_relative(site, path)}: registret kan inte läsas eller skrivas ({e})"
+            f"{_relative(site, path)}: registret kan inte läsas eller skrivas "
+            f"({database.reason(e)})"
         ) from None
 
 

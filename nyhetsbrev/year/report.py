@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nyhetsbrev import database
 from nyhetsbrev.content.models import Content, Issue, Item, swedish_order
 from nyhetsbrev.csvout import to_csv
 from nyhetsbrev.delivery.deliverability import IssueFeedback
@@ -292,7 +293,7 @@ def read_delivered(path: Path | None) -> dict[str, int] | None:
         return delivered(path)
     except sqlite3.Error as e:
         raise ReportError(
-            f"{path}: utskicksregistret kan inte läsas ({e}); kontrollera att "
+            f"{path}: utskicksregistret kan inte läsas ({database.reason(e)}); kontrollera att "
             "filen är det register som `nyhetsbrev send` skriver"
         ) from e
 
