@@ -536,9 +536,9 @@ class Connection:
             if code == 250:
                 return code, _text(text)
         else:
-            code, text = client.mail(sender)
+            code, text = _in_step(client, *client.mail(sender), expected=(250,))
             if code == 250:
-                code, text = client.rcpt(to)
+                code, text = _in_step(client, *client.rcpt(to), expected=(250, 251))
                 if code in (250, 251):
                     code, text = self._data(client, data)
                     if code == 250:
@@ -562,7 +562,7 @@ class Connection:
         client.putcmd("data")
         code, text = client.getreply()
         if code != 354:
-            return code, text
+            return _in_step(client, code, text)
         return self._message(client, data)
 
     def _message(self, client: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
@@ -572,6 +572,11 @@ class Connection:
         client.send(stuffed(data))
         self.in_data = True
         code, text = client.getreply()
+        if not (200 <= code < 300 or 400 <= code < 600):
+            # Neither taken nor refused (no reply code, a 1xx or 3xx): the server may have
+            # it, so it stays in_data, as a drop here would leave it.
+            client.close()
+            raise smtplib.SMTPServerDisconnected(f"inget SMTP-svar: {_reply(code, text)}")
         self.in_data = False
         return code, text
 
@@ -592,13 +597,15 @@ class Connection:
         client.send("".join(f"{command}\r\n" for command in commands))
         # Every command gets its reply, in order, whatever the one before got; after a 421
         # the server closes the channel and answers nothing more.
-        mail = client.getreply()
+        mail = _in_step(client, *client.getreply(), expected=(250,))
         if mail[0] == 421:
             return mail
-        rcpt = client.getreply()
+        rcpt = _in_step(client, *client.getreply(), expected=(250, 251))
         if rcpt[0] == 421:
             return rcpt
         started = client.getreply()
+        if started[0] != 354:
+            _in_step(client, *started)
         if started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # A server that starts DATA with no recipient gets an empty message (RFC 2920,
             # 3.1): its reply is not the answer; the refusal before it is.
@@ -611,6 +618,22 @@ class Connection:
         if started[0] != 354:
             return started
         return self._message(client, data)
+
+
+def _in_step(
+    client: smtplib.SMTP, code: int, text: bytes, expected: tuple[int, ...] = (354,)
+) -> tuple[int, bytes]:
+    """Return the reply to a command before the message, if it is one the command can get.
+
+    A reply below 400 that is not the one the step expects (a 250 to DATA, a 354 to MAIL,
+    no reply code at all) means the replies are out of step with the commands: an extra or
+    a missing one would make a later 250 seem to accept a message that never went. The
+    channel is closed and it counts as a drop before the message (tried again).
+    """
+    if code >= 400 or code in expected:
+        return code, text
+    client.close()
+    raise smtplib.SMTPServerDisconnected(f"svaret passar inte kommandot: {_reply(code, text)}")
 
 
 def quoted(address: str) -> str:

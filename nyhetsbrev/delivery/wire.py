@@ -134,6 +134,8 @@ class Wire:
         plain = PLAIN.get(name)
         if plain and len(line) <= PLAIN_LENGTH and plain.fullmatch(value) and "=?" not in value:
             return line.encode("ascii") + b"\r\n"
+        if len(value.splitlines()) > 1:  # as the policy refuses it when personal() sets it
+            raise ValueError("Header values may not contain linefeed or carriage return characters")
         folded = self.policy.fold_binary(name, self.policy.header_factory(name, value))
         if name == "Date":
             self._date = (value, folded)
