@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from nyhetsbrev.content.models import Content
@@ -112,8 +113,10 @@ def forked_map(
     pool = _pool(workers - 1, function)  # the processes are forked at the first submit
     futures: dict[int, Future[T]] = {}
     queued = 2 * (workers - 1)  # unfinished indices the forked processes hold: none idles
+    given = 0  # indices yielded
     try:
         for n in range(count):
+            given = n
             while True:
                 limit = min(count, n + window)
                 while claimed < limit and sum(not f.done() for f in futures.values()) < queued:
@@ -133,6 +136,12 @@ def forked_map(
                     break
                 done[claimed] = function(claimed)  # the next result is not ready: help
                 claimed += 1
+    except BrokenProcessPool:
+        # A forked process died (killed, out of memory): this one does the rest, as a
+        # serial run would, instead of a traceback or a lost result.
+        pool.shutdown(wait=True, cancel_futures=True)
+        for n in range(given, count):
+            yield done.pop(n) if n in done else function(n)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
