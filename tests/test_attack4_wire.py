@@ -146,3 +146,31 @@ def test_a_value_the_full_path_refuses_is_refused_by_the_kept_pieces(name, url):
         send.personal(template, "a@example.se", name, url, "<a@b>")
     with pytest.raises(ValueError):
         Wire(template, send.PLACEHOLDER).message("a@example.se", name, url, "<a@b>")
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_an_extra_reply_after_a_message_never_shifts_the_next_one_into_sent(pipelining):
+    """A server that answers the message twice leaves one reply behind: the next message
+    must go out and be answered in step (on a new connection), once."""
+
+    def reply(command: bytes) -> bytes:
+        if command == b"data":
+            return b"354 Skicka\r\n"
+        if command == b".":
+            return b"250 Tog emot\r\n250 Tog emot igen\r\n"
+        return b"250 OK\r\n"
+
+    with scripted(reply, pipelining) as (port, bodies):
+        conn = send.Connection(
+            Smtp("127.0.0.1", port, "none"), None, send.Policy(retries=2, wait=0.01, timeout=3)
+        )
+        try:
+            outcomes = [
+                send.deliver(conn, "a@example.se", f"m{n}@example.se", f"Nr {n}\r\n".encode())
+                for n in range(3)
+            ]
+        finally:
+            conn.close()
+    for n, outcome in enumerate(outcomes):
+        assert outcome.state == "sent", outcome
+        assert bodies.count(f"Nr {n}\r\n".encode()) == 1, bodies
