@@ -174,3 +174,54 @@ def test_an_extra_reply_after_a_message_never_shifts_the_next_one_into_sent(pipe
     for n, outcome in enumerate(outcomes):
         assert outcome.state == "sent", outcome
         assert bodies.count(f"Nr {n}\r\n".encode()) == 1, bodies
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="smtplib's timeout is per read: a server that keeps a reply going (endless "
+    "250- lines, or a byte a second) holds the send without end and grows its memory; "
+    "bounding a whole reply needs a reply reader of send's own",
+)
+@pytest.mark.parametrize("kind", ["endless", "trickle"])
+def test_a_reply_that_never_ends_is_given_up_within_the_timeout(kind):
+    import time
+
+    stop = threading.Event()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 seg\r\n")
+            self.rfile.readline()  # EHLO
+            try:
+                if kind == "endless":
+                    while not stop.is_set():
+                        self.wfile.write(b"250-" + b"x" * 200 + b"\r\n")
+                else:
+                    for byte in b"250-" + b"x" * 1000:
+                        if stop.is_set():
+                            return
+                        self.wfile.write(bytes([byte]))
+                        time.sleep(0.5)
+            except OSError:
+                return
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        conn = send.Connection(
+            Smtp("127.0.0.1", server.server_address[1], "none"),
+            None,
+            send.Policy(retries=0, wait=0.01, timeout=1),
+        )
+        timer = threading.Timer(8, stop.set)
+        timer.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(send.DeliveryError):
+                conn.open()
+        finally:
+            stop.set()
+            timer.cancel()
+            conn.close()
+            server.shutdown()
+        assert time.monotonic() - started < 5
