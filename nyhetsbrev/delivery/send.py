@@ -604,8 +604,8 @@ class Connection:
         if rcpt[0] == 421:
             return rcpt
         started = client.getreply()
-        if started[0] != 354:
-            _in_step(client, *started)
+        if started[0] != 354 and mail[0] == 250 and rcpt[0] in (250, 251):
+            _in_step(client, *started)  # a refusal before it is the answer, whatever this is
         if started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # A server that starts DATA with no recipient gets an empty message (RFC 2920,
             # 3.1): its reply is not the answer; the refusal before it is.
