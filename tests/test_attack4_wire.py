@@ -225,3 +225,24 @@ def test_a_reply_that_never_ends_is_given_up_within_the_timeout(kind):
             conn.close()
             server.shutdown()
         assert time.monotonic() - started < 5
+
+
+def test_a_server_that_takes_a_recipient_after_refusing_mail_gets_no_empty_message():
+    """A broken server that refuses MAIL (451) but takes RCPT and starts DATA: ending
+    the DATA with "." would hand it an empty message for the recipient, which the
+    one-by-one send (no RCPT after a refused MAIL) never does. The recipient gets the
+    message once, and nothing else."""
+    refused = [True]
+
+    def reply(command: bytes) -> bytes:
+        if command.startswith(b"mail") and refused[0]:
+            refused[0] = False
+            return b"451 4.3.0 Inte nu\r\n"
+        if command == b"data":
+            return b"354 Skicka\r\n"
+        return b"250 OK\r\n"
+
+    with scripted(reply, True) as (port, bodies):
+        outcome = _deliver(port)
+    assert outcome.state == "sent", outcome
+    assert bodies == [b"Subject: 1\r\n\r\nHej\r\n"], bodies

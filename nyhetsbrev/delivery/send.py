@@ -606,7 +606,11 @@ class Connection:
         started = client.getreply()
         if started[0] != 354 and mail[0] == 250 and rcpt[0] in (250, 251):
             _in_step(client, *started)  # a refusal before it is the answer, whatever this is
-        if started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
+        if started[0] == 354 and rcpt[0] in (250, 251) and mail[0] != 250:
+            # A recipient taken after a refused MAIL: "." would hand the server an empty
+            # message for it. Dropping the line mid-DATA hands over nothing.
+            client.close()
+        elif started[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
             # A server that starts DATA with no recipient gets an empty message (RFC 2920,
             # 3.1): its reply is not the answer; the refusal before it is.
             client.send(b".\r\n")
