@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from nyhetsbrev import urls
 from nyhetsbrev.content.models import Content, Site
+from nyhetsbrev.delivery.client import BoundedSMTP, BoundedSMTP_SSL
 
 OK, WARNING, ERROR = "ok", "varning", "fel"
 DNS_TIMEOUT = 5.0
@@ -78,9 +79,9 @@ def smtp_checks(
     checks = []
     try:
         client: smtplib.SMTP = (
-            smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+            BoundedSMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
             if smtp.security == "tls"
-            else smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+            else BoundedSMTP(smtp.host, smtp.port, timeout=timeout)
         )
     except (OSError, smtplib.SMTPException) as e:
         return [
