@@ -130,6 +130,40 @@ def test_an_unreachable_server_is_an_error(site):
     assert "svarar inte" in level(checks, "SMTP-servern")[1]
 
 
+def test_a_server_that_trickles_its_greeting_is_an_error_within_the_timeout(site):
+    """One byte at a time, each within the timeout: the greeting as a whole is not, so the
+    check gives up after the timeout instead of waiting for as long as the server likes."""
+    import socketserver
+    import time
+
+    stop = threading.Event()
+
+    class Trickle(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            try:
+                for byte in b"220-" + b"x" * 1000:
+                    if stop.wait(0.3):
+                        return
+                    self.wfile.write(bytes([byte]))
+            except OSError:
+                return
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle) as trickling:
+        trickling.daemon_threads = True
+        threading.Thread(target=trickling.serve_forever, daemon=True).start()
+        timer = threading.Timer(8, stop.set)  # without the bound: a failure, not a hang
+        timer.start()
+        started = time.monotonic()
+        try:
+            checks = doctor.smtp_checks(smtp_of(site, trickling.server_address[1], "none"), None, 1)
+        finally:
+            stop.set()
+            timer.cancel()
+            trickling.shutdown()
+    assert time.monotonic() - started < 4
+    assert level(checks, "SMTP-servern")[0] == "fel"
+
+
 # --- DNS ----------------------------------------------------------------------------------
 
 
