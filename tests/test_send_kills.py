@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 
-from .test_send import ISSUE, recipients
-from .test_send_faults import everyone, fast_send, faulty, killed_send  # noqa: F401
-
-
-def _rows(tree: Path) -> dict[str, tuple[str, int, str]]:
-    db = sqlite3.connect(tree / ".nyhetsbrev" / "sends.sqlite")
-    try:
-        query = "SELECT address, state, attempts, reply FROM sends WHERE issue = ?"
-        return {a: (s, n, r) for a, s, n, r in db.execute(query, (ISSUE,))}
-    finally:
-        db.close()
+from .test_send import recipients
+from .test_send_faults import (  # noqa: F401  # faulty is a fixture
+    everyone,
+    fast_send,
+    faulty,
+    killed_send,
+    ledger_attempts,
+)
 
 
 @pytest.mark.parametrize("after, pause", [(2, 0.0), (5, 0.004), (9, 0.011), (13, 0.017)])
@@ -36,7 +31,7 @@ def test_a_kill_at_any_moment_leaves_at_most_one_uncertain(tree, faulty, run, af
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    rows = _rows(tree)
+    rows = ledger_attempts(tree)
     got = faulty.by_recipient()
     flight = [a for a, (s, k, r) in rows.items() if s == "pending" and k > 0 and not r]
     assert len(flight) <= 1, rows
