@@ -240,7 +240,7 @@ def prefixed(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("prefix")
     tree = folder / "innehall"
-    shutil.copytree(FIXTURES / "basic", tree)
+    shutil.copytree(FIXTURES / "basic", tree, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     config = tree / "newsletter.toml"
     text = config.read_text("utf-8")
     line = 'base_url = "https://nyhetsbrev.example.se"'

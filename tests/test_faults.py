@@ -31,7 +31,7 @@ INTACT = "bygget avbröts, den tidigare utdatan är orörd"
 def changed_tree(tmp_path: Path) -> Path:
     """Return a copy of the basic fixture whose build differs from the original's."""
     root = tmp_path / "andrad"
-    shutil.copytree(FIXTURES / "basic", root)
+    shutil.copytree(FIXTURES / "basic", root, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     intro = root / "newsletters" / "2022" / "2022-10" / "issue.md"
     intro.write_text(intro.read_text("utf-8") + "\nEn ny mening.\n", "utf-8")
     return root

@@ -168,7 +168,7 @@ def service(tmp_path_factory, smtp):
     import shutil
 
     tree = tmp_path_factory.mktemp("tjanst") / "innehall"
-    shutil.copytree(FIXTURES / "basic", tree)
+    shutil.copytree(FIXTURES / "basic", tree, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     port = free_port()
     configure(tree, smtp.port, port)
     running = Service(tree, port, tree.parent / "tjanst.log").start()
@@ -552,7 +552,7 @@ def test_sigkill_in_the_middle_of_a_burst_leaves_a_consistent_register(tmp_path,
     from concurrent.futures import ThreadPoolExecutor
 
     tree = tmp_path / "innehall"
-    shutil.copytree(FIXTURES / "basic", tree)
+    shutil.copytree(FIXTURES / "basic", tree, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     port = free_port()
     configure(tree, smtp.port, port, per_ip=0)
     running = Service(tree, port, tmp_path / "tjanst.log").start()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser  # skipped, with one reason, where Chromium is 
 def setup(tmp_path, run):
     smtp = Smtp()
     tree = tmp_path / "innehall"
-    shutil.copytree(FIXTURES / "basic", tree)
+    shutil.copytree(FIXTURES / "basic", tree, ignore=shutil.ignore_patterns(".nyhetsbrev"))
     port = free_port()
     configure(tree, smtp.port, port)
     built = run("build", "--root", tree, "--out", tmp_path / "public")
