@@ -109,10 +109,15 @@ def test_a_key_file_that_is_not_pem_is_a_swedish_error(site, server, run, monkey
 
 def test_openssl_signs_the_same_bytes_as_dkimpy(tree, monkeypatch):
     """The RSA step by OpenSSL gives dkimpy's own signature, byte for byte, and is used."""
+    import time
+
     from nyhetsbrev.delivery.send import load_site
 
     add_dkim(tree)
     monkeypatch.setenv(signing.KEY_ENV, str(KEY))
+    # A signature carries its second (t=): the clock stands still, or a second could pass
+    # between the two signatures compared.
+    monkeypatch.setattr(time, "time", lambda: 1795700000.0)
     site = load_site(tree)
     signing._OPENSSL_PROVEN.clear()
     for n in range(4):
@@ -133,3 +138,26 @@ def test_openssl_signs_the_same_bytes_as_dkimpy(tree, monkeypatch):
         assert signed == bytes(pure) + data
         assert dkim.verify(signed, dnsfunc=dns_stub)
     assert signing._OPENSSL_PROVEN == {KEY.read_bytes(): True}  # proven, then used
+
+
+def test_a_fast_step_that_signs_otherwise_is_not_trusted(tree, monkeypatch):
+    """If OpenSSL's step ever gave other bytes than dkimpy's, dkimpy's own step signs."""
+    from nyhetsbrev.delivery.send import load_site
+
+    add_dkim(tree)
+    monkeypatch.setenv(signing.KEY_ENV, str(KEY))
+    real = signing._openssl_rsa()
+    assert real is not None
+
+    def off_by_one(digest, pk):
+        signed = bytearray(real(digest, pk))
+        signed[-1] ^= 1
+        return bytes(signed)
+
+    monkeypatch.setattr(signing, "_openssl_rsa", lambda: off_by_one)
+    signing._OPENSSL_PROVEN.clear()
+    data = b"From: a@example.se\r\nTo: m@example.se\r\nSubject: Nr 1\r\n\r\nHej\r\n"
+    signed = signing.sign(load_site(tree), data)
+    assert signing._OPENSSL_PROVEN == {KEY.read_bytes(): False}
+    assert dkim.verify(signed, dnsfunc=dns_stub)  # dkimpy's own step signed it
+    signing._OPENSSL_PROVEN.clear()
